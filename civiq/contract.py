@@ -1,0 +1,365 @@
+"""The wire contract between edge agents and the gateway: topics and payload models, version 1.
+
+Both :mod:`civiq.edge` and :mod:`civiq.gateway` import this module and nothing of each other. Every MQTT
+payload is JSON produced by ``model.model_dump_json()`` and read with :func:`parse_payload`, which never
+raises anything but :class:`ContractError`. docs/mqtt.md documents the same content for other implementers.
+
+Topics::
+
+    civiq/v1/<center>/<node>/status        edge -> gw   QoS1 retained  Status (birth / will / clean stop)
+    civiq/v1/<center>/<node>/event         edge -> gw   QoS1           Event (one per message, seq gap-free)
+    civiq/v1/<center>/<node>/queue         edge -> gw   QoS1 retained  QueueSnapshot
+    civiq/v1/<center>/<node>/health        edge -> gw   QoS1           Health
+    civiq/v1/<center>/<node>/cmd/<name>    gw -> edge   QoS1 (policy retained)  Command models below
+    civiq/v1/<center>/<node>/cmd_result    edge -> gw   QoS1           CmdResult
+    civiq/v1/gateway/<id>/status           gw -> all    QoS1 retained  GatewayStatus
+    civiq/v1/alerts/<center>               gw -> all    QoS1           AlertMessage
+
+>>> t = topic("hcm-q1", "pi-1", "event")
+>>> t
+'civiq/v1/hcm-q1/pi-1/event'
+>>> parse_topic(t)
+TopicParts(center='hcm-q1', node='pi-1', leaf='event', cmd=None)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated, Any, Literal, NamedTuple, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+VERSION = "v1"
+ROOT = f"civiq/{VERSION}"
+MAX_PAYLOAD_BYTES = 256 * 1024
+ID_RE = r"^[a-z0-9][a-z0-9_-]{0,62}$"
+_ID = re.compile(ID_RE)
+
+Ident = Annotated[str, Field(pattern=ID_RE, description="lower-case id: letters, digits, '-' and '_'")]
+
+
+class ContractError(ValueError):
+    """A payload or topic that does not follow the contract. The message says why, in words."""
+
+
+# --------------------------------------------------------------------------------------------- topics
+class TopicParts(NamedTuple):
+    center: str
+    node: str
+    leaf: str
+    cmd: str | None
+
+
+EDGE_LEAVES = ("status", "event", "queue", "health", "cmd_result")
+COMMANDS = ("policy", "rebirth", "display", "test_print", "counter")
+
+
+def topic(center: str, node: str, leaf: str) -> str:
+    for part, value in (("center", center), ("node", node)):
+        if not _ID.match(value):
+            raise ContractError(f"{part} id {value!r} must be lower-case letters, digits, '-' or '_'")
+    return f"{ROOT}/{center}/{node}/{leaf}"
+
+
+def cmd_topic(center: str, node: str, name: str) -> str:
+    return topic(center, node, f"cmd/{name}")
+
+
+def gateway_status_topic(gateway_id: str) -> str:
+    return f"{ROOT}/gateway/{gateway_id}/status"
+
+
+def alert_topic(center: str) -> str:
+    return f"{ROOT}/alerts/{center}"
+
+
+EDGE_SUBSCRIPTIONS = [f"{ROOT}/+/+/{leaf}" for leaf in EDGE_LEAVES]
+
+
+def parse_topic(t: str) -> TopicParts:
+    """Split an edge topic; raises :class:`ContractError` on anything else."""
+    parts = t.split("/")
+    if len(parts) < 5 or parts[0] != "civiq" or parts[1] != VERSION:
+        raise ContractError(f"not a civiq {VERSION} topic: {t!r}")
+    center, node = parts[2], parts[3]
+    if center in ("gateway", "alerts"):
+        raise ContractError(f"not an edge topic: {t!r}")
+    if not (_ID.match(center) and _ID.match(node)):
+        raise ContractError(f"bad center or node id in topic {t!r}")
+    if len(parts) == 5 and parts[4] in EDGE_LEAVES:
+        return TopicParts(center, node, parts[4], None)
+    if len(parts) == 6 and parts[4] == "cmd" and parts[5] in COMMANDS:
+        return TopicParts(center, node, "cmd", parts[5])
+    raise ContractError(f"unknown topic leaf in {t!r}")
+
+
+# --------------------------------------------------------------------------------------------- models
+class Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=False)
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(exclude_none=False).encode()
+
+
+class ClockQuality(StrEnum):
+    synced = "synced"  # NTP says the clock is synchronised
+    unsynced = "unsynced"  # no proof of sync, but plausible
+    suspect = "suspect"  # jumped or implausible (e.g. 1970 after boot without RTC)
+
+
+class DeviceState(StrEnum):
+    ok = "ok"
+    degraded = "degraded"  # works, needs attention soon (paper near end)
+    failed = "failed"  # present but cannot do its job (paper out, cover open, bus shorted)
+    offline = "offline"  # does not answer at all (unplugged)
+
+
+class DeviceInfo(Model):
+    id: Ident
+    kind: str  # printer, display, keypad, dispenser, qrboard
+    model: str = ""
+
+
+class Status(Model):
+    """Birth (online) or death (offline). The Last Will carries only ``online`` and ``bdseq``."""
+
+    online: bool
+    bdseq: int = Field(ge=0)
+    ts: datetime | None = None
+    version: str | None = None
+    config_hash: str | None = None
+    devices: list[DeviceInfo] = []
+    clean: bool = False  # a death sent on purpose (clean stop), not a will
+
+
+class EventType(StrEnum):
+    ticket_issued = "ticket.issued"
+    ticket_called = "ticket.called"
+    ticket_recalled = "ticket.recalled"
+    ticket_no_show = "ticket.no_show"
+    ticket_transferred = "ticket.transferred"
+    ticket_completed = "ticket.completed"
+    counter_opened = "counter.opened"
+    counter_closed = "counter.closed"
+    counter_break = "counter.break"
+    device_fault = "device.fault"
+    device_recovered = "device.recovered"
+    policy_applied = "policy.applied"
+    clock_jump = "clock.jump"
+
+
+class Event(Model):
+    """One fact from the edge. ``seq`` is per node, starts at 1, gap-free and never reused.
+
+    ``data`` depends on ``type``:
+
+    * ``ticket.issued``: ``ticket`` (e.g. "A001"), ``service``, ``number``, ``day``, ``ahead``, ``eta_s``
+    * ``ticket.called`` / ``ticket.recalled``: ``ticket``, ``service``, ``counter``, ``wait_s``, ``recalls``
+    * ``ticket.no_show`` / ``ticket.completed``: ``ticket``, ``service``, ``counter``, ``service_s``
+    * ``ticket.transferred``: ``ticket``, ``service``, ``to_service``, ``to_counter``
+    * ``counter.opened`` / ``counter.closed`` / ``counter.break``: ``counter``
+    * ``device.fault`` / ``device.recovered``: ``device``, ``kind``, ``state``, ``detail``
+    * ``policy.applied``: ``version``
+    """
+
+    seq: int = Field(ge=1)
+    ts: datetime
+    type: EventType
+    clock: ClockQuality = ClockQuality.unsynced
+    data: dict[str, Any] = {}
+
+
+class ServiceQueue(Model):
+    waiting: int = Field(ge=0)
+    oldest_wait_s: float = Field(ge=0, default=0)
+    eta_s: float | None = None  # None = unknown: we do not guess
+    served_today: int = Field(ge=0, default=0)
+    issued_today: int = Field(ge=0, default=0)
+
+
+class CounterStateName(StrEnum):
+    open = "open"
+    closed = "closed"
+    on_break = "break"
+
+
+class CounterState(Model):
+    state: CounterStateName
+    ticket: str | None = None
+    services: list[str] = []
+    served_today: int = Field(ge=0, default=0)
+
+
+class QueueSnapshot(Model):
+    ts: datetime
+    day: str
+    services: dict[str, ServiceQueue] = {}
+    counters: dict[str, CounterState] = {}
+    last_seq: int = Field(ge=0, default=0)
+
+
+class HostHealth(Model):
+    cpu_temp_c: float | None = None
+    load1: float | None = None
+    mem_used_pct: float | None = None
+    disk_used_pct: float | None = None
+    disk_free_mb: float | None = None
+    clock_offset_s: float | None = None
+    clock: ClockQuality = ClockQuality.unsynced
+    uptime_s: float | None = None
+
+
+class DeviceHealth(Model):
+    id: Ident
+    kind: str
+    state: DeviceState
+    detail: str = ""
+
+
+class OutboxHealth(Model):
+    pending: int = Field(ge=0)
+    oldest_s: float = Field(ge=0, default=0)
+
+
+class Health(Model):
+    ts: datetime
+    host: HostHealth = HostHealth()
+    devices: list[DeviceHealth] = []
+    outbox: OutboxHealth = OutboxHealth(pending=0)
+
+
+# --------------------------------------------------------------------------------------------- policy
+class PriorityRule(Model):
+    """"If the oldest ticket of ``service`` has waited more than ``over_minutes``, take it first"."""
+
+    service: str
+    over_minutes: float = Field(gt=0)
+
+
+class WorkProfile(Model):
+    """The ordered services a counter serves, and its priority rules."""
+
+    services: list[str] = Field(min_length=1)
+    rules: list[PriorityRule] = []
+
+
+class Policy(Model):
+    """Work profiles pushed by the gateway. ``version`` grows; the edge ignores older ones."""
+
+    version: int = Field(ge=1)
+    issued_at: datetime | None = None
+    counters: dict[str, WorkProfile] = {}
+    reason: str = ""
+
+
+# --------------------------------------------------------------------------------------------- commands
+class Command(Model):
+    id: str = Field(min_length=1, max_length=64)
+
+
+class PolicyCmd(Command):
+    policy: Policy
+
+
+class RebirthCmd(Command):
+    pass
+
+
+class DisplayCmd(Command):
+    device: str | None = None  # None: every display
+    text: str = Field(max_length=64)
+    seconds: float = Field(default=10, gt=0, le=3600)
+
+
+class TestPrintCmd(Command):
+    printer: str | None = None
+
+
+class CounterCmd(Command):
+    counter: str
+    action: Literal["next", "recall", "no_show", "complete", "open", "close", "break", "transfer"]
+    to_service: str | None = None
+    to_counter: str | None = None
+
+
+COMMAND_MODELS: dict[str, type[Command]] = {
+    "policy": PolicyCmd,
+    "rebirth": RebirthCmd,
+    "display": DisplayCmd,
+    "test_print": TestPrintCmd,
+    "counter": CounterCmd,
+}
+
+
+class CmdResult(Model):
+    id: str
+    cmd: str
+    ok: bool
+    error: str | None = None
+    data: dict[str, Any] = {}
+
+
+class GatewayStatus(Model):
+    online: bool
+    ts: datetime | None = None
+
+
+class AlertMessage(Model):
+    """Published by the gateway on ``civiq/v1/alerts/<center>`` for each alert transition."""
+
+    key: str
+    center: str
+    node: str
+    device: str | None = None
+    kind: str
+    severity: Literal["info", "warning", "critical"] = "warning"
+    state: Literal["firing", "resolved"]
+    summary: str
+    ts: datetime
+
+
+LEAF_MODELS: dict[str, type[Model]] = {
+    "status": Status,
+    "event": Event,
+    "queue": QueueSnapshot,
+    "health": Health,
+    "cmd_result": CmdResult,
+}
+
+
+def model_for(parts: TopicParts) -> type[Model]:
+    if parts.leaf == "cmd":
+        assert parts.cmd is not None
+        return COMMAND_MODELS[parts.cmd]
+    return LEAF_MODELS[parts.leaf]
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def parse_payload(model: type[M], payload: bytes | str) -> M:
+    """Validate a JSON payload; raise :class:`ContractError` with a readable reason on any problem."""
+    if isinstance(payload, bytes | bytearray):
+        if len(payload) > MAX_PAYLOAD_BYTES:
+            raise ContractError(f"payload of {len(payload)} bytes is over the {MAX_PAYLOAD_BYTES} limit")
+        try:
+            text = bytes(payload).decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise ContractError(f"payload is not UTF-8 ({e.reason} at byte {e.start})") from None
+    else:
+        text = payload
+    try:
+        raw = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as e:
+        raise ContractError(f"payload is not JSON: {e}") from None
+    if not isinstance(raw, dict):
+        raise ContractError(f"payload must be a JSON object, got {type(raw).__name__}")
+    try:
+        return model.model_validate(raw)
+    except ValidationError as e:
+        first = e.errors()[0]
+        where = ".".join(str(x) for x in first["loc"]) or "(root)"
+        raise ContractError(f"{model.__name__}: field '{where}': {first['msg']}") from None

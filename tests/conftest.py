@@ -1,0 +1,96 @@
+"""Shared fixtures: a real Mosquitto on a free port, a fake clock, temporary state dirs."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from civiq.broker import Mosquitto
+from civiq.clock import FakeClock
+
+
+@pytest.fixture
+def broker() -> Iterator[Mosquitto]:
+    """A real Mosquitto for one test; ``broker.stop()`` / ``broker.start()`` keep the port."""
+    b = Mosquitto().start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    # 08:00 local time in Ho Chi Minh City on a Monday
+    return FakeClock(datetime(2026, 1, 5, 1, 0, tzinfo=UTC))
+
+
+def wait_for(cond: Callable[[], object], timeout: float = 10.0, interval: float = 0.01, what: str = "") -> object:
+    """Poll ``cond`` until it returns something truthy; fail the test with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = cond()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or cond}")
+        time.sleep(interval)
+
+
+class Recorder:
+    """A plain paho subscriber that records every message (topic, payload, retain)."""
+
+    def __init__(self, host: str, port: int, topics: list[str] | str = "#") -> None:
+        self.messages: list[tuple[str, bytes, bool]] = []
+        self.lock = threading.Lock()
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"rec-{id(self)}")
+        self.topics = [topics] if isinstance(topics, str) else topics
+        self.connected = threading.Event()
+        self.subscribed = threading.Event()
+
+        def on_connect(c, u, f, rc, p=None):  # noqa: ANN001
+            for t in self.topics:
+                c.subscribe(t, qos=1)
+            self.connected.set()
+
+        def on_message(c, u, m):  # noqa: ANN001
+            with self.lock:
+                self.messages.append((m.topic, m.payload, bool(m.retain)))
+
+        def on_subscribe(c, u, mid, rc, p=None):  # noqa: ANN001
+            self.subscribed.set()
+
+        self.client.on_subscribe = on_subscribe
+        self.client.on_connect = on_connect
+        self.client.on_message = on_message
+        self.client.connect(host, port)
+        self.client.loop_start()
+        assert self.connected.wait(10), "recorder could not connect"
+        assert self.subscribed.wait(10), "recorder's subscription was not acknowledged"
+
+    def on(self, suffix: str) -> list[bytes]:
+        with self.lock:
+            return [p for t, p, _ in self.messages if t.endswith(suffix)]
+
+    def close(self) -> None:
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def recorder(broker: Mosquitto) -> Iterator[Callable[..., Recorder]]:
+    made: list[Recorder] = []
+
+    def make(topics: list[str] | str = "#") -> Recorder:
+        r = Recorder(broker.host, broker.port, topics)
+        made.append(r)
+        return r
+
+    yield make
+    for r in made:
+        r.close()
