@@ -1,0 +1,95 @@
+"""The ``civiq`` command. It dispatches lazily: ``civiq edge ...`` never imports the gateway, and the reverse.
+
+    civiq config check FILE...             validate center configs (file:line:field errors)
+    civiq edge run CONFIG [--simulate]     run an edge agent (on a Pi, or with emulated hardware)
+    civiq edge doctor CONFIG [--simulate]  check config, pins, devices, broker, clock, disk in plain words
+    civiq edge test-print CONFIG           print a test ticket on each printer
+    civiq edge display-test CONFIG         show a test pattern on each display
+    civiq edge install CONFIG              put config and systemd unit in place
+    civiq gateway run [--config FILE]      run the gateway
+    civiq gateway install                  put settings and systemd unit in place
+    civiq demo                             broker + gateway + simulated centers, all in one
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+
+
+def _setup_logging(verbose: bool) -> None:
+    level = logging.DEBUG if verbose else getattr(logging, os.environ.get("CIVIQ_LOG_LEVEL", "INFO").upper(),
+                                                  logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="civiq", description="civiq: queue hardware edge agents and gateway")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = p.add_subparsers(dest="area", required=True)
+
+    cfg = sub.add_parser("config", help="center config tools").add_subparsers(dest="cmd", required=True)
+    chk = cfg.add_parser("check", help="validate center config files")
+    chk.add_argument("files", nargs="+")
+
+    edge = sub.add_parser("edge", help="the Raspberry Pi agent").add_subparsers(dest="cmd", required=True)
+    run = edge.add_parser("run", help="run the agent")
+    run.add_argument("config")
+    run.add_argument("--simulate", action="store_true", help="mock GPIO pins and emulated serial devices")
+    run.add_argument("--api-port", type=int, default=None, help="local HTTP port (QR page, simulator API)")
+    run.add_argument("--speed", type=float, default=1.0, help="simulated clock speed (simulate only)")
+    doc = edge.add_parser("doctor", help="diagnose an agent's config, devices, broker, clock and disk")
+    doc.add_argument("config")
+    doc.add_argument("--simulate", action="store_true", help="check a running simulation's devices")
+    tp = edge.add_parser("test-print", help="print a test ticket")
+    tp.add_argument("config")
+    tp.add_argument("--printer", default=None)
+    tp.add_argument("--simulate", action="store_true")
+    dt = edge.add_parser("display-test", help="show a test pattern on every display")
+    dt.add_argument("config")
+    dt.add_argument("--simulate", action="store_true")
+    ins = edge.add_parser("install", help="install config and systemd unit")
+    ins.add_argument("config")
+    ins.add_argument("--root", default="/", help="install under this root (for tests and images)")
+
+    gw = sub.add_parser("gateway", help="the province gateway").add_subparsers(dest="cmd", required=True)
+    gr = gw.add_parser("run", help="run the gateway")
+    gr.add_argument("--config", default=None, help="gateway settings YAML (env CIVIQ_GW_* override it)")
+    gi = gw.add_parser("install", help="install settings and systemd unit")
+    gi.add_argument("--root", default="/")
+
+    demo = sub.add_parser("demo", help="everything on this machine: broker, gateway, simulated centers")
+    demo.add_argument("--centers", type=int, default=3)
+    demo.add_argument("--speed", type=float, default=60.0, help="simulated seconds per real second")
+    demo.add_argument("--duration", type=float, default=None, help="stop after this many real seconds")
+    demo.add_argument("--port", type=int, default=8080, help="dashboard port")
+    demo.add_argument("--no-browser", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    if args.area == "config":
+        from civiq.edge.config import check_main
+
+        return check_main(args.files)
+    if args.area == "edge":
+        from civiq.edge import cli as edge_cli
+
+        return edge_cli.main(args)
+    if args.area == "gateway":
+        from civiq.gateway import cli as gw_cli
+
+        return gw_cli.main(args)
+    if args.area == "demo":
+        from civiq import demo
+
+        return demo.main(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
