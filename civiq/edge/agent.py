@@ -1,0 +1,384 @@
+"""The edge agent: queue engine + devices + MQTT link, wired together.
+
+    agent = EdgeAgent(load_config("center.yaml"))
+    agent.run_forever()          # until SIGTERM / Ctrl-C
+
+Threads: gpiozero and the serial call pads call in from their own threads; every operation on the queue is
+atomic inside :class:`QueueEngine`; device output goes through one :class:`Worker` per bus so a dead printer
+never blocks a call; the MQTT link runs paho's thread plus its outbox pump; the scheduler loop (this module)
+polls device health, publishes snapshots and health, cycles the QR boards and pings the systemd watchdog.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from civiq import __version__
+from civiq.clock import Clock, SystemClock
+from civiq.contract import (
+    CmdResult,
+    Command,
+    CounterCmd,
+    DeviceHealth,
+    DeviceState,
+    DisplayCmd,
+    Event,
+    EventType,
+    Health,
+    PolicyCmd,
+    TestPrintCmd,
+)
+from civiq.edge.config import CenterConfig, config_hash
+from civiq.edge.hardware import Hardware, build_hardware
+from civiq.edge.hostinfo import host_health, ntp_synchronized
+from civiq.edge.queue.engine import QueueEngine, QueueError, ServiceDef
+from civiq.edge.queue.store import EdgeStore, StoreFull
+from civiq.sdnotify import Notifier, watchdog_interval_s
+
+log = logging.getLogger(__name__)
+
+HEALTH_INTERVAL_S = 15.0
+SNAPSHOT_INTERVAL_S = 30.0
+SNAPSHOT_MIN_GAP_S = 1.0
+POLL_INTERVAL_S = 3.0
+
+CALL_EVENTS = {EventType.ticket_called, EventType.ticket_recalled}
+
+
+def _eta_text(eta_s: float | None) -> str:
+    if eta_s is None:
+        return "Chưa ước tính được / unknown"
+    minutes = max(1, round(eta_s / 60))
+    return f"~{minutes} phút / min"
+
+
+class EdgeAgent:
+    def __init__(self, cfg: CenterConfig, *, clock: Clock | None = None, pin_factory: object | None = None,
+                 resolve_port: Callable[[str], str] = lambda p: p, state_dir: str | Path | None = None,
+                 public_url: str | None = None, notifier: Notifier | None = None) -> None:
+        self.cfg = cfg
+        self.clock = clock or SystemClock()
+        self.tz = ZoneInfo(cfg.center.timezone)
+        self.state_dir = Path(state_dir or cfg.state_dir)
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self.public_url = public_url
+        self.notifier = notifier or Notifier()
+        self.store = EdgeStore(self.state_dir / "edge.db")
+        services = {s.prefix: ServiceDef(prefix=s.prefix, name_vi=s.name_vi, name_en=s.name_en,
+                                         portal_url=str(s.portal_url)) for s in cfg.services}
+        self.services = services
+        self.engine = QueueEngine(self.store, self.clock, services,
+                                  {c.id: c.profile for c in cfg.counters}, tz=cfg.center.timezone,
+                                  max_recalls=cfg.queue.max_recalls,
+                                  estimate_window_min=cfg.queue.estimate_window_min)
+        self.hw: Hardware = build_hardware(cfg, clock=self.clock, pin_factory=pin_factory,
+                                           resolve_port=resolve_port, on_press=self.on_dispenser_press,
+                                           on_key=self.on_key)
+        from civiq.edge.link import EdgeLink
+
+        m = cfg.mqtt
+        self.link = EdgeLink(self.store, center=cfg.center.id, node=cfg.node.id, host=m.host, port=m.port,
+                             clock=self.clock, keepalive=m.keepalive, username=m.username,
+                             password=m.password(), tls=m.tls, ca_file=m.ca_file, version=__version__,
+                             config_hash=config_hash(cfg),
+                             devices=[d.info() for d in self.hw.devices.values()],
+                             on_command=self.handle_command)
+        self._dirty = threading.Event()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._last_health: dict[str, DeviceHealth] = {}
+        self._message_until: float = 0.0
+        self.refused_presses = 0
+        self._ntp: bool | None = None
+        self.hung = False  # tests set this to simulate a hung main loop (the watchdog must stop)
+        self._thread: threading.Thread | None = None
+        self.engine.subscribe(self._on_engine_event)
+
+    # ------------------------------------------------------------------------------------ inputs
+    def on_dispenser_press(self, service: str) -> None:
+        """A citizen pressed a service button: issue a ticket and print it (unless the printer is down)."""
+        printer = self._dispenser_printer()
+        if printer is not None and printer.health().state in (DeviceState.failed, DeviceState.offline):
+            # No paper, no ticket: a number nobody holds would be called and time out as a no-show.
+            self.refused_presses += 1
+            if self.hw.dispenser is not None:
+                self.hw.dispenser.signal_fault(True)
+            log.warning("button %s pressed but printer %s is %s: no ticket issued", service, printer.id,
+                        printer.health().detail)
+            return
+        try:
+            ticket = self.engine.issue(service)
+        except (QueueError, StoreFull) as e:
+            log.error("cannot issue a %s ticket: %s", service, e)
+            return
+        if self.hw.dispenser is not None:
+            self.hw.dispenser.beep()
+        if printer is not None:
+            self.hw.worker_of[printer.id].submit(lambda: self._print_ticket(printer, ticket))
+
+    def on_key(self, counter: str, action: str) -> None:
+        try:
+            self.counter_action(counter, action)
+        except (QueueError, StoreFull) as e:
+            log.warning("counter %s: %s refused: %s", counter, action, e)
+            for pad in self.hw.counter_pads.get(counter, []):
+                self._submit_show(pad, "LOI" if action else "", key=f"lcd-{pad.id}")
+
+    def counter_action(self, counter: str, action: str, to_service: str | None = None,
+                       to_counter: str | None = None) -> object:
+        e = self.engine
+        if action == "next":
+            return e.call_next(counter)
+        if action == "recall":
+            return e.recall(counter)
+        if action == "no_show":
+            return e.no_show(counter)
+        if action in ("done", "complete"):
+            return e.complete(counter)
+        if action == "transfer":
+            return e.transfer(counter, to_service=to_service, to_counter=to_counter)
+        if action == "open":
+            return e.open_counter(counter)
+        if action == "close":
+            return e.close_counter(counter)
+        if action == "break":
+            return e.break_counter(counter)
+        raise QueueError(f"unknown counter action {action!r}")
+
+    def handle_command(self, name: str, cmd: Command) -> CmdResult:
+        """Commands from the gateway (the link validated them against the contract already)."""
+        try:
+            if isinstance(cmd, PolicyCmd):
+                applied = self.engine.apply_policy(cmd.policy)
+                return CmdResult(id=cmd.id, cmd=name, ok=True, data={"applied": applied,
+                                                                     "version": cmd.policy.version})
+            if isinstance(cmd, DisplayCmd):
+                targets = [self.hw.displays[cmd.device]] if cmd.device else list(self.hw.displays.values())
+                if cmd.device and cmd.device not in self.hw.displays:
+                    return CmdResult(id=cmd.id, cmd=name, ok=False, error=f"no display {cmd.device!r}")
+                self._message_until = self.clock.monotonic() + cmd.seconds
+                for d in targets:
+                    self._submit_show(d, cmd.text, key=f"show-{d.id}")
+                return CmdResult(id=cmd.id, cmd=name, ok=True, data={"displays": [d.id for d in targets]})
+            if isinstance(cmd, TestPrintCmd):
+                self.test_print(cmd.printer)
+                return CmdResult(id=cmd.id, cmd=name, ok=True)
+            if isinstance(cmd, CounterCmd):
+                result = self.counter_action(cmd.counter, cmd.action, cmd.to_service, cmd.to_counter)
+                label = getattr(result, "label", None)
+                return CmdResult(id=cmd.id, cmd=name, ok=True, data={"ticket": label})
+        except KeyError as e:
+            return CmdResult(id=cmd.id, cmd=name, ok=False, error=f"unknown device or counter {e}")
+        except Exception as e:  # noqa: BLE001 - any failure is reported back, never raised into the link
+            return CmdResult(id=cmd.id, cmd=name, ok=False, error=str(e))
+        return CmdResult(id=cmd.id, cmd=name, ok=False, error=f"command {name!r} not handled by this agent")
+
+    # ------------------------------------------------------------------------------------ outputs
+    def _dispenser_printer(self):  # noqa: ANN202
+        if self.cfg.dispenser is None or not self.cfg.dispenser.printer:
+            return next(iter(self.hw.printers.values()), None)
+        return self.hw.printers.get(self.cfg.dispenser.printer)
+
+    def ticket_print(self, ticket: object):  # noqa: ANN201
+        from civiq.edge.devices.printer import TicketPrint
+
+        svc = self.services[ticket.service]
+        issued = ticket.issued_at.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")
+        url = svc.portal_url
+        if self.public_url:
+            url = f"{self.public_url.rstrip('/')}/t/{self.cfg.center.id}/{ticket.day}/{ticket.label}"
+        return TicketPrint(center_name=self.cfg.center.name, label=ticket.label, service_name_vi=svc.name_vi,
+                           service_name_en=svc.name_en, issued_local=issued, ahead=ticket.ahead,
+                           eta_text=_eta_text(ticket.eta_s), qr_url=url)
+
+    def _print_ticket(self, printer, ticket) -> None:  # noqa: ANN001
+        from civiq.edge.devices.printer import PrinterError
+
+        try:
+            printer.print_ticket(self.ticket_print(ticket))
+        except PrinterError as e:
+            log.error("ticket %s not printed: %s", ticket.label, e)
+        except Exception:  # noqa: BLE001
+            log.exception("ticket %s not printed", ticket.label)
+        self._check_device(printer)
+
+    def test_print(self, printer_id: str | None = None) -> None:
+        printers = [self.hw.printers[printer_id]] if printer_id else list(self.hw.printers.values())
+        for p in printers:
+            lines = [self.cfg.center.name, "In thử / Test print", f"{p.id} · civiq {__version__}",
+                     self.clock.now().astimezone(self.tz).strftime("%H:%M:%S %d/%m/%Y")]
+            p.test_print(lines)
+
+    def _submit_show(self, dev, text: str, key: str) -> None:  # noqa: ANN001
+        def job() -> None:
+            try:
+                dev.show(text)
+            except Exception as e:  # noqa: BLE001 - reported through the device's health
+                log.warning("%s: cannot show %r: %s", dev.id, text, e)
+            self._check_device(dev)
+
+        self.hw.worker_of[dev.id].submit(job, key=key)
+
+    def _on_engine_event(self, event: Event) -> None:
+        self.link.notify()
+        self._dirty.set()
+        if event.type in CALL_EVENTS:
+            counter, label = event.data.get("counter"), event.data.get("ticket", "")
+            for d in self.hw.counter_displays.get(counter, []):
+                self._submit_show(d, label, key=f"show-{d.id}")
+            for pad in self.hw.counter_pads.get(counter, []):
+                self._submit_show(pad, label, key=f"lcd-{pad.id}")
+        elif event.type in (EventType.counter_closed, EventType.counter_break):
+            counter = event.data.get("counter")
+            text = "" if event.type == EventType.counter_closed else "----"
+            for d in self.hw.counter_displays.get(counter, []):
+                self._submit_show(d, text, key=f"show-{d.id}")
+
+    # ------------------------------------------------------------------------------------ health
+    def _check_device(self, dev) -> DeviceHealth:  # noqa: ANN001
+        h = dev.health()
+        prev = self._last_health.get(dev.id)
+        if prev is None or prev.state != h.state or prev.detail != h.detail:
+            self._last_health[dev.id] = h
+            if prev is not None or h.state != DeviceState.ok:
+                recovered = h.state == DeviceState.ok
+                etype = EventType.device_recovered if recovered else EventType.device_fault
+                try:
+                    self.engine.device_event(etype, {"device": h.id, "kind": h.kind, "state": str(h.state),
+                                                     "detail": h.detail})
+                except StoreFull:
+                    log.error("disk full: device event for %s not logged", h.id)
+                self._publish_health()
+            if dev is self._dispenser_printer() and self.hw.dispenser is not None:
+                self.hw.dispenser.signal_fault(h.state in (DeviceState.failed, DeviceState.offline))
+        return h
+
+    def poll_devices(self) -> list[DeviceHealth]:
+        out = []
+        for dev in self.hw.devices.values():
+            worker = self.hw.worker_of.get(dev.id)
+
+            def job(dev=dev) -> None:  # noqa: ANN001
+                dev.poll()
+                self._check_device(dev)
+
+            if worker is not None:
+                worker.submit(job, key=f"poll-{dev.id}")
+            out.append(dev.health())
+        return out
+
+    def health(self) -> Health:
+        now = self.clock.now()
+        host = host_health(self.state_dir, now, synced=self._ntp)
+        return Health(ts=now, host=host, devices=[d.health() for d in self.hw.devices.values()],
+                      outbox=self.link.pending_stats())
+
+    def _publish_health(self) -> None:
+        try:
+            self.link.publish_state("health", self.health(), retain=False)
+        except Exception:  # noqa: BLE001
+            log.exception("health not published")
+
+    def _publish_snapshot(self) -> None:
+        snap = self.engine.snapshot()
+        self.link.publish_state("queue", snap, retain=True)
+
+    def _update_qrboards(self, index: int) -> None:
+        if not self.hw.qrboards or not self.services:
+            return
+        svcs = list(self.services.values())
+        svc = svcs[index % len(svcs)]
+        snap = self.engine.snapshot()
+        lines = []
+        for s in svcs:
+            q = snap.services.get(s.prefix)
+            if q is None:
+                continue
+            eta = "?" if q.eta_s is None else f"{round(q.eta_s / 60)}'"
+            lines.append(f"{s.prefix} {s.name_vi}: {q.waiting} ({eta})")
+        for board in self.hw.qrboards.values():
+            self.hw.worker_of[board.id].submit(
+                lambda board=board: self._show_qr(board, svc.portal_url, f"{svc.name_vi} / {svc.name_en}",
+                                                  lines), key=f"qr-{board.id}")
+
+    def _show_qr(self, board, url: str, title: str, lines: list[str]) -> None:  # noqa: ANN001
+        try:
+            board.show(url, title, lines)
+        except Exception as e:  # noqa: BLE001
+            log.warning("QR board %s: %s", board.id, e)
+        self._check_device(board)
+
+    # ------------------------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self._ntp = ntp_synchronized()
+        self.hw.start()
+        self.link.start()
+        for dev in self.hw.devices.values():
+            self._last_health.setdefault(dev.id, dev.health())
+        self.poll_devices()
+        self._thread = threading.Thread(target=self._loop, name="agent-loop", daemon=True)
+        self._thread.start()
+        self.notifier.ready(f"center {self.cfg.center.id} node {self.cfg.node.id}")
+
+    def _loop(self) -> None:
+        next_health = next_snapshot = next_poll = next_qr = 0.0
+        last_snapshot = -1e9
+        qr_index = 0
+        qr_cycle = min((q.cycle_seconds for q in self.cfg.qrboards), default=8)
+        wd = watchdog_interval_s()
+        while not self._stop.is_set():
+            while self.hung and not self._stop.is_set():
+                time.sleep(0.05)
+            now = time.monotonic()
+            try:
+                if now >= next_poll:
+                    self.poll_devices()
+                    next_poll = now + POLL_INTERVAL_S
+                if self._dirty.is_set() and now - last_snapshot >= SNAPSHOT_MIN_GAP_S or now >= next_snapshot:
+                    self._dirty.clear()
+                    self._publish_snapshot()
+                    last_snapshot = now
+                    next_snapshot = now + SNAPSHOT_INTERVAL_S
+                if now >= next_health:
+                    self._publish_health()
+                    next_health = now + HEALTH_INTERVAL_S
+                if now >= next_qr:
+                    self._update_qrboards(qr_index)
+                    qr_index += 1
+                    next_qr = now + qr_cycle
+            except Exception:  # noqa: BLE001 - the loop must survive anything
+                log.exception("agent loop")
+            self.notifier.watchdog()
+            self._wake.wait(min(0.2, wd or 0.2))
+            self._wake.clear()
+
+    def stop(self) -> None:
+        self.notifier.stopping()
+        self._stop.set()
+        self._wake.set()
+        if self._thread:
+            self._thread.join(5)
+        try:
+            self.link.stop(clean=True)
+        finally:
+            self.hw.close()
+            self.store.close()
+
+    def run_forever(self) -> None:
+        done = threading.Event()
+
+        def on_signal(signum: int, frame: object) -> None:
+            done.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        self.start()
+        log.info("agent running: center %s node %s", self.cfg.center.id, self.cfg.node.id)
+        done.wait()
+        self.stop()

@@ -1,0 +1,129 @@
+"""Build the center's device drivers from its config: the only place that knows every device kind.
+
+Pins come from a gpiozero pin factory (lgpio on a Pi, MockFactory in simulation), serial devices from port
+paths (udev symlinks on a Pi, pty symlinks in simulation). Devices on the same port share one
+:class:`SerialTransport` (an RS-485 bus) and one :class:`Worker` (jobs on a bus run one after another).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from civiq.clock import Clock
+from civiq.edge.config import CenterConfig
+from civiq.edge.devices.base import Device
+from civiq.edge.devices.transport import SerialTransport
+from civiq.edge.worker import Worker
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Hardware:
+    devices: dict[str, Device] = field(default_factory=dict)
+    printers: dict[str, Device] = field(default_factory=dict)
+    displays: dict[str, Device] = field(default_factory=dict)  # by device id
+    counter_displays: dict[str, list[Device]] = field(default_factory=dict)  # by counter id
+    keypads: dict[str, Device] = field(default_factory=dict)
+    counter_pads: dict[str, list[Device]] = field(default_factory=dict)  # serial pads with an LCD, by counter
+    qrboards: dict[str, Device] = field(default_factory=dict)
+    dispenser: Device | None = None
+    transports: dict[str, SerialTransport] = field(default_factory=dict)
+    workers: dict[str, Worker] = field(default_factory=dict)  # by port (or device id for non-serial)
+    worker_of: dict[str, Worker] = field(default_factory=dict)  # device id -> worker
+
+    def start(self) -> None:
+        for pad in self.keypads.values():
+            start = getattr(pad, "start", None)
+            if start:
+                start()
+
+    def close(self) -> None:
+        for dev in self.devices.values():
+            for name in ("stop", "close"):
+                fn = getattr(dev, name, None)
+                if fn:
+                    try:
+                        fn()
+                    except Exception:  # noqa: BLE001 - closing anyway
+                        log.debug("closing %s", dev.id, exc_info=True)
+        for w in self.workers.values():
+            w.stop(2)
+        for t in self.transports.values():
+            t.close()
+
+
+def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | None,
+                   resolve_port: Callable[[str], str] = lambda p: p,
+                   on_press: Callable[[str], None], on_key: Callable[[str, str], None]) -> Hardware:
+    """Create every configured device. ``on_key(counter, action)``; ``on_press(service_prefix)``."""
+    from civiq.edge.devices.display import AsciiFrameDisplay, ModbusLedDisplay, open_max7219
+    from civiq.edge.devices.dispenser import Dispenser
+    from civiq.edge.devices.keypad import GpioKeypad, SerialCallPad
+    from civiq.edge.devices.printer import ThermalPrinter
+    from civiq.edge.devices.qrboard import NextionQrBoard
+
+    hw = Hardware()
+
+    def transport(port: str, baudrate: int) -> SerialTransport:
+        if port not in hw.transports:
+            hw.transports[port] = SerialTransport(resolve_port(port), baudrate=baudrate)
+            hw.workers[port] = Worker(port.rsplit("/", 1)[-1])
+        return hw.transports[port]
+
+    def add(dev: Device, worker_key: str) -> None:
+        hw.devices[dev.id] = dev
+        if worker_key not in hw.workers:
+            hw.workers[worker_key] = Worker(worker_key)
+        hw.worker_of[dev.id] = hw.workers[worker_key]
+
+    for p in cfg.printers:
+        codepage = None if p.codepage in (None, "none") else p.codepage
+        dev = ThermalPrinter(p.id, transport(p.port, p.baudrate), codepage=codepage, width_dots=p.width_dots)
+        hw.printers[p.id] = dev
+        add(dev, p.port)
+
+    for d in cfg.displays:
+        if d.protocol == "modbus":
+            dev = ModbusLedDisplay(d.id, transport(d.port, d.baudrate), d.address, digits=d.digits)
+            key = d.port
+        elif d.protocol == "ascii":
+            dev = AsciiFrameDisplay(d.id, transport(d.port, d.baudrate), d.address, width=d.width)
+            key = d.port
+        else:
+            dev = open_max7219(d.id, d.spi_port, d.spi_device, d.digits, pin_factory)
+            key = f"spi{d.spi_port}.{d.spi_device}"
+        hw.displays[d.id] = dev
+        hw.counter_displays.setdefault(d.counter, []).append(dev)
+        add(dev, key)
+
+    for k in cfg.keypads:
+        counter = k.counter
+
+        def key_cb(action: str, counter: str = counter) -> None:
+            on_key(counter, action)
+
+        if k.kind == "gpio":
+            dev = GpioKeypad(k.id, dict(k.pins), key_cb, clock=clock, pin_factory=pin_factory)
+            add(dev, k.id)
+        else:
+            dev = SerialCallPad(k.id, transport(k.port, k.baudrate), k.address, key_cb)
+            hw.counter_pads.setdefault(counter, []).append(dev)
+            add(dev, k.port)
+        hw.keypads[k.id] = dev
+
+    for q in cfg.qrboards:
+        if q.kind == "nextion":
+            dev = NextionQrBoard(q.id, transport(q.port, q.baudrate))
+            hw.qrboards[q.id] = dev
+            add(dev, q.port)
+
+    if cfg.dispenser is not None:
+        d = cfg.dispenser
+        dev = Dispenser("dispenser", dict(d.buttons), on_press, clock=clock, led_pin=d.led_pin,
+                        buzzer_pin=d.buzzer_pin, debounce_s=d.debounce_ms / 1000, pin_factory=pin_factory)
+        hw.dispenser = dev
+        add(dev, "dispenser")
+    return hw
