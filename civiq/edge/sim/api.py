@@ -1,0 +1,114 @@
+"""The simulator's local control API (documented in docs/simulator.md).
+
+    POST /sim/press/{service}               press the dispenser button of a service
+    POST /sim/key/{keypad}/{action}         press a keypad key (next, recall, no_show, transfer, done, ...)
+    GET  /sim/printers/{id}/tickets         what the printer printed: text lines, QR data, image sizes
+    GET  /sim/printers/{id}/tickets/{n}.png the n-th printed ticket's raster image(s), stacked
+    GET  /sim/displays                      what every counter display shows
+    POST /sim/devices/{id}/unplug           pull the device's cable
+    POST /sim/devices/{id}/plug             plug it back
+    POST /sim/devices/{id}/mute?on=1        the device stops answering (a shorted bus)
+    POST /sim/printers/{id}/status          JSON {paper_out, paper_near_end, cover_open, offline}
+"""
+
+from __future__ import annotations
+
+import io
+import json
+
+from aiohttp import web
+
+from civiq.edge.sim.hardware import SimHardware
+from civiq.edge.web import json_response
+
+
+def _ticket_json(n: int, t: object) -> dict:
+    return {"n": n, "text": list(getattr(t, "text", [])), "qr": list(getattr(t, "qr", [])),
+            "images": [list(img.size) for img in getattr(t, "images", [])]}
+
+
+def sim_routes(sim: SimHardware) -> list[web.RouteDef]:
+    def guard(fn):  # noqa: ANN001, ANN202
+        async def handler(request: web.Request) -> web.Response:
+            try:
+                return await fn(request)
+            except KeyError as e:
+                return json_response({"ok": False, "error": str(e).strip("'\"")}, 404)
+            except ValueError as e:
+                return json_response({"ok": False, "error": str(e)}, 400)
+
+        return handler
+
+    @guard
+    async def press(request: web.Request) -> web.Response:
+        sim.press_button(request.match_info["service"])
+        return json_response({"ok": True})
+
+    @guard
+    async def key(request: web.Request) -> web.Response:
+        sim.press_key(request.match_info["keypad"], request.match_info["action"])
+        return json_response({"ok": True})
+
+    @guard
+    async def tickets(request: web.Request) -> web.Response:
+        return json_response([_ticket_json(i, t) for i, t in enumerate(sim.printed(request.match_info["id"]))])
+
+    @guard
+    async def ticket_png(request: web.Request) -> web.Response:
+        from PIL import Image
+
+        items = sim.printed(request.match_info["id"])
+        t = items[int(request.match_info["n"])] if items else None
+        if t is None or not t.images:
+            raise KeyError("no image for that ticket")
+        width = max(i.size[0] for i in t.images)
+        img = Image.new("1", (width, sum(i.size[1] for i in t.images)), 1)
+        y = 0
+        for part in t.images:
+            img.paste(part, (0, y))
+            y += part.size[1]
+        buf = io.BytesIO()
+        img.save(buf, "PNG")
+        return web.Response(body=buf.getvalue(), content_type="image/png")
+
+    @guard
+    async def displays(request: web.Request) -> web.Response:
+        return json_response(sim.displays())
+
+    @guard
+    async def unplug(request: web.Request) -> web.Response:
+        sim.unplug(request.match_info["id"])
+        return json_response({"ok": True})
+
+    @guard
+    async def plug(request: web.Request) -> web.Response:
+        sim.plug(request.match_info["id"])
+        return json_response({"ok": True})
+
+    @guard
+    async def mute(request: web.Request) -> web.Response:
+        sim.mute(request.match_info["id"], request.query.get("on", "1") not in ("0", "false"))
+        return json_response({"ok": True})
+
+    @guard
+    async def printer_status(request: web.Request) -> web.Response:
+        try:
+            flags = json.loads(await request.text() or "{}")
+        except json.JSONDecodeError as e:
+            raise ValueError(f"body is not JSON: {e}") from None
+        if not isinstance(flags, dict):
+            raise ValueError("body must be a JSON object")
+        sim.set_printer(request.match_info["id"], **flags)
+        return json_response({"ok": True})
+
+    return [
+        web.post("/sim/press/{service}", press),
+        web.post("/sim/key/{keypad}/{action}", key),
+        web.get("/sim/printers/{id}/tickets", tickets),
+        web.get(r"/sim/printers/{id}/tickets/{n:\d+}.png", ticket_png),
+        web.get("/sim/displays", displays),
+        web.post("/sim/devices/{id}/unplug", unplug),
+        web.post("/sim/devices/{id}/plug", plug),
+        web.post("/sim/devices/{id}/mute", mute),
+        web.post("/sim/printers/{id}/status", printer_status),
+    ]

@@ -1,0 +1,226 @@
+"""Emulated hardware for a center config: gpiozero MockFactory pins and one pty emulator per serial port.
+
+Each configured serial port gets an emulator that speaks the real protocol of the devices on it, and a
+symlink in ``sim_dir`` that the agent opens exactly as it would open a udev symlink on a Pi. Unplugging a
+device removes its symlink and closes its pty; plugging it back creates a fresh pty and re-points the
+symlink, so the driver's reconnect path is the real one.
+
+    sim = SimHardware(cfg, Path("/tmp/sim")).start()
+    agent = EdgeAgent(cfg, pin_factory=sim.pin_factory, resolve_port=sim.resolve_port)
+    sim.press_button("A")
+    sim.printed("p1")[-1].text
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+
+from gpiozero.pins.mock import MockFactory, MockPWMPin
+
+from civiq.edge.config import CenterConfig
+from civiq.edge.devices.emulator import PtyEmulator
+
+
+def port_slug(port: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", port.strip("/")) or "port"
+
+
+def sim_dir_for(cfg: CenterConfig, state_dir: str | Path | None = None) -> Path:
+    return Path(state_dir or cfg.state_dir) / "sim"
+
+
+def pin_number(pin: int | str) -> int:
+    if isinstance(pin, int):
+        return pin
+    m = re.search(r"(\d+)$", str(pin))
+    if not m:
+        raise ValueError(f"pin {pin!r}")
+    return int(m.group(1))
+
+
+class SimHardware:
+    def __init__(self, cfg: CenterConfig, sim_dir: str | Path) -> None:
+        self.cfg = cfg
+        self.sim_dir = Path(sim_dir)
+        self.pin_factory = MockFactory(pin_class=MockPWMPin)
+        self.emulators: dict[str, PtyEmulator] = {}  # by configured port
+        self.device_port: dict[str, str] = {}  # device id -> configured port
+        self.max7219: dict[str, object] = {}
+        self._lock = threading.RLock()
+
+    # -------------------------------------------------------------------------------- set-up
+    def _make(self, port: str) -> PtyEmulator:
+        from civiq.edge.devices.display.emulators import AsciiBusEmulator, ModbusBusEmulator
+        from civiq.edge.devices.keypad import CallPadEmulator
+        from civiq.edge.devices.printer import EscPosEmulator
+        from civiq.edge.devices.qrboard import NextionEmulator
+
+        cfg = self.cfg
+        printers = [p for p in cfg.printers if p.port == port]
+        if printers:
+            return EscPosEmulator()
+        modbus = [d for d in cfg.displays if d.protocol == "modbus" and d.port == port]
+        if modbus:
+            emu = ModbusBusEmulator()
+            for d in modbus:
+                emu.add_board(d.address)
+            return emu
+        ascii_ = [d for d in cfg.displays if d.protocol == "ascii" and d.port == port]
+        pads = [k for k in cfg.keypads if k.kind == "serial" and k.port == port]
+        if ascii_ or pads:
+            emu = AsciiBusEmulator()
+            for d in ascii_:
+                emu.add_board(d.address)
+            for k in pads:
+                emu.add_pad(k.address) if hasattr(emu, "add_pad") else None
+            if pads and not hasattr(emu, "add_pad"):
+                return CallPadEmulator(pads[0].address)
+            return emu
+        if any(q.kind == "nextion" and q.port == port for q in cfg.qrboards):
+            return NextionEmulator()
+        raise ValueError(f"no emulator for port {port}")
+
+    def ports(self) -> list[str]:
+        cfg = self.cfg
+        seen: dict[str, None] = {}
+        for p in cfg.printers:
+            seen[p.port] = None
+            self.device_port[p.id] = p.port
+        for d in cfg.displays:
+            if d.protocol in ("modbus", "ascii"):
+                seen[d.port] = None
+                self.device_port[d.id] = d.port
+        for k in cfg.keypads:
+            if k.kind == "serial":
+                seen[k.port] = None
+                self.device_port[k.id] = k.port
+        for q in cfg.qrboards:
+            if q.kind == "nextion":
+                seen[q.port] = None
+                self.device_port[q.id] = q.port
+        return list(seen)
+
+    def start(self) -> SimHardware:
+        self.sim_dir.mkdir(parents=True, exist_ok=True)
+        for port in self.ports():
+            self.plug_port(port)
+        return self
+
+    def resolve_port(self, port: str) -> str:
+        return str(self.sim_dir / port_slug(port))
+
+    def plug_port(self, port: str) -> PtyEmulator:
+        with self._lock:
+            old = self.emulators.get(port)
+            emu = self._make(port).start()
+            if old is not None:
+                _carry_state(old, emu)
+            self.emulators[port] = emu
+            link = Path(self.resolve_port(port))
+            tmp = link.with_name(link.name + ".new")
+            if tmp.is_symlink():
+                tmp.unlink()
+            os.symlink(emu.port, tmp)
+            os.replace(tmp, link)
+            return emu
+
+    def unplug_port(self, port: str) -> None:
+        with self._lock:
+            emu = self.emulators.get(port)
+            link = Path(self.resolve_port(port))
+            if link.is_symlink():
+                link.unlink()
+            if emu is not None:
+                emu.unplug()
+
+    def stop(self) -> None:
+        for port in list(self.emulators):
+            self.unplug_port(port)
+
+    # -------------------------------------------------------------------------------- people
+    def _pin(self, pin: int | str):  # noqa: ANN202
+        return self.pin_factory.pin(pin_number(pin))
+
+    def press_pin(self, pin: int | str) -> None:
+        """A short press of an active-low button (pull-up): drive low, then release."""
+        p = self._pin(pin)
+        p.drive_low()
+        p.drive_high()
+
+    def press_button(self, service: str) -> None:
+        if self.cfg.dispenser is None or service not in self.cfg.dispenser.buttons:
+            raise KeyError(f"no dispenser button for service {service!r}")
+        self.press_pin(self.cfg.dispenser.buttons[service])
+
+    def press_key(self, keypad_id: str, action: str) -> None:
+        k = next((k for k in self.cfg.keypads if k.id == keypad_id), None)
+        if k is None:
+            raise KeyError(f"no keypad {keypad_id!r}")
+        if k.kind == "gpio":
+            if action not in k.pins:
+                raise KeyError(f"keypad {keypad_id} has no {action!r} key")
+            self.press_pin(k.pins[action])
+        else:
+            emu = self.emulators[k.port]
+            if hasattr(emu, "press_pad"):
+                emu.press_pad(k.address, action)
+            else:
+                emu.press(action)
+
+    # -------------------------------------------------------------------------------- what people see
+    def emulator_of(self, device_id: str) -> PtyEmulator:
+        return self.emulators[self.device_port[device_id]]
+
+    def printed(self, printer_id: str) -> list:
+        return list(self.emulator_of(printer_id).tickets)
+
+    def shown(self, display_id: str) -> str:
+        d = next((d for d in self.cfg.displays if d.id == display_id), None)
+        if d is None:
+            raise KeyError(f"no display {display_id!r}")
+        if d.protocol == "max7219":
+            emu = self.max7219.get(display_id)
+            return emu.text if emu is not None else ""
+        emu = self.emulators[d.port]
+        return emu.boards[d.address].text
+
+    def displays(self) -> dict[str, str]:
+        out = {}
+        for d in self.cfg.displays:
+            try:
+                out[d.id] = self.shown(d.id)
+            except (KeyError, AttributeError):
+                out[d.id] = ""
+        return out
+
+    # -------------------------------------------------------------------------------- faults
+    def unplug(self, device_id: str) -> None:
+        self.unplug_port(self.device_port[device_id])
+
+    def plug(self, device_id: str) -> None:
+        self.plug_port(self.device_port[device_id])
+
+    def set_printer(self, printer_id: str, **flags: bool) -> None:
+        emu = self.emulator_of(printer_id)
+        for k, v in flags.items():
+            if k not in ("paper_near_end", "paper_out", "cover_open", "offline"):
+                raise KeyError(f"unknown printer flag {k!r}")
+            setattr(emu, k, bool(v))
+
+    def mute(self, device_id: str, muted: bool = True) -> None:
+        """A display that stops answering (its board), or a whole bus shorted when the id is a port."""
+        d = next((d for d in self.cfg.displays if d.id == device_id), None)
+        if d is not None and d.protocol in ("modbus", "ascii"):
+            self.emulators[d.port].boards[d.address].muted = muted
+            return
+        self.emulator_of(device_id).muted = muted
+
+
+def _carry_state(old: PtyEmulator, new: PtyEmulator) -> None:
+    """A replugged device keeps its paper and its printed history (it is the same printer)."""
+    for attr in ("tickets", "paper_near_end", "paper_out", "cover_open", "offline"):
+        if hasattr(old, attr):
+            setattr(new, attr, getattr(old, attr))
