@@ -1,0 +1,136 @@
+"""The thermal printer as a device: asks its status, prints tickets, reports health in plain words.
+
+The job bytes come from :mod:`.render`; this module only decides *whether* to print and sends them through
+a :class:`SerialTransport`. Status is always checked first, under the port lock, so a ticket is never sent
+to a printer that said it cannot print (nothing half-printed), and a status poll never lands mid-job.
+
+    printer = ThermalPrinter("p1", SerialTransport("/dev/civiq-printer", 19200), codepage="cp1258")
+    printer.print_ticket(ticket)      # raises PrinterError("printer is out of paper") and prints nothing
+    printer.poll()                    # DeviceHealth(state=degraded, detail="paper near end")
+"""
+
+from __future__ import annotations
+
+import logging
+
+from civiq.contract import DeviceHealth, DeviceState
+
+from ..base import Device
+from ..transport import SerialTransport, TransportError
+from . import escpos, render
+from .escpos import PrinterStatus
+from .render import TicketPrint
+
+log = logging.getLogger(__name__)
+
+
+class PrinterError(RuntimeError):
+    """The printer cannot print now; the message says why in words a technician understands."""
+
+    def __init__(self, reason: str, state: DeviceState = DeviceState.failed) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.state = state
+
+
+class ThermalPrinter(Device):
+    kind = "printer"
+    model = "escpos"
+
+    def __init__(
+        self,
+        device_id: str,
+        transport: SerialTransport,
+        *,
+        codepage: str | None = None,
+        width_dots: int = 576,
+        status_timeout: float = 0.5,
+    ) -> None:
+        super().__init__(device_id)
+        if codepage in ("none", ""):
+            codepage = None
+        if codepage not in (None, "cp1258"):
+            raise ValueError(f"printer {device_id}: codepage must be none or cp1258, not {codepage!r}")
+        self.transport = transport
+        self.codepage = codepage
+        self.width_dots = render.check_width(width_dots)
+        self.status_timeout = status_timeout
+        self.printed = 0
+
+    # --- status ------------------------------------------------------------------------------------------
+
+    def _not_answering(self, why: str = "") -> PrinterError:
+        reason = f"printer does not answer on {self.transport.port}"
+        why = why.removeprefix(f"{self.transport.port}: ")
+        return PrinterError(f"{reason} ({why})" if why else reason, DeviceState.offline)
+
+    def status(self) -> PrinterStatus:
+        """Ask DLE EOT 1, 2 and 4. Raises :class:`PrinterError` (state offline) when the printer is silent."""
+        replies: list[int] = []
+        with self.transport.lock:
+            for n in escpos.STATUS_QUERIES:
+                try:
+                    reply = self.transport.exchange(escpos.status_request(n), 1, self.status_timeout)
+                except TransportError as e:
+                    raise self._not_answering(str(e)) from None
+                if not reply:
+                    raise self._not_answering()
+                replies.append(reply[0])
+        try:
+            return escpos.decode_status(*replies)
+        except ValueError as e:
+            raise PrinterError(f"printer on {self.transport.port} sent a garbled status: {e}") from None
+
+    @staticmethod
+    def _health_of(st: PrinterStatus) -> tuple[DeviceState, str]:
+        problem = st.problem()
+        if problem:
+            return DeviceState.failed, problem
+        if st.paper_near_end:
+            return DeviceState.degraded, "paper near end"
+        return DeviceState.ok, ""
+
+    def poll(self) -> DeviceHealth:
+        """Query the printer and update the health. Never raises."""
+        try:
+            self.set_health(*self._health_of(self.status()))
+        except PrinterError as e:
+            self.set_health(e.state, e.reason)
+        except Exception as e:  # noqa: BLE001 - poll must never take the agent down
+            log.exception("printer %s: status poll failed", self.id)
+            self.set_health(DeviceState.failed, f"status check failed: {e}")
+        return self.health()
+
+    # --- printing ----------------------------------------------------------------------------------------
+
+    def _send(self, job: bytes) -> None:
+        """Check the status, then send the whole job; both under the port lock."""
+        with self.transport.lock:
+            try:
+                st = self.status()
+            except PrinterError as e:
+                self.set_health(e.state, e.reason)
+                raise
+            state, detail = self._health_of(st)
+            self.set_health(state, detail)
+            if state is DeviceState.failed:
+                raise PrinterError(detail)
+            try:
+                self.transport.write(job)
+            except TransportError as e:
+                err = self._not_answering(str(e))
+                self.set_health(err.state, err.reason)
+                raise err from None
+            self.printed += 1
+
+    def print_ticket(self, t: TicketPrint) -> None:
+        """Print one ticket. Raises :class:`PrinterError` (nothing printed) when the printer cannot print,
+        ``ValueError`` for a ticket that cannot be laid out."""
+        self._send(render.ticket_job(t, codepage=self.codepage, width_dots=self.width_dots))
+
+    def test_print(self, lines: list[str]) -> None:
+        """Print the given lines and cut (the technician's test print)."""
+        self._send(render.lines_job(lines, codepage=self.codepage, width_dots=self.width_dots))
+
+    def close(self) -> None:
+        self.transport.close()
