@@ -1,0 +1,528 @@
+"""The edge's MQTT link: publishes the durable outbox in order, birth/death status, state snapshots, commands.
+
+Delivery guarantee: every event appended to the :class:`~civiq.edge.queue.store.EdgeStore` reaches the broker
+at least once, in ``seq`` order of first arrival, whatever happens to the network, the broker or this process.
+The outbox row is deleted only when the broker's PUBACK for that event came back; after any disconnect
+everything still in the outbox is re-sent from the oldest. The gateway de-duplicates by ``(node, seq)``, so
+exactly-once per seq is its job. Correctness never depends on broker sessions: every connection is a fresh
+clean session (MQTT 3.1.1 ``clean_session``, the same as MQTT 5 ``clean_start`` with no session expiry; 3.1.1
+because the embedded demo broker, amqtt, speaks no MQTT 5).
+
+Why our own reconnect loop and not paho's: paho's ``reconnect_delay_set`` is a deterministic exponential
+without jitter (a province of edges reconnects in lock-step after a broker restart), its Last Will is fixed
+when set (we need a new ``bdseq`` in the will of every attempt), and on reconnect it silently re-sends the
+QoS1 messages it still holds in memory, which would interleave with our outbox replay. So every attempt gets
+a fresh paho client (``reconnect_on_failure=False``) with its own will, and the delay between attempts is
+"full jitter": uniform between ``backoff_min`` and ``min(backoff_max, backoff_min * 2**(attempt+1))``.
+
+Threads: a supervisor (connects, reconnects), a pump (publishes the outbox, writes acks to SQLite, so the
+fsync never runs on paho's network thread), paho's network thread per connection, and a command worker.
+Reconnect delays and timeouts are real time; timestamps in payloads come from the injected clock.
+
+Example::
+
+    link = EdgeLink(store, center="hcm-q1", node="pi-1", host="127.0.0.1", port=1883, clock=SystemClock())
+    link.start()                   # returns at once; connects in the background, forever
+    store.append("ticket.issued", {"ticket": "A001"}, clock.now()); link.notify()
+    link.stop()                    # retained {online: false, clean: true}, then DISCONNECT
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import socket
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import paho.mqtt.client as mqtt
+
+import civiq
+from civiq.clock import Clock
+from civiq.contract import (
+    ROOT,
+    CmdResult,
+    Command,
+    ContractError,
+    DeviceInfo,
+    GatewayStatus,
+    Health,
+    Model,
+    OutboxHealth,
+    Status,
+    parse_payload,
+    topic,
+)
+from civiq.edge.link.commands import CommandRunner, Handler
+from civiq.edge.queue.store import EdgeStore
+
+log = logging.getLogger(__name__)
+
+BDSEQ_KEY = "link.bdseq"
+STATE_LEAVES = ("queue", "health")
+GATEWAY_STATUS_FILTER = f"{ROOT}/gateway/+/status"
+
+
+class _QuietPaho(logging.Filter):
+    """paho 2.2 logs an ERROR ("Client is not connected") on every normal disconnect: drop that one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Client is not connected")
+
+
+_PAHO_LOG = logging.getLogger(f"{__name__}.paho")
+_PAHO_LOG.addFilter(_QuietPaho())
+
+
+def backoff_delay(attempt: int, lo: float, hi: float, rng: random.Random | None = None) -> float:
+    """Full-jitter delay before reconnect attempt ``attempt`` (0 = first retry), within ``[lo, hi]``.
+
+    >>> all(0.5 <= backoff_delay(n, 0.5, 30.0) <= 30.0 for n in range(50))
+    True
+    """
+    cap = min(hi, lo * 2 ** min(attempt + 1, 30))
+    return (rng or random).uniform(lo, max(lo, cap))
+
+
+@dataclass
+class _Latest:
+    """The newest snapshot of one state leaf (latest wins; nothing older is ever queued)."""
+
+    model: Model
+    payload: bytes
+    retain: bool
+    sent: bool = False
+
+
+class _Session:
+    """One connection attempt: a fresh paho client with its own bdseq and will, and its in-flight events."""
+
+    def __init__(self, client: mqtt.Client, bdseq: int) -> None:
+        self.client = client
+        self.bdseq = bdseq
+        self.started = time.monotonic()
+        self.ready = threading.Event()  # CONNACK accepted, subscribed, birth handed to paho
+        self.ended = threading.Event()  # connection closed (or never made)
+        self.alive = True
+        self.torn_down = False
+        self.refused: str | None = None
+        self.pubacks: deque[int] = deque()  # mids, appended by the network thread
+        self.inflight: dict[int, int] = {}  # mid -> seq, touched by the pump thread only
+        self.sent_upto = 0  # highest seq handed to this connection (pump thread only)
+
+
+class EdgeLink:
+    """The edge agent's MQTT link. See the module docstring for the guarantees and the threads."""
+
+    def __init__(
+        self,
+        store: EdgeStore,
+        *,
+        center: str,
+        node: str,
+        host: str,
+        port: int,
+        clock: Clock,
+        keepalive: int = 10,
+        username: str | None = None,
+        password: str | None = None,
+        tls: bool = False,
+        ca_file: str | None = None,
+        version: str = civiq.__version__,
+        config_hash: str = "",
+        devices: Iterable[DeviceInfo] = (),
+        on_command: Handler | None = None,
+        max_inflight: int = 100,
+        backoff_min: float = 0.5,
+        backoff_max: float = 30.0,
+        health_source: Callable[[], Health] | None = None,
+    ) -> None:
+        if not 1 <= max_inflight <= 65_000:
+            raise ValueError("max_inflight must be between 1 and 65000 (paho cannot track more than 65535)")
+        if not 0 < backoff_min <= backoff_max:
+            raise ValueError("need 0 < backoff_min <= backoff_max")
+        self.store = store
+        self.center, self.node = center, node
+        self.host, self.port = host, port
+        self.clock = clock
+        self.keepalive = keepalive
+        self.username, self.password = username, password
+        self.tls, self.ca_file = tls, ca_file
+        self.version = version
+        self.config_hash = config_hash
+        self.devices = list(devices)
+        self.max_inflight = max_inflight
+        self.backoff_min, self.backoff_max = backoff_min, backoff_max
+        self.health_source = health_source
+        self.client_id = f"civiq-edge-{center}-{node}"
+
+        self._topic = {leaf: topic(center, node, leaf) for leaf in ("status", "event", "queue", "health",
+                                                                     "cmd_result")}
+        self._cmd_prefix = topic(center, node, "cmd/")
+        self._counters = {"published": 0, "acked": 0, "connects": 0, "reconnects": 0, "connect_failures": 0,
+                          "disconnects": 0}
+        self._counters_lock = threading.Lock()
+        self._state: dict[str, _Latest] = {}
+        self._state_lock = threading.Lock()
+        self._gateways: dict[str, bool] = {}
+        self._session: _Session | None = None  # the ready session, None while offline
+        self._current: _Session | None = None  # the session being attempted or up (supervisor's)
+        self._stopping = threading.Event()
+        self._wake = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._commands = CommandRunner(on_command, self._publish_result, builtins={"rebirth": self._cmd_rebirth})
+
+    # ============================================================================================ public
+    def start(self) -> None:
+        """Start connecting in the background and return at once (the agent works with no broker)."""
+        if self._threads:
+            return
+        self._stopping.clear()
+        self._commands.start()
+        for name, target in (("civiq-link-supervisor", self._supervise), ("civiq-link-pump", self._pump)):
+            t = threading.Thread(target=target, name=name, daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self, clean: bool = True, timeout: float = 3.0) -> None:
+        """Stop the link. ``clean``: publish the retained death ``{online: false, clean: true}`` and wait (at
+        most ``timeout``) for its PUBACK, then DISCONNECT (the broker drops the will). Not clean: cut the
+        socket as a crash would, so the broker publishes the Last Will."""
+        if not self._threads:
+            return
+        self._stopping.set()
+        self._wake.set()
+        for t in self._threads:
+            t.join(timeout + 6)  # the supervisor may be inside a blocking connect (5 s socket timeout)
+        self._threads = []
+        sess = self._current
+        if sess is not None:
+            if clean and sess.ready.is_set() and sess.alive:
+                death = Status(online=False, bdseq=sess.bdseq, ts=self.clock.now(), clean=True)
+                info = sess.client.publish(self._topic["status"], death.to_json(), qos=1, retain=True)
+                try:
+                    info.wait_for_publish(timeout)
+                except (RuntimeError, ValueError) as e:
+                    log.warning("clean death status not acknowledged: %s", e)
+            self._teardown(sess, graceful=clean)
+            self._settle(sess)
+        self._current = None
+        self._session = None
+        self._commands.stop()
+
+    def notify(self) -> None:
+        """Wake the pump: new events were appended to the store."""
+        self._wake.set()
+
+    @property
+    def connected(self) -> bool:
+        s = self._session
+        return s is not None and s.alive
+
+    @property
+    def gateway_online(self) -> bool:
+        """True when connected and at least one gateway's retained status says it is online."""
+        return self.connected and any(self._gateways.values())
+
+    @property
+    def stats(self) -> dict[str, int]:
+        with self._counters_lock:
+            out = dict(self._counters)
+        out.update(self._commands.stats)
+        return out
+
+    def pending_stats(self) -> OutboxHealth:
+        """How many events wait in the outbox and the age of the oldest (by the injected clock)."""
+        pending = self.store.pending_count()
+        oldest = self.store.oldest_pending_ts() if pending else None
+        age = max(0.0, (self.clock.now() - oldest).total_seconds()) if oldest else 0.0
+        return OutboxHealth(pending=pending, oldest_s=age)
+
+    def wait_drained(self, timeout: float = 10.0) -> bool:
+        """Block until the outbox is empty (every event acknowledged); False after ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while self.store.pending_count():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
+    def publish_state(self, leaf: str, model: Model, retain: bool) -> None:
+        """Publish a ``queue`` or ``health`` snapshot at QoS1. Latest wins: while offline only the newest is
+        kept, and it is sent after the next birth. Retained snapshots are re-sent after every reconnect (a
+        restarted broker may have lost them)."""
+        if leaf not in STATE_LEAVES:
+            raise ValueError(f"state leaf must be one of {STATE_LEAVES}, not {leaf!r}")
+        with self._state_lock:
+            entry = _Latest(model, model.to_json(), retain)
+            self._state[leaf] = entry
+            sess = self._session
+            if sess is not None:
+                self._send_state(sess, leaf, entry)
+
+    def rebirth(self) -> None:
+        """Republish the birth, the latest queue snapshot and a fresh health (the gateway asked: it lost
+        track of this node)."""
+        sess = self._session
+        if sess is None:
+            return
+        self._publish_birth(sess)
+        with self._state_lock:
+            queue_state = self._state.get("queue")
+            if queue_state is not None:
+                self._send_state(sess, "queue", queue_state)
+            health = self._fresh_health()
+            entry = _Latest(health, health.to_json(), False)
+            self._state["health"] = entry
+            self._send_state(sess, "health", entry)
+
+    # ============================================================================================ supervisor
+    def _supervise(self) -> None:
+        attempt = 0
+        failures_logged = 0
+        while not self._stopping.is_set():
+            sess = self._connect_once()
+            if sess is not None:
+                self._current = sess
+                connack_deadline = time.monotonic() + max(5.0, 1.5 * self.keepalive)
+                while not self._stopping.is_set() and not sess.ended.wait(0.1):
+                    if not sess.ready.is_set() and time.monotonic() > connack_deadline:
+                        log.warning("no CONNACK from %s:%s in time; dropping the attempt", self.host, self.port)
+                        break
+                if self._stopping.is_set():
+                    return  # stop() tears the session down (it may first publish the clean death)
+                lasted = time.monotonic() - sess.started
+                was_up = sess.ready.is_set()
+                self._teardown(sess, graceful=False)
+                self._current = None
+                if was_up:
+                    self._count("disconnects")
+                    log.warning("MQTT connection to %s:%s lost after %.1f s; outbox replays from the oldest",
+                                self.host, self.port, lasted)
+                    failures_logged = 0
+                    if lasted >= 10.0:
+                        attempt = 0
+            if self._stopping.is_set():
+                return
+            if sess is None or not sess.ready.is_set():
+                failures_logged += 1
+                level = logging.WARNING if failures_logged == 1 else logging.DEBUG
+                log.log(level, "MQTT broker %s:%s unreachable (attempt %d)%s", self.host, self.port,
+                        failures_logged, f": {sess.refused}" if sess and sess.refused else "")
+            delay = backoff_delay(attempt, self.backoff_min, self.backoff_max)
+            attempt += 1
+            self._stopping.wait(delay)
+
+    def _next_bdseq(self) -> int:
+        raw = self.store.get_meta(BDSEQ_KEY, "0") or "0"
+        try:
+            n = int(raw) + 1
+        except ValueError:
+            log.warning("bad %s in store meta (%r): restarting at 1", BDSEQ_KEY, raw)
+            n = 1
+        self.store.set_meta(BDSEQ_KEY, str(n))
+        return n
+
+    def _connect_once(self) -> _Session | None:
+        bdseq = self._next_bdseq()
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True,
+                             protocol=mqtt.MQTTv311, reconnect_on_failure=False)
+        client.suppress_exceptions = True
+        client.enable_logger(_PAHO_LOG)
+        if self.username is not None:
+            client.username_pw_set(self.username, self.password)
+        if self.tls:
+            client.tls_set(ca_certs=self.ca_file)
+        client.max_inflight_messages_set(self.max_inflight)
+        client.will_set(self._topic["status"], Status(online=False, bdseq=bdseq).to_json(), qos=1, retain=True)
+        sess = _Session(client, bdseq)
+        client.on_connect = lambda c, u, flags, rc, props: self._on_connect(sess, rc)
+        client.on_disconnect = lambda c, u, flags, rc, props: self._on_disconnect(sess, rc)
+        client.on_publish = lambda c, u, mid, rc, props: self._on_publish(sess, mid)
+        client.on_message = lambda c, u, msg: self._on_message(msg)
+        try:
+            client.connect(self.host, self.port, self.keepalive)
+        except (OSError, ValueError) as e:
+            self._count("connect_failures")
+            sess.refused = str(e)
+            sess.alive = False
+            return None
+        client.loop_start()
+        return sess
+
+    def _teardown(self, sess: _Session, graceful: bool) -> None:
+        if sess.torn_down:
+            return
+        sess.torn_down = True
+        client = sess.client
+        if graceful:
+            client.disconnect()
+        else:
+            _shutdown_socket(client)
+        stopper = threading.Thread(target=client.loop_stop, daemon=True)
+        stopper.start()
+        stopper.join(3.0)
+        if stopper.is_alive():  # a hung peer: force the network thread out
+            _shutdown_socket(client)
+            stopper.join(3.0)
+        self._mark_down(sess)
+
+    def _mark_down(self, sess: _Session) -> None:
+        sess.alive = False
+        sess.ended.set()
+        if self._session is sess:
+            self._session = None
+            self._gateways.clear()
+        self._wake.set()
+
+    # ============================================================================================ callbacks
+    # These run on paho's network thread: no SQLite, no blocking, no exceptions out.
+    def _on_connect(self, sess: _Session, rc: mqtt.ReasonCode) -> None:
+        try:
+            if rc.is_failure:
+                sess.refused = f"broker refused the connection: {rc}"
+                log.error("MQTT %s", sess.refused)
+                return
+            client = sess.client
+            client.subscribe([(self._cmd_prefix + "+", 1), (GATEWAY_STATUS_FILTER, 1)])
+            self._publish_birth(sess)
+            with self._state_lock:
+                for leaf, entry in self._state.items():
+                    if entry.retain or not entry.sent:
+                        self._send_state(sess, leaf, entry)
+                self._session = sess
+            with self._counters_lock:
+                self._counters["connects"] += 1
+                if self._counters["connects"] > 1:
+                    self._counters["reconnects"] += 1
+            sess.ready.set()
+            log.info("MQTT connected to %s:%s as %s (bdseq %d)", self.host, self.port, self.client_id, sess.bdseq)
+            self._wake.set()
+        except Exception:
+            log.exception("on_connect failed")
+
+    def _on_disconnect(self, sess: _Session, rc: mqtt.ReasonCode) -> None:
+        log.debug("MQTT disconnected: %s", rc)
+        self._mark_down(sess)
+
+    def _on_publish(self, sess: _Session, mid: int) -> None:
+        sess.pubacks.append(mid)
+        self._wake.set()
+
+    def _on_message(self, msg: mqtt.MQTTMessage) -> None:
+        try:
+            t = msg.topic
+            if t.startswith(self._cmd_prefix):
+                self._commands.submit(t[len(self._cmd_prefix):], msg.payload)
+            elif t.startswith(f"{ROOT}/gateway/"):
+                gateway_id = t.split("/")[3]
+                if not msg.payload:  # retained status cleared
+                    self._gateways.pop(gateway_id, None)
+                    return
+                try:
+                    self._gateways[gateway_id] = parse_payload(GatewayStatus, msg.payload).online
+                except ContractError as e:
+                    log.warning("ignored bad gateway status from %r: %s", gateway_id, e)
+        except Exception:
+            log.exception("on_message failed for %r", getattr(msg, "topic", "?"))
+
+    # ============================================================================================ pump
+    def _pump(self) -> None:
+        active: _Session | None = None
+        while not self._stopping.is_set():
+            try:
+                cur = self._session
+                if active is not None and active is not cur:
+                    self._settle(active)  # late PUBACKs of the old connection are still acknowledgements
+                active = cur
+                if cur is None or not cur.alive:
+                    self._sleep(0.5)
+                    continue
+                self._settle(cur)
+                room = self.max_inflight - len(cur.inflight)
+                if room <= 0:
+                    self._sleep(0.5)
+                    continue
+                batch = self.store.pending(limit=min(room, 500), after_seq=cur.sent_upto)
+                if not batch:
+                    self._sleep(1.0)
+                    continue
+                for ev in batch:
+                    info = cur.client.publish(self._topic["event"], ev.to_json(), qos=1)
+                    if info.rc != mqtt.MQTT_ERR_SUCCESS:
+                        log.debug("publish of seq %d failed (%s); waiting for the reconnect", ev.seq,
+                                  mqtt.error_string(info.rc))
+                        self._sleep(0.2)
+                        break
+                    cur.inflight[info.mid] = ev.seq
+                    cur.sent_upto = ev.seq
+                    self._count("published")
+            except Exception:
+                log.exception("outbox pump error; retrying")
+                self._sleep(1.0)
+        if active is not None:
+            self._settle(active)
+
+    def _settle(self, sess: _Session) -> None:
+        """Turn the PUBACKs received so far into outbox deletions (one SQLite transaction)."""
+        seqs = []
+        while sess.pubacks:
+            seq = sess.inflight.pop(sess.pubacks.popleft(), None)
+            if seq is not None:  # None: a PUBACK for a status, snapshot or result, not an event
+                seqs.append(seq)
+        if seqs:
+            self.store.ack(seqs)
+            self._count("acked", len(seqs))
+
+    def _sleep(self, seconds: float) -> None:
+        self._wake.wait(seconds)
+        self._wake.clear()
+
+    # ============================================================================================ helpers
+    def _publish_birth(self, sess: _Session) -> None:
+        birth = Status(online=True, bdseq=sess.bdseq, ts=self.clock.now(), version=self.version,
+                       config_hash=self.config_hash, devices=self.devices)
+        sess.client.publish(self._topic["status"], birth.to_json(), qos=1, retain=True)
+
+    def _send_state(self, sess: _Session, leaf: str, entry: _Latest) -> None:
+        info = sess.client.publish(self._topic[leaf], entry.payload, qos=1, retain=entry.retain)
+        entry.sent = info.rc == mqtt.MQTT_ERR_SUCCESS
+
+    def _fresh_health(self) -> Health:
+        if self.health_source is not None:
+            try:
+                return self.health_source()
+            except Exception:
+                log.exception("health_source failed; sending the last health with a fresh outbox")
+        last = self._state.get("health")
+        outbox = self.pending_stats()
+        if last is not None and isinstance(last.model, Health):
+            return last.model.model_copy(update={"ts": self.clock.now(), "outbox": outbox})
+        return Health(ts=self.clock.now(), outbox=outbox)
+
+    def _publish_result(self, result: CmdResult) -> None:
+        sess = self._session
+        if sess is None:
+            log.warning("offline: result of command %r (%s) not sent", result.id, result.cmd)
+            return
+        sess.client.publish(self._topic["cmd_result"], result.to_json(), qos=1)
+
+    def _cmd_rebirth(self, name: str, cmd: Command) -> None:
+        self.rebirth()
+
+    def _count(self, key: str, n: int = 1) -> None:
+        with self._counters_lock:
+            self._counters[key] += n
+
+
+def _shutdown_socket(client: mqtt.Client) -> None:
+    sock = client.socket()
+    if sock is None:
+        return
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
