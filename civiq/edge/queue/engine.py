@@ -1,0 +1,736 @@
+"""The center's queue, event-sourced: every state is a fold of the edge store's event log.
+
+On construction :class:`QueueEngine` replays ``store.events()`` through the same ``_apply`` that live
+operations use, so a restart rebuilds exactly the state (and snapshot) the engine had. An operation holds the
+engine lock, decides, appends its event(s) (one SQLite transaction when more than one), and only then applies
+them to memory: a failed write (disk full, crash) leaves memory and log in agreement. Subscribers get each
+committed :class:`~civiq.contract.Event`, in seq order, after the lock is released.
+
+Choices worth knowing (see also :mod:`civiq.edge.queue.profiles` for the next-ticket rule):
+
+* Labels are the service prefix and a 3-digit daily number (``A001``; ``A1000`` after 999). Numbers restart at
+  local midnight in the center's time zone. The day never goes backwards: a clock that jumps back or reports
+  1970 keeps numbering on the last known day, so a ``(day, label)`` is never issued twice.
+* Events are stamped ``clock=suspect`` when the wall clock is implausible or more than 2 s behind the latest
+  event; the first suspect event of an incident is preceded by a ``clock.jump`` event. Waits are measured on
+  an *effective* clock that never goes backwards (the latest plausible event time), so a jump cannot make a
+  wait negative or reorder the line.
+* A ticket still waiting when the local day changes is closed by the next operation of the new day with a
+  ``ticket.no_show`` event (``counter: null``, ``reason: "day_end"``): the morning's first call must not be
+  yesterday's ticket. :meth:`QueueEngine.roll_day` does it on demand (the agent calls it on its timer).
+* A configured counter is *open* until an event says otherwise. Calling at a *closed* counter is an error
+  (open it first); calling at a counter *on break* reopens it (the staff member is back).
+* Closing a counter or putting it on break with a ticket in hand **completes** that ticket (the citizen was
+  being served; sending them back to the line would make them wait twice). Closing also unpins the tickets
+  transferred to that counter, so they go back to their service's line; a break keeps them pinned.
+* A transfer keeps the ticket's label and its original issue time (the citizen does not start over).
+  ``to_counter`` pins it to that counter, which calls it before anything else.
+* A policy's work profiles replace the configured ones for the counters it names; counters it does not
+  name use their configured profile. Counters unknown to this node are ignored, unknown services are an error.
+
+>>> from civiq.clock import FakeClock
+>>> from civiq.contract import WorkProfile
+>>> from civiq.edge.queue.store import EdgeStore
+>>> eng = QueueEngine(EdgeStore(":memory:"), FakeClock(), {"A": ServiceDef("A", "Đất đai")},
+...                   {"c1": WorkProfile(services=["A"])})
+>>> eng.issue("A").label
+'A001'
+>>> eng.call_next("c1").counter
+'c1'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from civiq.clock import DEFAULT_TZ, Clock, local_day, plausible
+from civiq.contract import (
+    ClockQuality,
+    CounterState,
+    CounterStateName,
+    Event,
+    EventType,
+    Policy,
+    QueueSnapshot,
+    ServiceQueue,
+    WorkProfile,
+)
+from civiq.edge.queue.estimate import CounterLoad, Departure, estimate_wait_s
+from civiq.edge.queue.profiles import WaitingTicket, choose_next
+from civiq.edge.queue.store import EdgeStore
+
+log = logging.getLogger(__name__)
+
+JUMP_TOLERANCE_S = 2.0
+DEVICE_EVENTS = (EventType.device_fault, EventType.device_recovered)
+
+Key = tuple[str, str]  # (day, label)
+
+
+class QueueError(ValueError):
+    """A request the queue cannot carry out (unknown service or counter, no ticket in hand, ...)."""
+
+
+@dataclass(frozen=True)
+class ServiceDef:
+    """A service the center offers; ``prefix`` is its key everywhere (labels, profiles, topics)."""
+
+    prefix: str
+    name_vi: str
+    name_en: str = ""
+    portal_url: str = ""
+
+
+class TicketStatus(StrEnum):
+    waiting = "waiting"
+    called = "called"  # in hand at a counter
+    completed = "completed"
+    no_show = "no_show"
+
+
+@dataclass(frozen=True)
+class Ticket:
+    label: str
+    service: str
+    number: int
+    day: str
+    status: TicketStatus
+    issued_at: datetime
+    counter: str | None = None  # the counter serving it (called) or that served it
+    pinned_to: str | None = None  # waiting for this counter only (transfer)
+    recalls: int = 0
+    ahead: int | None = None  # waiting: people before it in its line
+    eta_s: float | None = None  # waiting: estimated seconds until called; None = unknown
+    wait_s: float | None = None  # called: seconds it waited
+    service_s: float | None = None  # finished: seconds at the counter
+
+
+@dataclass(frozen=True)
+class RecallResult:
+    ticket: Ticket
+    recalls: int
+    no_show: bool  # True: the recall limit was reached and the ticket became a no-show
+
+
+@dataclass(frozen=True)
+class CounterView:
+    counter: str
+    state: CounterStateName
+    ticket: str | None
+    services: tuple[str, ...]
+    served_today: int = 0
+
+
+@dataclass
+class _T:
+    label: str
+    service: str
+    number: int
+    day: str
+    seq: int
+    issued_at: datetime
+    since: datetime  # effective time it first entered the line (line order, rules)
+    queued_at: datetime  # effective time it entered the line this time (wait_s)
+    status: TicketStatus = TicketStatus.waiting
+    counter: str | None = None
+    pinned_to: str | None = None
+    recalls: int = 0
+    called_at: datetime | None = None
+    wait_s: float | None = None
+    service_s: float | None = None
+
+    @property
+    def key(self) -> Key:
+        return (self.day, self.label)
+
+
+@dataclass
+class _C:
+    state: CounterStateName = CounterStateName.open
+    ticket: Key | None = None
+    served: dict[str, int] = field(default_factory=dict)  # day -> completed
+
+
+Callback = Callable[[Event], object]
+
+
+class QueueEngine:
+    """The queue of one center (see the module docstring). All public methods are thread-safe."""
+
+    def __init__(self, store: EdgeStore, clock: Clock, services: Mapping[str, ServiceDef],
+                 counters: Mapping[str, WorkProfile], tz: str = DEFAULT_TZ, max_recalls: int = 3,
+                 estimate_window_min: float = 60,
+                 clock_quality: Callable[[], ClockQuality] | None = None) -> None:
+        if max_recalls < 0:
+            raise QueueError("max_recalls must be 0 or more")
+        if estimate_window_min <= 0:
+            raise QueueError("estimate_window_min must be positive")
+        self.store = store
+        self.clock = clock
+        self.tz = tz
+        self.max_recalls = max_recalls
+        self.window_s = estimate_window_min * 60
+        self.services: dict[str, ServiceDef] = dict(services)
+        for prefix, sdef in self.services.items():
+            if sdef.prefix != prefix:
+                raise QueueError(f"service key {prefix!r} differs from its prefix {sdef.prefix!r}")
+        self.configured: dict[str, WorkProfile] = dict(counters)
+        for cid, prof in self.configured.items():
+            self._check_profile(cid, prof)
+        self._clock_quality = clock_quality
+        self._lock = threading.RLock()
+        self._dispatch_lock = threading.RLock()
+        self._outq: deque[Event] = deque()
+        self._subscribers: list[Callback] = []
+        # ---- state, rebuilt from the log
+        self._tickets: dict[Key, _T] = {}
+        self._line: dict[Key, _T] = {}  # waiting tickets
+        self._numbers: dict[tuple[str, str], int] = {}  # (day, service) -> last number = issued that day
+        self._served: dict[tuple[str, str], int] = {}  # (day, service) -> completed that day
+        self._counters: dict[str, _C] = {c: _C() for c in self.configured}
+        self._policy_version = 0
+        self._policy_profiles: dict[str, WorkProfile] = {}
+        self._departures: deque[Departure] = deque(maxlen=20_000)
+        self._day: str | None = None
+        self._eff: datetime | None = None
+        self._last_clock: ClockQuality | None = None
+        self._last_seq = 0
+        with self._lock:
+            for ev in store.events():
+                self._apply(ev)
+
+    # =========================================================================================== reads
+    @property
+    def last_seq(self) -> int:
+        return self._last_seq
+
+    @property
+    def policy_version(self) -> int:
+        return self._policy_version
+
+    @property
+    def day(self) -> str:
+        """The numbering day now (never earlier than the last event's)."""
+        with self._lock:
+            return self._day_for(self.clock.now())
+
+    def profile(self, counter: str) -> WorkProfile:
+        """The work profile in force at ``counter`` (the last policy's, else the configured one)."""
+        with self._lock:
+            self._counter(counter)
+            return self._profile(counter)
+
+    def counter(self, counter: str) -> CounterView:
+        with self._lock:
+            return self._counter_view(counter, self._day_for(self.clock.now()))
+
+    def ticket(self, label: str, day: str | None = None) -> Ticket | None:
+        """A ticket by label: today's if ``day`` is not given, else a still-active one from an earlier day."""
+        with self._lock:
+            t = self._find(label, day)
+            return self._view(t) if t else None
+
+    def position(self, label: str, day: str | None = None) -> int | None:
+        """People ahead of a waiting ticket in its line; None when it is not waiting (or unknown)."""
+        with self._lock:
+            t = self._find(label, day)
+            if t is None or t.status is not TicketStatus.waiting:
+                return None
+            return self._ahead(t)
+
+    def waiting(self, service: str) -> list[Ticket]:
+        """The waiting tickets of ``service`` in line order (pinned ones included)."""
+        with self._lock:
+            line = sorted((t for t in self._line.values() if t.service == service), key=lambda t: (t.since, t.seq))
+            return [self._view(t) for t in line]
+
+    def snapshot(self) -> QueueSnapshot:
+        with self._lock:
+            now = self.clock.now()
+            eff = self._eff_for(now)
+            day = self._day_for(now)
+            services: dict[str, ServiceQueue] = {}
+            names = list(self.services) + sorted({t.service for t in self._line.values()} - set(self.services))
+            for s in names:
+                line = [t for t in self._line.values() if t.service == s]
+                free = [t for t in line if t.pinned_to is None]
+                oldest = min((t.since for t in line), default=None)
+                services[s] = ServiceQueue(
+                    waiting=len(line),
+                    oldest_wait_s=round(max(0.0, (eff - oldest).total_seconds()), 1) if oldest else 0.0,
+                    eta_s=self._eta(s, len(free), eff),
+                    served_today=self._served.get((day, s), 0),
+                    issued_today=self._numbers.get((day, s), 0),
+                )
+            counters = {}
+            for c in self.configured:
+                v = self._counter_view(c, day)
+                counters[c] = CounterState(state=v.state, ticket=v.ticket, services=list(v.services),
+                                           served_today=v.served_today)
+            return QueueSnapshot(ts=now, day=day, services=services, counters=counters, last_seq=self._last_seq)
+
+    # =========================================================================================== subscribe
+    def subscribe(self, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(event)`` for every committed event, in seq order, outside the engine lock.
+        Returns a function that unsubscribes. Exceptions in callbacks are logged and swallowed."""
+        with self._dispatch_lock:
+            self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with self._dispatch_lock:
+                if callback in self._subscribers:
+                    self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def _dispatch(self) -> None:
+        with self._dispatch_lock:
+            while True:
+                with self._lock:
+                    if not self._outq:
+                        return
+                    ev = self._outq.popleft()
+                for cb in list(self._subscribers):
+                    try:
+                        cb(ev)
+                    except Exception:  # a broken display must not break the queue
+                        log.exception("queue event subscriber %r failed on seq %s", cb, ev.seq)
+
+    # =========================================================================================== operations
+    def issue(self, service: str) -> Ticket:
+        """Issue the next ticket of ``service`` (e.g. "A001"), with its position and wait estimate."""
+        with self._lock:
+            if service not in self.services:
+                raise QueueError(f"unknown service {service!r} (known: {', '.join(self.services) or 'none'})")
+            now, q = self._begin()
+            eff, day = self._eff_for(now), self._day_for(now)
+            number = self._numbers.get((day, service), 0) + 1
+            label = f"{service}{number:03d}"
+            ahead = sum(1 for t in self._line.values() if t.service == service and t.pinned_to is None)
+            data = {"ticket": label, "service": service, "number": number, "day": day, "ahead": ahead,
+                    "eta_s": self._eta(service, ahead, eff)}
+            self._commit(now, q, [(EventType.ticket_issued, data)])
+            result = self._view(self._tickets[(day, label)])
+        self._dispatch()
+        return result
+
+    def call_next(self, counter: str) -> Ticket | None:
+        """Complete the counter's current ticket (if any) and call the next one; None when nobody waits."""
+        with self._lock:
+            c = self._counter(counter)
+            if c.state is CounterStateName.closed:
+                raise QueueError(f"counter {counter} is closed: open it before calling")
+            now, q = self._begin()
+            eff = self._eff_for(now)
+            items: list[tuple[EventType, dict]] = []
+            if c.state is CounterStateName.on_break:
+                items.append((EventType.counter_opened, {"counter": counter}))
+            if c.ticket is not None:
+                items.append(self._finish(EventType.ticket_completed, counter, eff))
+            line = [WaitingTicket(t.key, t.service, t.since, t.seq, t.pinned_to) for t in self._line.values()]
+            choice = choose_next(counter, self._profile(counter), line, eff)
+            if choice is not None:
+                t = self._line[choice.key]  # type: ignore[index]
+                items.append((EventType.ticket_called, {
+                    "ticket": t.label, "service": t.service, "counter": counter, "day": t.day,
+                    "wait_s": _secs(eff - t.queued_at), "recalls": 0}))
+            if items:
+                self._commit(now, q, items)
+            result = self._view(self._tickets[choice.key]) if choice is not None else None  # type: ignore[index]
+        self._dispatch()
+        return result
+
+    def recall(self, counter: str) -> RecallResult:
+        """Call the ticket in hand again; past ``max_recalls`` recalls it becomes a no-show instead."""
+        with self._lock:
+            t = self._in_hand(counter)
+            now, q = self._begin()
+            eff = self._eff_for(now)
+            if t.recalls >= self.max_recalls:
+                etype, data = self._finish(EventType.ticket_no_show, counter, eff)
+                data.update(recalls=t.recalls, reason="recalls")
+                self._commit(now, q, [(etype, data)])
+                result = RecallResult(self._view(t), t.recalls, True)
+            else:
+                data = {"ticket": t.label, "service": t.service, "counter": counter, "day": t.day,
+                        "wait_s": t.wait_s, "recalls": t.recalls + 1}
+                self._commit(now, q, [(EventType.ticket_recalled, data)])
+                result = RecallResult(self._view(t), t.recalls, False)
+        self._dispatch()
+        return result
+
+    def no_show(self, counter: str) -> Ticket:
+        """The citizen in hand did not come: close the ticket as a no-show."""
+        return self._end(counter, EventType.ticket_no_show)
+
+    def complete(self, counter: str) -> Ticket:
+        """The citizen in hand was served."""
+        return self._end(counter, EventType.ticket_completed)
+
+    def transfer(self, counter: str, to_service: str | None = None, to_counter: str | None = None) -> Ticket:
+        """Send the ticket in hand back to the line (keeping its issue time): of ``to_service``, and/or
+        pinned to ``to_counter``. At least one of them is required."""
+        with self._lock:
+            t = self._in_hand(counter)
+            if to_service is None and to_counter is None:
+                raise QueueError("transfer needs a service or a counter to send the ticket to")
+            if to_service is not None and to_service not in self.services:
+                raise QueueError(f"unknown service {to_service!r}")
+            if to_counter is not None:
+                target = self._counter(to_counter)
+                if to_counter == counter:
+                    raise QueueError(f"ticket {t.label} is already at counter {counter}")
+                if target.state is CounterStateName.closed:
+                    raise QueueError(f"counter {to_counter} is closed")
+            now, q = self._begin()
+            etype, data = self._finish(EventType.ticket_transferred, counter, self._eff_for(now))
+            data.update(to_service=to_service or t.service, to_counter=to_counter)
+            self._commit(now, q, [(etype, data)])
+            result = self._view(t)
+        self._dispatch()
+        return result
+
+    def open_counter(self, counter: str) -> CounterView:
+        return self._set_state(counter, CounterStateName.open)
+
+    def close_counter(self, counter: str) -> CounterView:
+        """Close for the day; a ticket in hand is completed, tickets pinned to it go back to their line."""
+        return self._set_state(counter, CounterStateName.closed)
+
+    def break_counter(self, counter: str) -> CounterView:
+        """Pause; a ticket in hand is completed. The next call reopens the counter."""
+        return self._set_state(counter, CounterStateName.on_break)
+
+    def apply_policy(self, policy: Policy) -> bool:
+        """Apply a gateway policy; False (and nothing logged) when its version is not newer."""
+        with self._lock:
+            if policy.version <= self._policy_version:
+                return False
+            profiles: dict[str, Any] = {}
+            ignored = []
+            for cid, prof in policy.counters.items():
+                if cid not in self.configured:
+                    ignored.append(cid)
+                    continue
+                self._check_profile(cid, prof)
+                profiles[cid] = prof.model_dump(mode="json")
+            now, q = self._begin()
+            data = {"version": policy.version, "counters": profiles, "reason": policy.reason,
+                    "ignored_counters": ignored}
+            self._commit(now, q, [(EventType.policy_applied, data)])
+        self._dispatch()
+        return True
+
+    def device_event(self, type: str | EventType, data: Mapping[str, Any]) -> Event:
+        """Log a device fact (``device.fault`` / ``device.recovered``) in the same ordered log."""
+        try:
+            etype = EventType(str(type))
+        except ValueError:
+            raise QueueError(f"unknown event type {type!r}") from None
+        if etype not in DEVICE_EVENTS:
+            raise QueueError(f"device_event takes {', '.join(DEVICE_EVENTS)}, not {etype}")
+        try:
+            payload = json.loads(json.dumps(dict(data), ensure_ascii=False))
+        except (TypeError, ValueError) as e:
+            raise QueueError(f"device event data is not JSON: {e}") from None
+        with self._lock:
+            now, q = self._begin()
+            (ev,) = self._commit(now, q, [(etype, payload)])
+        self._dispatch()
+        return ev
+
+    def roll_day(self) -> int:
+        """Close the waiting tickets of earlier days if the local day changed; returns how many."""
+        with self._lock:
+            before = len(self._line)
+            self._begin()
+            closed = before - len(self._line)
+        self._dispatch()
+        return closed
+
+    # =========================================================================================== internals
+    def _end(self, counter: str, etype: EventType) -> Ticket:
+        with self._lock:
+            t = self._in_hand(counter)
+            now, q = self._begin()
+            item = self._finish(etype, counter, self._eff_for(now))
+            if etype is EventType.ticket_no_show:
+                item[1].update(recalls=t.recalls, reason="staff")
+            self._commit(now, q, [item])
+            result = self._view(t)
+        self._dispatch()
+        return result
+
+    def _set_state(self, counter: str, state: CounterStateName) -> CounterView:
+        with self._lock:
+            c = self._counter(counter)
+            if c.state is not state:
+                if state is CounterStateName.on_break and c.state is CounterStateName.closed:
+                    raise QueueError(f"counter {counter} is closed: it cannot go on break")
+                now, q = self._begin()
+                items = []
+                if c.ticket is not None and state is not CounterStateName.open:
+                    items.append(self._finish(EventType.ticket_completed, counter, self._eff_for(now)))
+                etype = {CounterStateName.open: EventType.counter_opened,
+                         CounterStateName.closed: EventType.counter_closed,
+                         CounterStateName.on_break: EventType.counter_break}[state]
+                items.append((etype, {"counter": counter}))
+                self._commit(now, q, items)
+            result = self._counter_view(counter, self._day or "")
+        self._dispatch()
+        return result
+
+    def _finish(self, etype: EventType, counter: str, eff: datetime) -> tuple[EventType, dict]:
+        """The event that ends the counter's ticket in hand (completed / no-show / transferred)."""
+        t = self._in_hand(counter)
+        return etype, {"ticket": t.label, "service": t.service, "counter": counter, "day": t.day,
+                       "service_s": _secs(eff - (t.called_at or eff))}
+
+    def _begin(self) -> tuple[datetime, ClockQuality]:
+        """Read the clock for an operation; log a clock jump and the end of earlier days first if needed."""
+        now = self.clock.now()
+        q = self._quality(now)
+        items: list[tuple[EventType, dict]] = []
+        if q is ClockQuality.suspect and self._last_clock is not ClockQuality.suspect:
+            items.append((EventType.clock_jump, {
+                "from": self._eff.isoformat() if self._eff else None, "to": now.isoformat(),
+                "reason": "implausible" if not plausible(now) else "backwards"}))
+        day = self._day_for(now)
+        for t in sorted(self._line.values(), key=lambda t: t.seq):
+            if t.day < day:
+                items.append((EventType.ticket_no_show, {
+                    "ticket": t.label, "service": t.service, "counter": None, "day": t.day,
+                    "service_s": None, "recalls": t.recalls, "reason": "day_end"}))
+        if items:
+            self._commit(now, q, items)
+        return now, q
+
+    def _commit(self, now: datetime, q: ClockQuality, items: list[tuple[EventType, dict]]) -> list[Event]:
+        if len(items) == 1:
+            events = [self.store.append(items[0][0], items[0][1], now, q)]
+        else:
+            with self.store.transaction() as s:
+                events = [s.append(etype, data, now, q) for etype, data in items]
+        for ev in events:
+            self._apply(ev)
+            self._outq.append(ev)
+        return events
+
+    def _quality(self, now: datetime) -> ClockQuality:
+        if not plausible(now):
+            return ClockQuality.suspect
+        if self._eff is not None and (self._eff - now).total_seconds() > JUMP_TOLERANCE_S:
+            return ClockQuality.suspect
+        return self._clock_quality() if self._clock_quality else ClockQuality.unsynced
+
+    def _eff_for(self, ts: datetime) -> datetime:
+        if self._eff is None:
+            return ts
+        return ts if plausible(ts) and ts > self._eff else self._eff
+
+    def _day_for(self, ts: datetime) -> str:
+        d = local_day(ts, self.tz)
+        if self._day is None:
+            return d
+        return d if plausible(ts) and d > self._day else self._day
+
+    def _profile(self, counter: str) -> WorkProfile:
+        return self._policy_profiles.get(counter) or self.configured.get(counter) or WorkProfile(services=["-"])
+
+    def _check_profile(self, cid: str, prof: WorkProfile) -> None:
+        unknown = [s for s in [*prof.services, *(r.service for r in prof.rules)] if s not in self.services]
+        if unknown:
+            raise QueueError(f"counter {cid}: unknown service(s) {', '.join(sorted(set(unknown)))} in its profile")
+
+    def _counter(self, counter: str) -> _C:
+        if counter not in self.configured:
+            raise QueueError(f"unknown counter {counter!r} (known: {', '.join(self.configured) or 'none'})")
+        return self._counters[counter]
+
+    def _in_hand(self, counter: str) -> _T:
+        c = self._counter(counter)
+        if c.ticket is None or c.ticket not in self._tickets:
+            raise QueueError(f"counter {counter} has no ticket in hand")
+        return self._tickets[c.ticket]
+
+    def _counter_view(self, counter: str, day: str) -> CounterView:
+        c = self._counter(counter)
+        label = c.ticket[1] if c.ticket else None
+        return CounterView(counter, c.state, label, tuple(self._profile(counter).services), c.served.get(day, 0))
+
+    def _find(self, label: str, day: str | None) -> _T | None:
+        if day is not None:
+            return self._tickets.get((day, label))
+        today = self._tickets.get((self._day_for(self.clock.now()), label))
+        if today is not None:
+            return today
+        active = [t for t in self._tickets.values()
+                  if t.label == label and t.status in (TicketStatus.waiting, TicketStatus.called)]
+        return max(active, key=lambda t: t.day, default=None)
+
+    def _ahead(self, t: _T) -> int:
+        return sum(1 for o in self._line.values()
+                   if o.service == t.service and o.pinned_to == t.pinned_to and (o.since, o.seq) < (t.since, t.seq))
+
+    def _eta(self, service: str, ahead: int, eff: datetime) -> float | None:
+        waiting: dict[str, int] = {}
+        for t in self._line.values():
+            waiting[t.service] = waiting.get(t.service, 0) + 1
+        loads = [CounterLoad(cid, tuple(self._profile(cid).services), busy=c.ticket is not None)
+                 for cid, c in self._counters.items()
+                 if cid in self.configured and c.state is CounterStateName.open]
+        return estimate_wait_s(ahead, service, self._departures, loads, waiting, eff, self.window_s)
+
+    def _view(self, t: _T) -> Ticket:
+        ahead = eta = None
+        if t.status is TicketStatus.waiting:
+            ahead = self._ahead(t)
+            if t.pinned_to is None:
+                eta = self._eta(t.service, ahead, self._eff_for(self.clock.now()))
+        return Ticket(label=t.label, service=t.service, number=t.number, day=t.day, status=t.status,
+                      issued_at=t.issued_at, counter=t.counter, pinned_to=t.pinned_to, recalls=t.recalls,
+                      ahead=ahead, eta_s=eta, wait_s=t.wait_s, service_s=t.service_s)
+
+    # ------------------------------------------------------------------------------------------- the fold
+    def _apply(self, ev: Event) -> None:
+        """Fold one committed event into memory. Used by replay and by live operations alike."""
+        self._last_seq = ev.seq
+        self._last_clock = ev.clock
+        if self._eff is None or (plausible(ev.ts) and ev.ts > self._eff):
+            self._eff = ev.ts
+        day = self._day_for(ev.ts)
+        if day != self._day:
+            self._day = day
+            for key in [k for k, t in self._tickets.items()
+                        if k[0] < day and t.status in (TicketStatus.completed, TicketStatus.no_show)]:
+                del self._tickets[key]
+        eff = self._eff
+        d = ev.data
+        try:
+            handler = self._HANDLERS.get(ev.type)
+            if handler is not None:
+                handler(self, ev, d, eff)
+        except (KeyError, TypeError, ValueError) as e:  # a malformed old event must not stop a replay
+            log.warning("event seq %s (%s) could not be applied: %r", ev.seq, ev.type, e)
+
+    def _on_issued(self, ev: Event, d: dict, eff: datetime) -> None:
+        day, service, number = str(d["day"]), str(d["service"]), int(d["number"])
+        t = _T(label=str(d["ticket"]), service=service, number=number, day=day, seq=ev.seq, issued_at=ev.ts,
+               since=eff, queued_at=eff)
+        self._tickets[t.key] = t
+        self._line[t.key] = t
+        self._numbers[(day, service)] = max(self._numbers.get((day, service), 0), number)
+
+    def _resolve(self, d: dict) -> _T | None:
+        label = d.get("ticket")
+        t = self._tickets.get((d.get("day"), label)) if d.get("day") else None
+        if t is None:
+            active = [x for x in self._tickets.values()
+                      if x.label == label and x.status in (TicketStatus.waiting, TicketStatus.called)]
+            t = max(active, key=lambda x: x.day, default=None)
+        if t is None:
+            log.warning("event for unknown ticket %r ignored", label)
+        return t
+
+    def _ctr(self, counter: str | None) -> _C | None:
+        if counter is None:
+            return None
+        return self._counters.setdefault(counter, _C())
+
+    def _on_called(self, ev: Event, d: dict, eff: datetime) -> None:
+        t = self._resolve(d)
+        if t is None:
+            return
+        c = self._ctr(d["counter"])
+        assert c is not None
+        self._line.pop(t.key, None)
+        t.status, t.counter, t.pinned_to, t.recalls = TicketStatus.called, d["counter"], None, 0
+        t.called_at, t.wait_s, t.service_s = eff, d.get("wait_s"), None
+        c.ticket = t.key
+        c.state = CounterStateName.open
+
+    def _on_recalled(self, ev: Event, d: dict, eff: datetime) -> None:
+        t = self._resolve(d)
+        if t is not None:
+            t.recalls = int(d.get("recalls", t.recalls + 1))
+
+    def _leave_counter(self, t: _T, d: dict, eff: datetime) -> None:
+        c = self._ctr(d.get("counter"))
+        if c is not None and c.ticket == t.key:
+            c.ticket = None
+        service_s = d.get("service_s")
+        t.service_s = service_s
+        if d.get("counter") and isinstance(service_s, int | float):
+            self._departures.append(Departure(t.service, d["counter"], eff, float(service_s)))
+
+    def _on_completed(self, ev: Event, d: dict, eff: datetime) -> None:
+        t = self._resolve(d)
+        if t is None:
+            return
+        self._line.pop(t.key, None)
+        self._leave_counter(t, d, eff)
+        t.status = TicketStatus.completed
+        day = self._day or t.day
+        self._served[(day, t.service)] = self._served.get((day, t.service), 0) + 1
+        c = self._ctr(d.get("counter"))
+        if c is not None:
+            c.served[day] = c.served.get(day, 0) + 1
+
+    def _on_no_show(self, ev: Event, d: dict, eff: datetime) -> None:
+        t = self._resolve(d)
+        if t is None:
+            return
+        self._line.pop(t.key, None)
+        self._leave_counter(t, d, eff)
+        t.status = TicketStatus.no_show
+
+    def _on_transferred(self, ev: Event, d: dict, eff: datetime) -> None:
+        t = self._resolve(d)
+        if t is None:
+            return
+        self._leave_counter(t, d, eff)
+        t.service = str(d.get("to_service") or t.service)
+        t.pinned_to = d.get("to_counter")
+        t.status, t.counter, t.recalls, t.called_at, t.queued_at = TicketStatus.waiting, None, 0, None, eff
+        self._line[t.key] = t
+
+    def _on_counter(self, ev: Event, d: dict, eff: datetime) -> None:
+        c = self._ctr(d["counter"])
+        assert c is not None
+        c.state = {EventType.counter_opened: CounterStateName.open,
+                   EventType.counter_closed: CounterStateName.closed,
+                   EventType.counter_break: CounterStateName.on_break}[ev.type]
+        if c.state is CounterStateName.closed:
+            c.ticket = None
+            for t in self._line.values():
+                if t.pinned_to == d["counter"]:
+                    t.pinned_to = None
+
+    def _on_policy(self, ev: Event, d: dict, eff: datetime) -> None:
+        self._policy_version = max(self._policy_version, int(d["version"]))
+        self._policy_profiles = {cid: WorkProfile.model_validate(p) for cid, p in (d.get("counters") or {}).items()}
+
+    _HANDLERS: dict[EventType, Callable[[QueueEngine, Event, dict, datetime], None]] = {
+        EventType.ticket_issued: _on_issued,
+        EventType.ticket_called: _on_called,
+        EventType.ticket_recalled: _on_recalled,
+        EventType.ticket_completed: _on_completed,
+        EventType.ticket_no_show: _on_no_show,
+        EventType.ticket_transferred: _on_transferred,
+        EventType.counter_opened: _on_counter,
+        EventType.counter_closed: _on_counter,
+        EventType.counter_break: _on_counter,
+        EventType.policy_applied: _on_policy,
+    }
+
+
+def _secs(delta: timedelta) -> float:
+    return round(max(0.0, delta.total_seconds()), 1)
