@@ -42,7 +42,6 @@ def wait_port(host: str, port: int, timeout: float = 10.0, up: bool = True) -> N
 DEV_CONFIG = """\
 listener {port} 127.0.0.1
 allow_anonymous true
-persistence false
 max_queued_messages 1000000
 max_inflight_messages 100
 max_packet_size 1048576
@@ -53,11 +52,13 @@ sys_interval 1
 class Mosquitto:
     """A Mosquitto process on a port of its own. ``stop()`` / ``start()`` keep the same port."""
 
-    def __init__(self, port: int | None = None, extra_config: str = "", workdir: Path | None = None) -> None:
+    def __init__(self, port: int | None = None, extra_config: str = "", workdir: Path | None = None,
+                 persistent: bool = False) -> None:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self._dir = workdir or Path(tempfile.mkdtemp(prefix="civiq-mosq-"))
         self.extra_config = extra_config
+        self.persistent = persistent  # keep sessions and retained messages across stop()/start()
         self.proc: subprocess.Popen[bytes] | None = None
 
     @staticmethod
@@ -70,9 +71,11 @@ class Mosquitto:
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         conf = self._dir / "mosquitto.conf"
-        conf.write_text(DEV_CONFIG.format(port=self.port) + self.extra_config)
-        log = open(self._dir / "mosquitto.log", "ab")
-        self.proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log, stderr=log)
+        persistence = (f"persistence true\npersistence_location {self._dir}/\n" if self.persistent
+                       else "persistence false\n")
+        conf.write_text(DEV_CONFIG.format(port=self.port) + persistence + self.extra_config)
+        with open(self._dir / "mosquitto.log", "ab") as log:
+            self.proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log, stderr=log)
         wait_port(self.host, self.port, timeout)
         return self
 

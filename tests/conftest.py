@@ -15,9 +15,10 @@ from civiq.clock import FakeClock
 
 
 @pytest.fixture
-def broker() -> Iterator[Mosquitto]:
-    """A real Mosquitto for one test; ``broker.stop()`` / ``broker.start()`` keep the port."""
-    b = Mosquitto().start()
+def broker(tmp_path) -> Iterator[Mosquitto]:  # noqa: ANN001
+    """A real Mosquitto for one test; ``broker.stop()`` / ``broker.start()`` keep the port and, as a
+    production broker does, the persistent sessions (saved on a clean stop)."""
+    b = Mosquitto(workdir=tmp_path, persistent=True).start()
     try:
         yield b
     finally:
@@ -45,10 +46,13 @@ def wait_for(cond: Callable[[], object], timeout: float = 10.0, interval: float 
 class Recorder:
     """A plain paho subscriber that records every message (topic, payload, retain)."""
 
-    def __init__(self, host: str, port: int, topics: list[str] | str = "#") -> None:
+    def __init__(self, host: str, port: int, topics: list[str] | str = "#", persistent: bool = False) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
         self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"rec-{id(self)}")
+        # persistent: a durable session, so the broker queues for us while we are disconnected
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"rec-{id(self)}",
+                                  clean_session=not persistent)
+        self.client.reconnect_delay_set(0.1, 1)
         self.topics = [topics] if isinstance(topics, str) else topics
         self.connected = threading.Event()
         self.subscribed = threading.Event()
@@ -86,8 +90,8 @@ class Recorder:
 def recorder(broker: Mosquitto) -> Iterator[Callable[..., Recorder]]:
     made: list[Recorder] = []
 
-    def make(topics: list[str] | str = "#") -> Recorder:
-        r = Recorder(broker.host, broker.port, topics)
+    def make(topics: list[str] | str = "#", persistent: bool = False) -> Recorder:
+        r = Recorder(broker.host, broker.port, topics, persistent)
         made.append(r)
         return r
 

@@ -71,7 +71,7 @@ class EdgeAgent:
         self.notifier = notifier or Notifier()
         self.store = EdgeStore(self.state_dir / "edge.db")
         services = {s.prefix: ServiceDef(prefix=s.prefix, name_vi=s.name_vi, name_en=s.name_en,
-                                         portal_url=str(s.portal_url)) for s in cfg.services}
+                                         portal_url=s.portal_url or "") for s in cfg.services}
         self.services = services
         self.engine = QueueEngine(self.store, self.clock, services,
                                   {c.id: c.profile for c in cfg.counters}, tz=cfg.center.timezone,

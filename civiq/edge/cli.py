@@ -52,8 +52,8 @@ def run(args: argparse.Namespace) -> int:
         from civiq.edge.sim.api import sim_routes
 
         routes += sim_routes(agent.sim)
-    port = args.api_port if args.api_port is not None else (8081 if not args.simulate else 0)
-    server = LocalServer(routes, port=port).start()
+    port = args.api_port if args.api_port is not None else cfg.http.port
+    server = LocalServer(routes, host=cfg.http.host, port=port).start()
     runfile = Path(agent.state_dir) / RUNFILE
     import os
 

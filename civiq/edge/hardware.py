@@ -122,7 +122,7 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
 
     if cfg.dispenser is not None:
         d = cfg.dispenser
-        dev = Dispenser("dispenser", dict(d.buttons), on_press, clock=clock, led_pin=d.led_pin,
+        dev = Dispenser(d.id, dict(d.buttons), on_press, clock=clock, led_pin=d.led_pin,
                         buzzer_pin=d.buzzer_pin, debounce_s=d.debounce_ms / 1000, pin_factory=pin_factory)
         hw.dispenser = dev
         add(dev, "dispenser")

@@ -1,0 +1,5 @@
+import sys
+
+from civiq.cli import main
+
+sys.exit(main())
