@@ -116,7 +116,11 @@ class ThermalPrinter(Device):
             if state is DeviceState.failed:
                 raise PrinterError(detail)
             try:
-                self.transport.write(job)
+                # A raster ticket is ~24 KB: ~12 s at 19200 baud. Write it in pieces that each fit the
+                # transport's write timeout (~1 s of line time), not in one write that would time out.
+                step = max(256, self.transport.baudrate // 10)
+                for i in range(0, len(job), step):
+                    self.transport.write(job[i : i + step])
             except TransportError as e:
                 err = self._not_answering(str(e))
                 self.set_health(err.state, err.reason)

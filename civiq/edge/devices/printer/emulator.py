@@ -77,6 +77,15 @@ class EscPosEmulator(PtyEmulator):
         self._reset_parser()
         self._current = PrintedTicket()
 
+    def start(self) -> EscPosEmulator:
+        """Plug in (again): a re-plugged printer has lost any half-received job."""
+        with self.lock:
+            self._buf.clear()
+            self._reset_parser()
+            self._current = PrintedTicket()
+        super().start()
+        return self
+
     # --- what the test harness sets and reads ----------------------------------------------------------
 
     def status_byte(self, n: int) -> int | None:
