@@ -1,0 +1,233 @@
+"""Staff keypads at the counters: GPIO buttons, or an RS-485 call pad polled over the display bus.
+
+Each key press becomes one *action* handed to ``on_key(action)``: ``next``, ``recall``, ``no_show``,
+``transfer``, ``done``, ``open``, ``close``, ``break``. The agent maps the keypad to its counter.
+
+GPIO keypad
+    One button per action, wired to ground (internal pull-up). Debounce is ours (gpiozero's MockFactory
+    ignores ``bounce_time``, see MEASURED.md) and uses the injected clock: after an accepted press, further
+    presses of the same key within ``debounce_s`` are contact bounce and ignored.
+
+Serial call pad protocol (RS-485 multi-drop, 9600 8N1, shares the framing of
+:mod:`civiq.edge.devices.display.asciiframe`: ``STX AA C payload ETX HH``, ``HH`` = XOR of address..ETX in hex)
+
+* key poll, master -> pad: ``STX AA 'K' ETX HH``; the pad answers ``STX AA 'K' k ETX HH`` where ``k`` is the
+  oldest key not yet reported or ``'0'`` for none. Key codes::
+
+      N next   R recall   S no_show (skip)   T transfer   D done   O open   C close   B break
+
+  A pad reports each press once (it keeps up to 8 unreported presses in order). Unknown codes are ignored.
+* LCD text, master -> pad: ``STX AA 'T' <8 chars> ETX HH``; the pad answers ``ACK AA`` or ``NAK AA``.
+* ping: ``STX AA 'P' ETX HH`` -> ``ACK AA``.
+
+The pad shares its port with the displays of the bus: every exchange holds the transport's lock, so a key
+poll never interleaves with a display write. A pad that misses ``offline_after`` polls in a row is
+``offline``; it is ``ok`` again at its first answer.
+
+    >>> pad = SerialCallPad("k2", SerialTransport("/dev/civiq-rs485"), 11, print).start()  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from civiq.clock import Clock
+from civiq.contract import DeviceHealth, DeviceState
+from civiq.edge.devices.base import Device
+from civiq.edge.devices.display.asciiframe import AsciiFrameLink, encode_text
+from civiq.edge.devices.display.base import DisplayError
+from civiq.edge.devices.transport import SerialTransport
+
+log = logging.getLogger(__name__)
+
+ACTIONS = ("next", "recall", "no_show", "transfer", "done", "open", "close", "break")
+KEY_CODES: dict[str, str] = {
+    "next": "N", "recall": "R", "no_show": "S", "transfer": "T",
+    "done": "D", "open": "O", "close": "C", "break": "B",
+}
+ACTION_OF_CODE = {code: action for action, code in KEY_CODES.items()}
+NO_KEY = "0"
+KEY_REPLY_LEN = 8  # STX AA 'K' k ETX HH
+
+
+def _deliver(device_id: str, on_key: Callable[[str], None], action: str) -> None:
+    """Hand a key to the agent; a failing callback is logged, never allowed to kill the input thread."""
+    try:
+        on_key(action)
+    except Exception:  # noqa: BLE001
+        log.exception("keypad %s: the handler of %r failed", device_id, action)
+
+
+# -------------------------------------------------------------------------------------------- GPIO
+class GpioKeypad(Device):
+    """Buttons on GPIO pins, one per action.
+
+        >>> pad = GpioKeypad("k1", {"next": 5, "recall": 6}, print, clock=SystemClock())  # doctest: +SKIP
+    """
+
+    kind = "keypad"
+    model = "gpio"
+
+    def __init__(self, device_id: str, pins: Mapping[str, int | str], on_key: Callable[[str], None], *,
+                 clock: Clock, debounce_s: float = 0.2, pin_factory: Any = None, pull_up: bool = True) -> None:
+        super().__init__(device_id)
+        unknown = sorted(set(pins) - set(ACTIONS))
+        if unknown:
+            raise ValueError(f"keypad {device_id}: unknown action(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(ACTIONS)}")
+        if not pins:
+            raise ValueError(f"keypad {device_id}: no buttons configured")
+        seen: dict[str, str] = {}
+        for action, pin in pins.items():
+            key = str(pin).upper().removeprefix("GPIO")
+            if key in seen:
+                raise ValueError(f"keypad {device_id}: pin {pin} is used by both {seen[key]} and {action}")
+            seen[key] = action
+        if debounce_s < 0:
+            raise ValueError(f"keypad {device_id}: debounce_s must be >= 0")
+        self.on_key = on_key
+        self.clock = clock
+        self.debounce_s = debounce_s
+        self._last: dict[str, float] = {}
+        self._press_lock = threading.Lock()
+        self.buttons: dict[str, Any] = {}
+        # DigitalInputDevice, not Button: a Button's hold thread makes close() take a whole second
+        from gpiozero import DigitalInputDevice
+
+        try:
+            for action, pin in pins.items():
+                button = DigitalInputDevice(pin, pull_up=pull_up, bounce_time=None, pin_factory=pin_factory)
+                button.when_activated = functools.partial(self._pressed, action)
+                self.buttons[action] = button
+        except Exception as e:
+            self.close()
+            raise ValueError(f"keypad {device_id}: cannot use pin {pin} for {action}: {e}") from None
+
+    def _pressed(self, action: str) -> None:
+        now = self.clock.monotonic()
+        with self._press_lock:
+            last = self._last.get(action)
+            if last is not None and now - last < self.debounce_s:
+                return  # contact bounce
+            self._last[action] = now
+        _deliver(self.id, self.on_key, action)
+
+    def close(self) -> None:
+        for button in self.buttons.values():
+            try:
+                button.close()
+            except Exception:  # noqa: BLE001
+                pass
+        self.buttons.clear()
+
+
+# ------------------------------------------------------------------------------------------ serial
+class SerialCallPad(Device):
+    """An RS-485 call pad with an 8-character LCD, polled for keys by a background thread."""
+
+    kind = "keypad"
+    model = "serial-callpad"
+
+    def __init__(self, device_id: str, transport: SerialTransport, address: int,
+                 on_key: Callable[[str], None], *, poll_interval: float = 0.1, timeout: float = 0.2,
+                 offline_after: int = 3, lcd_width: int = 8) -> None:
+        super().__init__(device_id)
+        if poll_interval <= 0:
+            raise ValueError(f"keypad {device_id}: poll_interval must be > 0")
+        self.transport = transport
+        self.address = address
+        self.on_key = on_key
+        self.poll_interval = poll_interval
+        self.offline_after = max(1, offline_after)
+        self.lcd_width = lcd_width
+        self.link = AsciiFrameLink(transport, address, timeout=timeout, where=self.describe())
+        self._misses = 0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.unknown_keys = 0
+        self.last_lcd: str | None = None
+
+    def describe(self) -> str:
+        return f"call pad {self.id} (address {self.address:02d} on {self.transport.port})"
+
+    # -- polling
+    def start(self) -> SerialCallPad:
+        if self._thread and self._thread.is_alive():
+            return self
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name=f"callpad-{self.id}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+        self._thread = None
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # noqa: BLE001 - the poll thread must survive anything
+                log.exception("%s: unexpected error while polling", self.describe())
+            self._stop.wait(self.poll_interval)
+
+    def poll_once(self) -> str | None:
+        """One key poll: deliver the key (if any) to ``on_key`` and return its action."""
+        try:
+            frame, _ = self.link.request("K", b"", KEY_REPLY_LEN, retries=0)
+        except DisplayError as e:
+            self._missed(e)
+            return None
+        self._answered()
+        code = frame.payload.decode("latin-1")
+        if code == NO_KEY:
+            return None
+        action = ACTION_OF_CODE.get(code)
+        if action is None:
+            self.unknown_keys += 1
+            log.warning("%s: ignoring unknown key code %r", self.describe(), code)
+            return None
+        _deliver(self.id, self.on_key, action)
+        return action
+
+    def _missed(self, e: DisplayError) -> None:
+        self._misses += 1
+        if e.state == DeviceState.offline and self._misses < self.offline_after:
+            return  # one lost reply is noise, not an outage
+        if self.health().state != e.state:
+            log.warning("%s", e)
+        self.set_health(e.state, str(e))
+
+    def _answered(self) -> None:
+        self._misses = 0
+        if self.health().state != DeviceState.ok:
+            log.info("%s answers again", self.describe())
+            self.set_health(DeviceState.ok, "")
+
+    def poll(self) -> DeviceHealth:
+        """Health; when the poll thread is not running, polls once (delivering any key). Never raises."""
+        if self._thread is None or not self._thread.is_alive():
+            try:
+                self.poll_once()
+            except Exception as e:  # noqa: BLE001
+                self.set_health(DeviceState.failed, f"{self.describe()}: unexpected error: {e}")
+        return self.health()
+
+    # -- LCD
+    def show(self, text: str) -> None:
+        """Put ``text`` (at most ``lcd_width`` characters) on the pad's LCD. Raises :class:`DisplayError`."""
+        if not isinstance(text, str) or len(text) > self.lcd_width:
+            raise DisplayError(f"{self.describe()}: LCD text must be a string of at most {self.lcd_width} "
+                               f"characters, not {text!r}")
+        payload = encode_text(text)[: self.lcd_width].ljust(self.lcd_width)
+        self.link.command("T", payload)
+        self.last_lcd = text
+
+    def close(self) -> None:
+        self.stop()
