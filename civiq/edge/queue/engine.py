@@ -670,6 +670,9 @@ class QueueEngine:
         t.service_s = service_s
         if d.get("counter") and isinstance(service_s, int | float):
             self._departures.append(Departure(t.service, d["counter"], eff, float(service_s)))
+            horizon = eff - timedelta(seconds=self.window_s)
+            while self._departures and self._departures[0].at < horizon:  # eff never goes back: ordered
+                self._departures.popleft()
 
     def _on_completed(self, ev: Event, d: dict, eff: datetime) -> None:
         t = self._resolve(d)
