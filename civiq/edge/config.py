@@ -1,0 +1,843 @@
+"""The center configuration of an edge agent: one YAML file per Raspberry Pi, checked before it runs.
+
+The models below are the schema (docs/config.md is generated from them: ``python -m civiq.edge.config
+--docs``). :func:`load_config` reads the YAML, lays ``CIVIQ_*`` environment variables over it and
+validates everything, raising :class:`ConfigError` with every problem located in the file::
+
+    >>> cfg = load_config("firmware-config/small-commune.yaml")      # doctest: +SKIP
+    >>> cfg.center.id, [s.prefix for s in cfg.services]               # doctest: +SKIP
+    ('hcm-xuanthoi', ['A', 'B', 'C'])
+
+    $ civiq config check broken.yaml
+    broken.yaml:23:7: counters[1].profile.services[0]: service 'X' is not defined (defined: A, B, C)
+
+Conventions: service keys everywhere are the service *prefix* ("A", "LD"); counter and device ids are
+lower-case idents; GPIO pins are BCM numbers (``"GPIO17"`` and physical ``"BOARD11"`` are accepted and
+normalised to 17). Several serial devices may share one port (an RS-485 bus) if they agree on the baud
+rate and have distinct addresses; a printer or a Nextion board needs a port of its own.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import logging
+import os
+import stat
+import sys
+import typing
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal, Union, get_args
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    model_validator,
+)
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from civiq.contract import ID_RE, PriorityRule, WorkProfile
+from civiq.yamlconf import (
+    ConfigError,
+    ConfigProblem,
+    EnvSource,
+    Loc,
+    did_you_mean,
+    env_overlay,
+    load_yaml,
+    problems_error,
+    validate_doc,
+)
+
+__all__ = [
+    "CenterConfig", "ConfigError", "ConfigProblem", "EdgeSettings", "load_config", "config_hash",
+    "check_main", "config_warnings", "bcm_pin",
+]
+
+log = logging.getLogger(__name__)
+ENV_PREFIX = "CIVIQ_"
+
+# ------------------------------------------------------------------------------------------ value types
+_ID = __import__("re").compile(ID_RE)
+_PREFIX = __import__("re").compile(r"^[A-Z]{1,2}$")
+
+
+def _ident(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"an id must be text like 'c1' or 'pi-1', got {v!r}")
+    if not _ID.match(v):
+        fixed = "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in v.lower().strip()).strip("-_")
+        fixed = fixed.encode("ascii", "ignore").decode()
+        hint = f" (e.g. '{fixed}')" if fixed and _ID.match(fixed) else ""
+        raise ValueError(f"'{v}' is not a valid id: use lower-case letters, digits, '-' or '_', "
+                         f"starting with a letter or digit{hint}")
+    return v
+
+
+def _prefix(v: Any) -> str:
+    if not isinstance(v, str) or not _PREFIX.match(v):
+        hint = f" (e.g. '{v.upper()}')" if isinstance(v, str) and _PREFIX.match(v.upper()) else ""
+        raise ValueError(f"{v!r} is not a service prefix: use 1 or 2 capital letters like 'A' or 'LD'{hint}")
+    return v
+
+
+Ident = Annotated[str, BeforeValidator(_ident),
+                  Field(description="lower-case id: letters, digits, '-' and '_'", examples=["c1"])]
+Prefix = Annotated[str, BeforeValidator(_prefix),
+                   Field(description="service prefix: 1 or 2 capital letters", examples=["A", "LD"])]
+
+# physical header pin (BOARD numbering) -> BCM GPIO, Raspberry Pi 40-pin header
+BOARD_TO_BCM = {3: 2, 5: 3, 7: 4, 8: 14, 10: 15, 11: 17, 12: 18, 13: 27, 15: 22, 16: 23, 18: 24, 19: 10,
+                21: 9, 22: 25, 23: 11, 24: 8, 26: 7, 27: 0, 28: 1, 29: 5, 31: 6, 32: 12, 33: 13, 35: 19,
+                36: 16, 37: 26, 38: 20, 40: 21}
+_POWER_PINS = {1: "3.3 V", 17: "3.3 V", 2: "5 V", 4: "5 V"}
+
+
+def bcm_pin(v: Any) -> int:
+    """A BCM GPIO number from ``17``, ``"17"``, ``"GPIO17"``, ``"BCM17"`` or ``"BOARD11"`` (physical pin).
+
+    >>> bcm_pin("GPIO17"), bcm_pin("BOARD11"), bcm_pin(4)
+    (17, 17, 4)
+    """
+    if isinstance(v, bool):
+        raise ValueError(f"a pin must be a BCM number 0-27 or 'GPIO17'/'BOARD11', got {v!r}")
+    n: int | None = None
+    if isinstance(v, int):
+        n = v
+    elif isinstance(v, str):
+        s = v.strip().upper().replace(" ", "")
+        for head in ("GPIO", "BCM", "BOARD"):
+            if s.startswith(head) and s[len(head):].isdigit():
+                num = int(s[len(head):])
+                if head == "BOARD":
+                    if num in BOARD_TO_BCM:
+                        return BOARD_TO_BCM[num]
+                    if 1 <= num <= 40:
+                        what = _POWER_PINS.get(num, "ground")
+                        raise ValueError(f"BOARD{num} is a {what} pin, not a GPIO")
+                    raise ValueError(f"BOARD{num} does not exist: the header has pins 1-40")
+                n = num
+                break
+        else:
+            if s.isdigit():
+                n = int(s)
+    if n is None:
+        raise ValueError(f"{v!r} is not a pin: use a BCM number 0-27, 'GPIO17' or 'BOARD11'")
+    if not 0 <= n <= 27:
+        raise ValueError(f"GPIO{n} does not exist: BCM pins are 0-27 (physical pins are written 'BOARD{n}')")
+    return n
+
+
+Pin = Annotated[int, BeforeValidator(bcm_pin),
+                Field(description="BCM GPIO number 0-27 (or 'GPIO17', 'BOARD11')", examples=[17, "GPIO17"])]
+
+BAUDRATES = (1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200)
+
+
+def _baud(v: int) -> int:
+    if v not in BAUDRATES:
+        near = min(BAUDRATES, key=lambda b: abs(b - v))
+        raise ValueError(f"{v} is not a standard baud rate (did you mean {near}? "
+                         f"use one of {', '.join(map(str, BAUDRATES))})")
+    return v
+
+
+Baud = Annotated[int, AfterValidator(_baud)]
+
+
+def _port(v: Any) -> str:
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError(f"a serial port is a device path like '/dev/ttyUSB0' or a pyserial URL, got {v!r}")
+    v = v.strip()
+    if not (v.startswith("/") or "://" in v or v.upper().startswith("COM")):
+        raise ValueError(f"'{v}' is not a serial port: use a device path like '/dev/civiq-rs485' "
+                         "(a udev symlink) or a pyserial URL like 'socket://host:port'")
+    return v
+
+
+Port = Annotated[str, BeforeValidator(_port)]
+KeyName = Literal["next", "recall", "no_show", "transfer", "done", "open", "close", "break"]
+KEY_NAMES: tuple[str, ...] = get_args(KeyName)
+
+
+def _url(v: Any) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"a portal URL must be text, got {v!r}")
+    u = urlparse(v.strip())
+    if u.scheme not in ("http", "https") or not u.netloc:
+        raise ValueError(f"'{v}' is not a web address: it must start with https:// (or http://)")
+    return v.strip()
+
+
+def _timezone(v: str) -> str:
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        hint = did_you_mean(v, available_timezones()) if isinstance(v, str) else ""
+        if not hint and isinstance(v, str) and any(w in v.lower() for w in ("chi", "saigon", "hanoi", "vietnam")):
+            hint = " — did you mean 'Asia/Ho_Chi_Minh'?"
+        raise ValueError(f"unknown time zone '{v}'{hint} (use an IANA name like 'Asia/Ho_Chi_Minh')") from None
+    return v
+
+
+class Section(BaseModel):
+    """Base of every config section: unknown keys are errors (a typo must never be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", validate_default=False)
+    unknown_field_hints: ClassVar[dict[str, str]] = {}
+
+
+# ------------------------------------------------------------------------------------------ sections
+class CenterInfo(Section):
+    """Which Public Administration Service Center this Pi serves."""
+
+    id: Ident = Field(description="Center id, used in MQTT topics (`civiq/v1/<center>/...`).",
+                      examples=["hcm-bennghe"])
+    name: str = Field(min_length=1, description="Name printed on tickets and shown on boards.",
+                      examples=["Trung tâm Phục vụ hành chính công phường Bến Nghé"])
+    timezone: Annotated[str, AfterValidator(_timezone)] = Field(
+        default="Asia/Ho_Chi_Minh", description="IANA time zone; ticket numbers restart at local midnight.",
+        examples=["Asia/Ho_Chi_Minh"])
+
+
+class NodeConfig(Section):
+    """This Raspberry Pi."""
+
+    id: Ident = Field(description="Node id, unique within the center; used in MQTT topics.", examples=["pi-1"])
+
+
+class MqttConfig(Section):
+    """The MQTT broker the agent publishes to. The password is never written in this file: put it in
+    `password_file`, owned by the civiq user with permissions 0600 (`chmod 600 FILE`)."""
+
+    unknown_field_hints: ClassVar[dict[str, str]] = {
+        "password": "passwords are never written in the YAML: put the password alone in a file readable "
+                    "only by the civiq user (chmod 600) and set 'password_file' to its path",
+    }
+
+    host: str = Field(default="127.0.0.1", min_length=1, description="Broker host name or IP address.",
+                      examples=["127.0.0.1", "mqtt.hcm.civiq.vn"])
+    port: int = Field(default=1883, ge=1, le=65535, description="Broker TCP port (8883 is usual with TLS).",
+                      examples=[1883, 8883])
+    username: str | None = Field(default=None, description="MQTT user name, or null for anonymous.",
+                                 examples=["edge-hcm-bennghe"])
+    password_file: Path | None = Field(
+        default=None, description="File holding the MQTT password (one line). Must be mode 0600: the "
+        "agent warns when it is group- or world-readable.", examples=["/etc/civiq/mqtt-password"])
+    tls: bool = Field(default=False, description="Connect with TLS.", examples=[True])
+    ca_file: Path | None = Field(default=None, description="CA certificate (PEM) for TLS; null = system CAs.",
+                                 examples=["/etc/civiq/ca.pem"])
+    keepalive: int = Field(default=10, ge=5, le=600, description="MQTT keepalive in seconds (5-600). A dead "
+                           "link is noticed after 1.5 × keepalive.", examples=[10])
+
+    @model_validator(mode="after")
+    def _check(self) -> MqttConfig:
+        problems: list[tuple[Loc, str]] = []
+        if self.password_file is not None and not self.username:
+            problems.append((("password_file",), "a password needs a 'username' as well"))
+        if self.ca_file is not None and not self.tls:
+            problems.append((("ca_file",), "'ca_file' is set but 'tls' is false: set tls: true"))
+        if problems:
+            raise problems_error(problems)
+        return self
+
+    def password(self) -> str | None:
+        """The password read from ``password_file`` (None without one). Warns when the file is readable
+        by group or others; raises :class:`ConfigError` when it cannot be read."""
+        if self.password_file is None:
+            return None
+        path = Path(self.password_file)
+        for warning in password_file_warnings(path):
+            log.warning("%s", warning)
+        try:
+            return path.read_text(encoding="utf-8").strip("\r\n")
+        except OSError as e:
+            raise ConfigError([ConfigProblem(str(path), None, None, "mqtt.password_file",
+                                             f"cannot read the MQTT password file: {e.strerror or e}")]) from None
+
+
+def password_file_warnings(path: Path) -> list[str]:
+    """Why a password file is not safe (group/world-readable) or missing; empty when fine."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        return [f"MQTT password file {path} does not exist (yet)"]
+    except OSError as e:
+        return [f"MQTT password file {path}: {e.strerror or e}"]
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        return [f"MQTT password file {path} has mode {stat.S_IMODE(mode):04o}: others can read it; "
+                f"run: chmod 600 {path}"]
+    return []
+
+
+class QueueConfig(Section):
+    """Queue behaviour."""
+
+    max_recalls: int = Field(default=3, ge=0, le=10, description="Recalls before a ticket may be marked "
+                             "no-show.", examples=[3])
+    estimate_window_min: int = Field(default=60, ge=5, le=1440, description="Minutes of recent history used "
+                                     "for the wait estimate printed on tickets.", examples=[60])
+
+
+class HttpConfig(Section):
+    """The agent's local HTTP server (the HDMI QR board page and the local control API)."""
+
+    host: str = Field(default="127.0.0.1", description="Address to listen on; 0.0.0.0 for the whole LAN.",
+                      examples=["127.0.0.1"])
+    port: int = Field(default=8080, ge=1, le=65535, description="TCP port.", examples=[8080])
+
+
+class ServiceConfig(Section):
+    """One administrative service with its own ticket series (A001, A002, ...)."""
+
+    prefix: Prefix = Field(description="Ticket prefix and the service's key everywhere in this file.",
+                           examples=["A", "LD"])
+    name_vi: str = Field(min_length=1, description="Vietnamese name (printed on the ticket).",
+                         examples=["Đất đai"])
+    name_en: str = Field(min_length=1, description="English name.", examples=["Land"])
+    portal_url: Annotated[str, BeforeValidator(_url)] | None = Field(
+        default=None, description="Page of the procedure on the National Public Service Portal, shown as a "
+        "QR code on QR boards; http(s) only.",
+        examples=["https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh.html?ma_thu_tuc=1.000001"])
+
+
+class ProfileRule(PriorityRule):
+    """"If the oldest ticket of `service` has waited more than `over_minutes`, take it first"."""
+
+    model_config = ConfigDict(extra="forbid")
+    service: Prefix = Field(description="Service prefix (one of this counter's services).", examples=["B"])
+    over_minutes: float = Field(gt=0, le=1440, description="Wait in minutes beyond which it goes first.",
+                                examples=[20])
+
+
+class CounterProfile(WorkProfile):
+    """The services a counter serves, in order of preference, and its priority rules (a
+    :class:`civiq.contract.WorkProfile`). Falls back to the longest-waiting ticket among them."""
+
+    model_config = ConfigDict(extra="forbid")
+    services: list[Prefix] = Field(min_length=1, description="Service prefixes, most preferred first.",
+                                   examples=[["A", "B"]])
+    rules: list[ProfileRule] = Field(default=[], description="Priority rules, checked in order.",
+                                     examples=[[{"service": "B", "over_minutes": 20}]])
+
+
+class CounterConfig(Section):
+    """A counter (quầy) where a civil servant calls tickets."""
+
+    id: Ident = Field(description="Counter id.", examples=["c1"])
+    name: str = Field(min_length=1, description="Name shown on boards and announced.", examples=["Quầy 1"])
+    profile: CounterProfile = Field(description="Work profile: which services, in which order.")
+
+
+class DispenserConfig(Section):
+    """The number dispenser: one button per service on GPIO, a ticket printer."""
+
+    id: Ident = Field(default="dispenser", description="Device id in health reports.", examples=["dispenser"])
+    buttons: dict[Prefix, Pin] = Field(min_length=1, description="Service prefix -> BCM pin of its button "
+                                       "(wired to ground; internal pull-up).", examples=[{"A": 17, "B": 27}])
+    led_pin: Pin | None = Field(default=None, description="Pin of the 'printing' LED.", examples=[22])
+    buzzer_pin: Pin | None = Field(default=None, description="Pin of the buzzer.", examples=[23])
+    printer: Ident = Field(description="Id of the printer in `printers` that prints the tickets.",
+                           examples=["p1"])
+    debounce_ms: int = Field(default=300, ge=20, le=5000, description="Presses closer than this are one "
+                             "press (milliseconds).", examples=[300])
+
+
+class PrinterConfig(Section):
+    """An ESC/POS thermal ticket printer on a serial or USB-serial port."""
+
+    id: Ident = Field(description="Device id.", examples=["p1"])
+    port: Port = Field(description="Serial port (a udev symlink is best).", examples=["/dev/civiq-printer"])
+    baudrate: Baud = Field(default=19200, description="Baud rate set on the printer.", examples=[19200])
+    codepage: Literal["none", "cp1258"] = Field(
+        default="none", description="`cp1258` if the printer prints Vietnamese with code page 1258; `none` "
+        "prints text as a raster image (always correct, slower).", examples=["none"])
+    width_dots: Literal[384, 576] = Field(default=576, description="Print width in dots: 384 (58 mm paper) "
+                                          "or 576 (80 mm).", examples=[576])
+
+
+class _SerialBusDevice(Section):
+    port: Port = Field(description="Serial port of the RS-485 bus; devices on one bus share it.",
+                       examples=["/dev/civiq-rs485"])
+    baudrate: Baud = Field(default=9600, description="Baud rate; the same for every device on the port.",
+                           examples=[9600])
+    address: int = Field(ge=1, le=247, description="Bus address 1-247, unique on the port.", examples=[1])
+
+
+class ModbusDisplay(_SerialBusDevice):
+    """A 7-segment LED counter display driven over Modbus RTU (RS-485)."""
+
+    id: Ident = Field(description="Device id.", examples=["d1"])
+    counter: Ident = Field(description="Counter whose called ticket it shows.", examples=["c1"])
+    protocol: Literal["modbus"] = Field(description="`modbus`.", examples=["modbus"])
+    digits: int = Field(default=4, ge=1, le=8, description="Number of digits.", examples=[4])
+
+
+class AsciiDisplay(_SerialBusDevice):
+    """A text LED display speaking the ASCII frame protocol on RS-485."""
+
+    id: Ident = Field(description="Device id.", examples=["d2"])
+    counter: Ident = Field(description="Counter whose called ticket it shows.", examples=["c2"])
+    protocol: Literal["ascii"] = Field(description="`ascii`.", examples=["ascii"])
+    width: int = Field(default=8, ge=1, le=32, description="Characters per line.", examples=[8])
+
+
+class Max7219Display(Section):
+    """A MAX7219 7-segment module on the Pi's SPI bus."""
+
+    id: Ident = Field(description="Device id.", examples=["d3"])
+    counter: Ident = Field(description="Counter whose called ticket it shows.", examples=["c3"])
+    protocol: Literal["max7219"] = Field(description="`max7219`.", examples=["max7219"])
+    spi_port: int = Field(ge=0, le=1, description="SPI bus: 0 (GPIO 9-11) or 1 (GPIO 19-21).", examples=[0])
+    spi_device: int = Field(ge=0, le=2, description="Chip select: 0 (CE0) or 1 (CE1); 2 only on SPI1.",
+                            examples=[0])
+    digits: int = Field(default=8, ge=1, le=8, description="Number of digits.", examples=[8])
+
+
+DisplayConfig = Annotated[Union[ModbusDisplay, AsciiDisplay, Max7219Display],  # noqa: UP007
+                          Field(discriminator="protocol")]
+
+
+class GpioKeypad(Section):
+    """A staff keypad with buttons wired to GPIO pins."""
+
+    id: Ident = Field(description="Device id.", examples=["k1"])
+    counter: Ident = Field(description="Counter it controls.", examples=["c1"])
+    kind: Literal["gpio"] = Field(description="`gpio`.", examples=["gpio"])
+    pins: dict[KeyName, Pin] = Field(
+        description="Key -> BCM pin. Keys: " + ", ".join(KEY_NAMES) + "; `next` is required.",
+        examples=[{"next": 5, "recall": 6, "no_show": 13, "transfer": 19, "done": 26}])
+
+    @model_validator(mode="after")
+    def _needs_next(self) -> GpioKeypad:
+        if "next" not in self.pins:
+            raise problems_error([(("pins",), "a keypad needs a 'next' key")])
+        return self
+
+
+class SerialKeypad(_SerialBusDevice):
+    """A serial call pad on the RS-485 bus."""
+
+    id: Ident = Field(description="Device id.", examples=["k2"])
+    counter: Ident = Field(description="Counter it controls.", examples=["c2"])
+    kind: Literal["serial"] = Field(description="`serial`.", examples=["serial"])
+
+
+KeypadConfig = Annotated[Union[GpioKeypad, SerialKeypad], Field(discriminator="kind")]  # noqa: UP007
+
+
+class NextionBoard(Section):
+    """A Nextion serial HMI showing procedure QR codes and live waits."""
+
+    id: Ident = Field(description="Device id.", examples=["q1"])
+    kind: Literal["nextion"] = Field(description="`nextion`.", examples=["nextion"])
+    port: Port = Field(description="Serial port (its own; not shared).", examples=["/dev/ttyAMA0"])
+    baudrate: Baud = Field(default=9600, description="Baud rate.", examples=[9600])
+    cycle_seconds: float = Field(default=8, ge=2, le=300, description="Seconds per service page.",
+                                 examples=[8])
+
+
+class HdmiBoard(Section):
+    """A screen on the Pi's HDMI showing a page served by the agent's local HTTP server."""
+
+    id: Ident = Field(description="Device id.", examples=["q2"])
+    kind: Literal["hdmi"] = Field(description="`hdmi`.", examples=["hdmi"])
+    cycle_seconds: float = Field(default=8, ge=2, le=300, description="Seconds per service page.",
+                                 examples=[8])
+
+
+QrBoardConfig = Annotated[Union[NextionBoard, HdmiBoard], Field(discriminator="kind")]  # noqa: UP007
+
+
+# ------------------------------------------------------------------------------------------ cross-checks
+UART_PORTS = ("/dev/ttyAMA0", "/dev/serial0", "/dev/ttyS0")
+UART_PINS = {14: "UART TXD", 15: "UART RXD"}
+SPI_PINS = {0: {9: "SPI0 MISO", 10: "SPI0 MOSI", 11: "SPI0 SCLK"}, 1: {19: "SPI1 MISO", 20: "SPI1 MOSI",
+                                                                       21: "SPI1 SCLK"}}
+SPI_CE = {0: {0: 8, 1: 7}, 1: {0: 18, 1: 17, 2: 16}}
+
+
+class _View:
+    """What the cross-checks see: validated items with their index, and the ids declared in the raw
+    data (so one broken service does not make every reference to it an error too)."""
+
+    def __init__(self) -> None:
+        self.services: list[tuple[int, ServiceConfig]] = []
+        self.counters: list[tuple[int, CounterConfig]] = []
+        self.printers: list[tuple[int, PrinterConfig]] = []
+        self.displays: list[tuple[int, Any]] = []
+        self.keypads: list[tuple[int, Any]] = []
+        self.qrboards: list[tuple[int, Any]] = []
+        self.dispenser: DispenserConfig | None = None
+        self.declared: dict[str, list[str]] = {"services": [], "counters": [], "printers": []}
+
+    @classmethod
+    def of(cls, cfg: CenterConfig) -> _View:
+        v = cls()
+        for name in ("services", "counters", "printers", "displays", "keypads", "qrboards"):
+            setattr(v, name, list(enumerate(getattr(cfg, name))))
+        v.dispenser = cfg.dispenser
+        v.declared = {"services": [s.prefix for s in cfg.services], "counters": [c.id for c in cfg.counters],
+                      "printers": [p.id for p in cfg.printers]}
+        return v
+
+    @classmethod
+    def partial(cls, data: Mapping[str, Any]) -> _View:
+        v = cls()
+        adapters = {"services": ServiceConfig, "counters": CounterConfig, "printers": PrinterConfig,
+                    "displays": DisplayConfig, "keypads": KeypadConfig, "qrboards": QrBoardConfig}
+        for name, tp in adapters.items():
+            raw = data.get(name)
+            if not isinstance(raw, list):
+                continue
+            ta = TypeAdapter(tp)
+            for i, item in enumerate(raw):
+                ok = _lenient(ta, item)
+                if ok is not None:
+                    getattr(v, name).append((i, ok))
+        for name, key, check in (("services", "prefix", _prefix), ("counters", "id", _ident),
+                                 ("printers", "id", _ident)):
+            raw = data.get(name)
+            if isinstance(raw, list):
+                v.declared[name] = list(dict.fromkeys(
+                    it[key] for it in raw if isinstance(it, dict) and _valid(check, it.get(key))))
+        v.dispenser = _lenient(TypeAdapter(DispenserConfig), data.get("dispenser"))
+        return v
+
+
+def _valid(check: Any, value: Any) -> bool:
+    try:
+        check(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _lenient(ta: TypeAdapter[Any], item: Any, tries: int = 8) -> Any:
+    """Validate ``item``, dropping the mapping keys that hold errors (a bad pin, a typo'd key) so the
+    rest can still be cross-checked; None when a required part is broken."""
+    if not isinstance(item, dict):
+        return None
+    item = copy.deepcopy(item)
+    for _ in range(tries):
+        try:
+            return ta.validate_python(item)
+        except ValidationError as e:
+            if not any(_drop(item, err["loc"]) for err in e.errors()):
+                return None
+    return None
+
+
+def _drop(data: Any, loc: tuple[Any, ...]) -> bool:
+    """Delete the deepest mapping entry along ``loc`` present in ``data`` (tags not in the data are
+    skipped); False when nothing could be removed."""
+    parent, key = None, None
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            parent, key, node = node, part, node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(node, dict):
+            continue  # a discriminator tag in the location
+        else:
+            break
+    if parent is None or key is None:
+        return False
+    del parent[key]
+    return True
+
+
+def _undefined(kind: str, name: str, defined: list[str]) -> str:
+    listing = ", ".join(defined) if defined else "none"
+    return f"{kind} '{name}' is not defined (defined: {listing}){did_you_mean(name, defined)}"
+
+
+def _cross_check(v: _View) -> list[tuple[Loc, str]]:
+    out: list[tuple[Loc, str]] = []
+    services = v.declared["services"]
+    counters = v.declared["counters"]
+    printers = v.declared["printers"]
+
+    def unique(section: str, items: list[tuple[int, Any]], attr: str, what: str) -> None:
+        first: dict[str, int] = {}
+        for i, item in items:
+            key = getattr(item, attr)
+            if key in first:
+                out.append(((section, i, attr), f"{what} '{key}' is already used by {section}[{first[key]}]"))
+            else:
+                first[key] = i
+
+    unique("services", v.services, "prefix", "service prefix")
+    unique("counters", v.counters, "id", "counter id")
+
+    # device ids, unique across every device section
+    seen_dev: dict[str, str] = {}
+    if v.dispenser is not None:
+        seen_dev[v.dispenser.id] = "dispenser"
+    for section in ("printers", "displays", "keypads", "qrboards"):
+        for i, dev in getattr(v, section):
+            if dev.id in seen_dev:
+                out.append(((section, i, "id"), f"device id '{dev.id}' is already used by {seen_dev[dev.id]}"))
+            else:
+                seen_dev[dev.id] = f"{section}[{i}]"
+
+    for i, c in v.counters:
+        seen: set[str] = set()
+        for j, s in enumerate(c.profile.services):
+            loc: Loc = ("counters", i, "profile", "services", j)
+            if s not in services:
+                out.append((loc, _undefined("service", s, services)))
+            elif s in seen:
+                out.append((loc, f"service '{s}' is listed twice"))
+            seen.add(s)
+        for j, r in enumerate(c.profile.rules):
+            loc = ("counters", i, "profile", "rules", j, "service")
+            if r.service not in services:
+                out.append((loc, _undefined("service", r.service, services)))
+            elif r.service not in c.profile.services:
+                out.append((loc, f"rule for service '{r.service}', which this counter does not serve "
+                                 f"(it serves: {', '.join(c.profile.services)})"))
+
+    for section in ("displays", "keypads"):
+        for i, dev in getattr(v, section):
+            if dev.counter not in counters:
+                out.append(((section, i, "counter"), _undefined("counter", dev.counter, counters)))
+
+    # pins: dispenser + gpio keypads + buses in use
+    pins: dict[int, str] = {}
+    pin_uses: list[tuple[int, Loc, str]] = []
+    d = v.dispenser
+    if d is not None:
+        for prefix, pin in d.buttons.items():
+            pin_uses.append((pin, ("dispenser", "buttons", prefix), f"dispenser button {prefix}"))
+            if prefix not in services:
+                out.append((("dispenser", "buttons", prefix, "[key]"), _undefined("service", prefix, services)))
+        if d.led_pin is not None:
+            pin_uses.append((d.led_pin, ("dispenser", "led_pin"), "the dispenser LED"))
+        if d.buzzer_pin is not None:
+            pin_uses.append((d.buzzer_pin, ("dispenser", "buzzer_pin"), "the dispenser buzzer"))
+        if d.printer not in printers:
+            out.append((("dispenser", "printer"), _undefined("printer", d.printer, printers)))
+    for i, k in v.keypads:
+        if isinstance(k, GpioKeypad):
+            for key, pin in k.pins.items():
+                pin_uses.append((pin, ("keypads", i, "pins", key), f"keypad {k.id} key '{key}'"))
+    bus_pins: dict[int, str] = {}
+    spi_used: dict[tuple[int, int], int] = {}
+    for i, disp in v.displays:
+        if isinstance(disp, Max7219Display):
+            ce = SPI_CE[disp.spi_port].get(disp.spi_device)
+            if ce is None:
+                out.append((("displays", i, "spi_device"), f"SPI{disp.spi_port} has no chip select "
+                            f"{disp.spi_device} (use {', '.join(map(str, SPI_CE[disp.spi_port]))})"))
+                continue
+            if (disp.spi_port, disp.spi_device) in spi_used:
+                out.append((("displays", i, "spi_device"), f"SPI{disp.spi_port}.{disp.spi_device} is already "
+                            f"used by displays[{spi_used[(disp.spi_port, disp.spi_device)]}]"))
+            spi_used[(disp.spi_port, disp.spi_device)] = i
+            for pin, name in SPI_PINS[disp.spi_port].items():
+                bus_pins.setdefault(pin, f"{name}, used by display {disp.id}")
+            bus_pins.setdefault(ce, f"SPI{disp.spi_port} CE{disp.spi_device}, used by display {disp.id}")
+    for _port_name, users in _serial_users(v).items():
+        if _port_name in UART_PORTS:
+            for pin, name in UART_PINS.items():
+                bus_pins.setdefault(pin, f"{name}, used by {users[0][2]} on {_port_name}")
+    for pin, loc, who in pin_uses:
+        if pin in bus_pins:
+            out.append((loc, f"GPIO{pin} is {bus_pins[pin]}"))
+        elif pin in pins:
+            out.append((loc, f"GPIO{pin} is already used by {pins[pin]}"))
+        else:
+            pins[pin] = who
+
+    # serial ports: one baud rate per port; distinct addresses on a bus; printers/nextion alone
+    for port, users in _serial_users(v).items():
+        first_loc, first_baud, first_who, _addr, _alone = users[0]
+        for loc, baud, _who, _a, _al in users[1:]:
+            if baud != first_baud:
+                out.append(((*loc, "baudrate"), f"port {port} runs at {first_baud} baud for {first_who}; "
+                            f"every device on one port must use the same baud rate (this one says {baud})"))
+        alone = [u for u in users if u[4]]
+        if alone and len(users) > 1:
+            loc, _b, who, _a, _al = alone[0]
+            others = ", ".join(u[2] for u in users if u is not alone[0])
+            out.append(((*loc, "port"), f"{who} needs port {port} for itself, but {others} also use it"))
+        addrs: dict[int, str] = {}
+        for loc, _b, who, addr, _al in users:
+            if addr is None:
+                continue
+            if addr in addrs:
+                out.append(((*loc, "address"), f"address {addr} on {port} is already used by {addrs[addr]}"))
+            else:
+                addrs[addr] = who
+    return out
+
+
+def _serial_users(v: _View) -> dict[str, list[tuple[Loc, int, str, int | None, bool]]]:
+    """port -> [(loc, baudrate, description, address or None, needs the port alone)] in file order."""
+    users: dict[str, list[tuple[Loc, int, str, int | None, bool]]] = {}
+    for i, p in v.printers:
+        users.setdefault(p.port, []).append((("printers", i), p.baudrate, f"printer {p.id}", None, True))
+    for section in ("displays", "keypads"):
+        for i, dev in getattr(v, section):
+            if isinstance(dev, _SerialBusDevice):
+                users.setdefault(dev.port, []).append(((section, i), dev.baudrate,
+                                                       f"{section[:-1]} {dev.id}", dev.address, False))
+    for i, q in v.qrboards:
+        if isinstance(q, NextionBoard):
+            users.setdefault(q.port, []).append((("qrboards", i), q.baudrate, f"QR board {q.id}", None, True))
+    return users
+
+
+def _partial_checks(data: Any) -> list[tuple[Loc, str]]:
+    return _cross_check(_View.partial(data)) if isinstance(data, Mapping) else []
+
+
+# ------------------------------------------------------------------------------------------ the center
+class CenterConfig(Section):
+    """The whole configuration of one edge agent (one Raspberry Pi of a center)."""
+
+    center: CenterInfo = Field(description="The service center.")
+    node: NodeConfig = Field(description="This Pi.")
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT broker connection.")
+    state_dir: Path = Field(default=Path("/var/lib/civiq"), description="Directory of the SQLite event log "
+                            "and outbox (must survive reboots).", examples=["/var/lib/civiq"])
+    queue: QueueConfig = Field(default_factory=QueueConfig, description="Queue behaviour.")
+    http: HttpConfig = Field(default_factory=HttpConfig, description="Local HTTP server.")
+    services: list[ServiceConfig] = Field(min_length=1, description="Services offered, each with its ticket "
+                                          "prefix.")
+    counters: list[CounterConfig] = Field(min_length=1, description="Counters and their work profiles.")
+    dispenser: DispenserConfig | None = Field(default=None, description="The number dispenser, if this Pi "
+                                              "drives one.")
+    printers: list[PrinterConfig] = Field(default=[], description="Thermal ticket printers.")
+    displays: list[DisplayConfig] = Field(default=[], description="Counter displays; `protocol` selects "
+                                          "the kind: modbus, ascii, max7219.")
+    keypads: list[KeypadConfig] = Field(default=[], description="Staff call keypads; `kind`: gpio, serial.")
+    qrboards: list[QrBoardConfig] = Field(default=[], description="QR boards; `kind`: nextion, hdmi.")
+
+    @model_validator(mode="after")
+    def _cross_references(self) -> CenterConfig:
+        problems = _cross_check(_View.of(self))
+        if problems:
+            raise problems_error(problems)
+        return self
+
+    # helpers for the agent
+    def service(self, prefix: str) -> ServiceConfig:
+        return next(s for s in self.services if s.prefix == prefix)
+
+    def counter(self, counter_id: str) -> CounterConfig:
+        return next(c for c in self.counters if c.id == counter_id)
+
+    def devices(self) -> list[tuple[str, str]]:
+        """(device id, kind) of every device, for the birth message."""
+        out = [(self.dispenser.id, "dispenser")] if self.dispenser else []
+        out += [(p.id, "printer") for p in self.printers] + [(d.id, "display") for d in self.displays]
+        out += [(k.id, "keypad") for k in self.keypads] + [(q.id, "qrboard") for q in self.qrboards]
+        return out
+
+    def serial_ports(self) -> dict[str, int]:
+        """Serial port -> baud rate, one entry per port (one SerialTransport each)."""
+        return {port: users[0][1] for port, users in _serial_users(_View.of(self)).items()}
+
+
+# ------------------------------------------------------------------------------------------ env + loading
+class EdgeSettings(BaseSettings):
+    """Runtime overrides from the environment, laid over the YAML file's values by :func:`load_config`.
+
+    ``CIVIQ_MQTT__HOST=10.0.0.5``, ``CIVIQ_MQTT__PASSWORD_FILE=/run/secrets/mqtt``,
+    ``CIVIQ_STATE_DIR=/tmp/x``, ``CIVIQ_NODE__ID=pi-2``. A whole section also works as JSON
+    (``CIVIQ_MQTT='{"host": "h", "port": 8883}'``). Values are validated with the file's rules."""
+
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore")
+
+    center: CenterInfo | None = None
+    node: NodeConfig | None = None
+    mqtt: MqttConfig | None = None
+    state_dir: Path | None = None
+    queue: QueueConfig | None = None
+    http: HttpConfig | None = None
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> CenterConfig:
+    """Read, override from ``env`` (default ``os.environ``; ``{}`` for none) and validate a center file.
+
+    Raises :class:`ConfigError` listing every problem (``file:line:col: field: message``)."""
+    env = os.environ if env is None else env
+    doc = load_yaml(path)
+    overlay = EnvSource(env_overlay(EdgeSettings, env), env, ENV_PREFIX)
+    return validate_doc(CenterConfig, doc, overlay=overlay, partial_checks=_partial_checks)
+
+
+def config_hash(cfg: CenterConfig) -> str:
+    """Short sha256 (12 hex digits) of the canonical JSON of the effective configuration."""
+    canonical = json.dumps(cfg.model_dump(mode="json"), sort_keys=True, separators=(",", ":"),
+                           ensure_ascii=False)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()[:12]
+
+
+def config_warnings(cfg: CenterConfig) -> list[str]:
+    """Things that are allowed but probably wrong (they do not stop the agent)."""
+    out: list[str] = []
+    served = {s for c in cfg.counters for s in c.profile.services}
+    for s in cfg.services:
+        if s.prefix not in served:
+            out.append(f"service {s.prefix} ({s.name_en}) is served by no counter: its tickets would never "
+                       "be called until a policy assigns it")
+    if cfg.dispenser is not None:
+        missing = [s.prefix for s in cfg.services if s.prefix not in cfg.dispenser.buttons]
+        if missing:
+            out.append(f"service(s) {', '.join(missing)} have no dispenser button")
+    if cfg.mqtt.password_file is not None:
+        out += password_file_warnings(Path(cfg.mqtt.password_file))
+    return out
+
+
+def check_main(paths: list[str], env: Mapping[str, str] | None = None, out: typing.TextIO | None = None) -> int:
+    """``civiq config check FILE...``: print ``OK`` and a summary per valid file, or every problem.
+    Returns 0 when every file is valid, 1 otherwise."""
+    out = out or sys.stdout
+    if not paths:
+        print("usage: civiq config check FILE...", file=out)
+        return 2
+    status = 0
+    for p in paths:
+        try:
+            cfg = load_config(p, env)
+        except ConfigError as e:
+            status = 1
+            n = len(e.problems)
+            print(str(e), file=out)
+            print(f"FAILED {p}: {n} problem{'s' if n != 1 else ''}", file=out)
+            continue
+        for w in config_warnings(cfg):
+            print(f"WARNING {p}: {w}", file=out)
+        n_dev = len(cfg.devices())
+        print(f"OK {p}: center {cfg.center.id}, {len(cfg.services)} services, {len(cfg.counters)} counters, "
+              f"{n_dev} devices (config {config_hash(cfg)})", file=out)
+    return status
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m civiq.edge.config --docs`` or ``python -m civiq.edge.config FILE...``."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--docs"]:
+        from civiq.edge.configdoc import config_reference_markdown
+
+        sys.stdout.write(config_reference_markdown())
+        return 0
+    return check_main(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
