@@ -1,0 +1,169 @@
+"""Gateway settings: defaults < YAML file < environment (``CIVIQ_GW_``, nested with ``__``).
+
+>>> s = GatewaySettings(gateway_id="gw-hcm", mqtt={"host": "10.0.0.5"})
+>>> s.mqtt.host, s.mqtt.port, s.retention_days, s.influx is None
+('10.0.0.5', 1883, 90, True)
+
+From the environment (what a systemd unit sets)::
+
+    CIVIQ_GW_GATEWAY_ID=gw-hcm CIVIQ_GW_MQTT__HOST=broker.lan CIVIQ_GW_INFLUX__URL=http://tsdb:8086
+
+From a file, with the environment still winning over it::
+
+    s = GatewaySettings.from_file("/etc/civiq/gateway.yaml")
+
+Errors are :class:`SettingsError` with the file (when there is one) and the dotted field name, in words.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from civiq.contract import ID_RE
+
+
+class SettingsError(ValueError):
+    """Settings that cannot be used; the message names the file and field."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    username: str | None = None
+    password_file: Path | None = None  # a file holding the password (never the password itself in YAML/env)
+    tls: bool = False
+    ca_file: Path | None = None
+    keepalive: int = Field(30, ge=5, le=3600)
+    # None: plain subscriptions (one gateway process). A name: MQTT v5 shared subscriptions
+    # ``$share/<group>/...`` for the high-volume, non-retained leaves (see docs/timeseries.md, "Workers").
+    shared_group: str | None = Field(None, pattern=ID_RE)
+    # The broker keeps our session (and queues QoS1 events for us) this long while we are away.
+    session_expiry_s: int = Field(24 * 3600, ge=0)
+    client_id: str | None = None  # default: civiq-gw-<gateway_id>
+
+    def password(self) -> str | None:
+        """The password read from ``password_file`` (stripped), or None."""
+        if self.password_file is None:
+            return None
+        try:
+            return self.password_file.read_text(encoding="utf-8").strip()
+        except OSError as e:
+            raise SettingsError(f"mqtt.password_file {self.password_file}: cannot read it ({e.strerror})") from None
+
+
+class InfluxSettings(_Section):
+    url: str
+    token: str = ""
+    org: str = "civiq"
+    bucket: str = "civiq"
+    batch_size: int = Field(500, ge=1, le=50_000)
+    flush_interval_s: float = Field(1.0, gt=0, le=300)
+    spool_dir: Path | None = None  # default: <data_dir>/influx-spool
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+
+
+class GatewaySettings(BaseSettings):
+    """Everything a gateway process needs. ``influx=None`` turns the InfluxDB export off."""
+
+    model_config = SettingsConfigDict(env_prefix="CIVIQ_GW_", env_nested_delimiter="__", extra="forbid")
+
+    gateway_id: str = Field("gw-1", pattern=ID_RE)
+    mqtt: MqttSettings = MqttSettings()
+    data_dir: Path = Path("/var/lib/civiq-gateway")
+    retention_days: int = Field(90, ge=1)
+    heartbeat_timeout_s: float = Field(45.0, gt=0)  # health comes every 15 s: three missed = offline
+    influx: InfluxSettings | None = None
+    http: HttpSettings = HttpSettings()
+
+    @field_validator("influx", mode="before")
+    @classmethod
+    def _influx_off(cls, v: Any) -> Any:
+        # ``influx: null`` / ``CIVIQ_GW_INFLUX=`` (empty) both mean "export off"
+        return None if v in ("", "none", "null", "off") else v
+
+    # ------------------------------------------------------------------------------------- derived paths
+    @property
+    def db_path(self) -> Path:
+        """The embedded series store (SQLite)."""
+        return self.data_dir / "series.db"
+
+    @property
+    def spool_path(self) -> Path | None:
+        """The InfluxDB export spool (SQLite), or None when the export is off."""
+        if self.influx is None:
+            return None
+        return (self.influx.spool_dir or self.data_dir / "influx-spool") / "spool.db"
+
+    # ------------------------------------------------------------------------------------- loading
+    @classmethod
+    def load(cls, **values: Any) -> GatewaySettings:
+        """Like the constructor, but raises :class:`SettingsError` (readable) instead of ValidationError."""
+        try:
+            return cls(**values)
+        except ValidationError as e:
+            raise SettingsError(_explain(e, None)) from None
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> GatewaySettings:
+        """Read a YAML file; environment variables still override what it says."""
+        p = Path(path)
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except OSError as e:
+            raise SettingsError(f"{p}: cannot read it ({e.strerror})") from None
+        except yaml.YAMLError as e:
+            raise SettingsError(f"{p}: not valid YAML: {e}") from None
+        if not isinstance(data, dict):
+            raise SettingsError(f"{p}: must be a mapping of settings, got {type(data).__name__}")
+
+        class _FromFile(cls):  # type: ignore[valid-type, misc]
+            @classmethod
+            def settings_customise_sources(
+                cls_,
+                settings_cls: type[BaseSettings],
+                init_settings: PydanticBaseSettingsSource,
+                env_settings: PydanticBaseSettingsSource,
+                dotenv_settings: PydanticBaseSettingsSource,
+                file_secret_settings: PydanticBaseSettingsSource,
+            ) -> tuple[PydanticBaseSettingsSource, ...]:
+                return (env_settings, _DictSource(settings_cls, data), file_secret_settings)
+
+        try:
+            loaded = _FromFile()
+        except ValidationError as e:
+            raise SettingsError(_explain(e, p)) from None
+        return cls.model_validate(loaded.model_dump())
+
+
+class _DictSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
+        super().__init__(settings_cls)
+        self.data = data
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self.data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self.data)
+
+
+def _explain(e: ValidationError, path: Path | None) -> str:
+    lines = []
+    for err in e.errors():
+        where = ".".join(str(x) for x in err["loc"]) or "(root)"
+        lines.append(f"{where}: {err['msg']}")
+    prefix = f"{path}: " if path else ""
+    return prefix + "; ".join(lines)

@@ -1,0 +1,476 @@
+"""The gateway's live state: every center, node, device, service queue and counter, in memory.
+
+:class:`LiveState` is a pure model (no I/O, no clock of its own: every ``apply_*`` gets ``now``). The ingest
+feeds it validated contract models; the web layer, the alert engine and the balancer read it. Reads return
+plain dicts (JSON-ready) built under a lock, so they can be served as they are.
+
+Node status rules (docs/mqtt.md, "offline is detected, not guessed"):
+
+* a birth (``Status(online=True, bdseq=B)``) makes the node online with birth ``bdseq`` B;
+* a death (Last Will or clean stop, ``online=False``) with ``bdseq`` **lower** than the current birth's is a
+  stale will from an earlier connection (it can arrive after the new birth) and is **ignored**;
+* a node silent for longer than the heartbeat timeout becomes offline with reason ``heartbeat``; health,
+  queue or event traffic brings it back (a death needs a new birth instead);
+* while the gateway itself has lost the broker (``mark_stale(True)``) every node shows ``unknown`` with
+  ``stale: true``: we do not know, which is not the same as offline.
+
+>>> from datetime import UTC, datetime
+>>> from civiq.contract import Status
+>>> s = LiveState()
+>>> t = datetime(2026, 1, 5, 1, 0, tzinfo=UTC)
+>>> _ = s.apply_status("hcm-q1", "pi-1", Status(online=True, bdseq=4), t)
+>>> _ = s.apply_status("hcm-q1", "pi-1", Status(online=False, bdseq=3), t)   # stale will: ignored
+>>> s.node("hcm-q1", "pi-1")["status"]
+'online'
+
+Change notifications: ``state.version`` grows on every change and ``subscribe(fn)`` calls
+``fn(Change)`` after each one, in the thread that applied it (the ingest's writer thread): an asyncio
+consumer should hop with ``loop.call_soon_threadsafe``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from civiq.clock import DEFAULT_TZ, local_day
+from civiq.contract import (
+    DeviceState,
+    Event,
+    EventType,
+    Health,
+    QueueSnapshot,
+    Status,
+)
+
+DEVICE_STATE_CODE = {"ok": 0, "degraded": 1, "failed": 2, "offline": 3}
+FAILING = ("failed", "offline")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What changed: ``kind`` is one of node, queue, health, event, devices, stale."""
+
+    version: int
+    kind: str
+    center: str | None
+    node: str | None
+
+
+@dataclass
+class DeviceRec:
+    id: str
+    kind: str
+    model: str = ""
+    state: str = "unknown"  # ok/degraded/failed/offline as reported; unknown before any health
+    detail: str = ""
+    since: datetime | None = None  # when the state last changed (edge time)
+
+
+@dataclass
+class NodeRec:
+    center: str
+    node: str
+    online: bool | None = None  # None: never heard a status
+    reason: str = ""  # birth, will, clean, heartbeat, traffic
+    bdseq: int | None = None
+    version: str | None = None
+    config_hash: str | None = None
+    born_at: datetime | None = None
+    changed_at: datetime | None = None
+    last_seen: datetime | None = None  # gateway time of the last message from this node
+    grace_from: datetime | None = None  # heartbeat counts from here if later (set when we reconnect)
+    last_seq: int = 0
+    host: dict[str, Any] = field(default_factory=dict)
+    outbox_pending: int = 0
+    outbox_oldest_s: float = 0.0
+    health_ts: datetime | None = None
+    queue: QueueSnapshot | None = None
+    devices: dict[str, DeviceRec] = field(default_factory=dict)
+
+
+def _utc(ts: datetime) -> datetime:
+    return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+
+
+def _iso(ts: datetime | None) -> str | None:
+    return ts.isoformat() if ts else None
+
+
+def _dt(s: str | None) -> datetime | None:
+    return datetime.fromisoformat(s) if s else None
+
+
+class LiveState:
+    """Thread-safe in-memory model of every center. All mutators return True when something changed."""
+
+    def __init__(self, tz: str = DEFAULT_TZ) -> None:
+        self.tz = tz
+        self.version = 0
+        self.stale = False
+        self._nodes: dict[tuple[str, str], NodeRec] = {}
+        self._names: dict[str, str] = {}
+        self._lock = threading.RLock()
+        self._listeners: list[Callable[[Change], None]] = []
+
+    # ------------------------------------------------------------------------------------- notifications
+    def subscribe(self, fn: Callable[[Change], None]) -> Callable[[], None]:
+        """Call ``fn(change)`` after every change; returns a function that unsubscribes."""
+        with self._lock:
+            self._listeners.append(fn)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if fn in self._listeners:
+                    self._listeners.remove(fn)
+
+        return unsubscribe
+
+    def _changed(self, kind: str, center: str | None, node: str | None) -> None:
+        with self._lock:
+            self.version += 1
+            change = Change(self.version, kind, center, node)
+            listeners = list(self._listeners)
+        for fn in listeners:
+            try:
+                fn(change)
+            except Exception:  # noqa: BLE001 - a broken listener must not break ingest
+                pass
+
+    def _rec(self, center: str, node: str) -> NodeRec:
+        rec = self._nodes.get((center, node))
+        if rec is None:
+            rec = self._nodes[(center, node)] = NodeRec(center, node)
+        return rec
+
+    def _seen(self, rec: NodeRec, now: datetime) -> None:
+        """Any traffic proves life: a node offline only by heartbeat comes back."""
+        rec.last_seen = now
+        if rec.online is False and rec.reason == "heartbeat":
+            rec.online, rec.reason, rec.changed_at = True, "traffic", now
+
+    def set_center_name(self, center: str, name: str) -> None:
+        """Display name of a center (from the province's registry); optional."""
+        with self._lock:
+            self._names[center] = name
+        self._changed("center", center, None)
+
+    # ------------------------------------------------------------------------------------- mutators
+    def apply_status(self, center: str, node: str, status: Status, now: datetime) -> bool:
+        """Birth or death. Returns False for a stale death (bdseq older than the current birth)."""
+        with self._lock:
+            rec = self._rec(center, node)
+            if status.online:
+                rec.online, rec.reason = True, "birth"
+                rec.bdseq = status.bdseq
+                rec.version, rec.config_hash = status.version, status.config_hash
+                rec.born_at = _utc(status.ts) if status.ts else now
+                rec.changed_at, rec.last_seen = now, now
+                known = rec.devices
+                rec.devices = {}
+                for d in status.devices:
+                    old = known.get(d.id)
+                    rec.devices[d.id] = DeviceRec(
+                        d.id, d.kind, d.model, old.state if old else "unknown",
+                        old.detail if old else "", old.since if old else None)
+            else:
+                if rec.bdseq is not None and status.bdseq < rec.bdseq:
+                    return False  # a will from an older connection, arriving after the new birth
+                rec.online = False
+                rec.reason = "clean" if status.clean else "will"
+                rec.bdseq = status.bdseq
+                rec.changed_at = now
+        self._changed("node", center, node)
+        return True
+
+    def apply_event(self, center: str, node: str, event: Event, now: datetime) -> bool:
+        """A new (already de-duplicated) event: device faults, counter open/close, last seq."""
+        kind = "event"
+        with self._lock:
+            rec = self._rec(center, node)
+            self._seen(rec, now)
+            rec.last_seq = max(rec.last_seq, event.seq)
+            ts = _utc(event.ts)
+            data = event.data
+            if event.type in (EventType.device_fault, EventType.device_recovered):
+                dev_id = str(data.get("device", ""))
+                if dev_id:
+                    dev = rec.devices.get(dev_id) or DeviceRec(dev_id, str(data.get("kind", "")))
+                    # replayed events keep their original ts: never let an old one undo newer news
+                    if dev.since is None or ts >= dev.since:
+                        state = str(data.get("state") or ("ok" if event.type == EventType.device_recovered
+                                                          else "failed"))
+                        dev.state = state if state in DEVICE_STATE_CODE else "failed"
+                        dev.detail = str(data.get("detail", ""))[:200]
+                        dev.since = ts
+                        rec.devices[dev_id] = dev
+                        kind = "devices"
+        self._changed(kind, center, node)
+        return True
+
+    def apply_queue(self, center: str, node: str, snap: QueueSnapshot, now: datetime) -> bool:
+        """Replace the node's queue snapshot (an older snapshot than the one held is ignored)."""
+        with self._lock:
+            rec = self._rec(center, node)
+            self._seen(rec, now)
+            if rec.queue is not None and _utc(snap.ts) < _utc(rec.queue.ts):
+                return False
+            rec.queue = snap
+            rec.last_seq = max(rec.last_seq, snap.last_seq)
+        self._changed("queue", center, node)
+        return True
+
+    def apply_health(self, center: str, node: str, health: Health, now: datetime) -> bool:
+        """Host numbers, outbox backlog and each device's state."""
+        with self._lock:
+            rec = self._rec(center, node)
+            self._seen(rec, now)
+            ts = _utc(health.ts)
+            if rec.health_ts is not None and ts < rec.health_ts:
+                return False
+            rec.health_ts = ts
+            rec.host = health.host.model_dump(mode="json")
+            rec.outbox_pending, rec.outbox_oldest_s = health.outbox.pending, health.outbox.oldest_s
+            for d in health.devices:
+                dev = rec.devices.get(d.id) or DeviceRec(d.id, d.kind)
+                state = str(d.state)
+                if dev.state != state:
+                    dev.since = ts
+                dev.kind, dev.state, dev.detail = d.kind, state, d.detail
+                rec.devices[d.id] = dev
+        self._changed("health", center, node)
+        return True
+
+    def check_heartbeats(self, now: datetime, timeout_s: float) -> list[tuple[str, str]]:
+        """Mark online nodes silent for more than ``timeout_s`` offline (reason ``heartbeat``).
+
+        Returns the ``(center, node)`` pairs that just went offline. Does nothing while stale: the silence
+        is ours, not theirs.
+        """
+        gone: list[tuple[str, str]] = []
+        with self._lock:
+            if self.stale:
+                return gone
+            for key, rec in self._nodes.items():
+                if not rec.online or rec.last_seen is None:
+                    continue
+                ref = max(rec.last_seen, rec.grace_from) if rec.grace_from else rec.last_seen
+                if (now - ref).total_seconds() > timeout_s:
+                    rec.online, rec.reason, rec.changed_at = False, "heartbeat", now
+                    gone.append(key)
+        for center, node in gone:
+            self._changed("node", center, node)
+        return gone
+
+    def mark_stale(self, stale: bool, now: datetime | None = None) -> None:
+        """The gateway lost (True) or regained (False) its broker.
+
+        On regaining it, every node's heartbeat restarts at ``now`` (a full timeout of grace), and the
+        retained statuses the broker re-sends on subscribe correct the rest.
+        """
+        with self._lock:
+            if self.stale == stale:
+                return
+            self.stale = stale
+            if not stale and now is not None:
+                for rec in self._nodes.values():
+                    rec.grace_from = now
+        self._changed("stale", None, None)
+
+    def forget_node(self, center: str, node: str) -> bool:
+        """Remove a decommissioned node."""
+        with self._lock:
+            gone = self._nodes.pop((center, node), None) is not None
+        if gone:
+            self._changed("node", center, node)
+        return gone
+
+    # ------------------------------------------------------------------------------------- read models
+    def _status(self, rec: NodeRec) -> str:
+        if self.stale or rec.online is None:
+            return "unknown"
+        return "online" if rec.online else "offline"
+
+    def nodes(self) -> list[tuple[str, str]]:
+        with self._lock:
+            return sorted(self._nodes)
+
+    def centers(self) -> list[str]:
+        with self._lock:
+            return sorted({c for c, _ in self._nodes})
+
+    def node(self, center: str, node: str) -> dict[str, Any] | None:
+        """One node: status, reason, bdseq, versions, host health, outbox, devices. None if unknown."""
+        with self._lock:
+            rec = self._nodes.get((center, node))
+            return None if rec is None else self._node_dict(rec)
+
+    def _node_dict(self, rec: NodeRec) -> dict[str, Any]:
+        return {
+            "center": rec.center,
+            "node": rec.node,
+            "status": self._status(rec),
+            "stale": self.stale,
+            "reason": rec.reason,
+            "bdseq": rec.bdseq,
+            "version": rec.version,
+            "config_hash": rec.config_hash,
+            "born_at": _iso(rec.born_at),
+            "changed_at": _iso(rec.changed_at),
+            "last_seen": _iso(rec.last_seen),
+            "last_seq": rec.last_seq,
+            "host": dict(rec.host),
+            "outbox": {"pending": rec.outbox_pending, "oldest_s": rec.outbox_oldest_s},
+            "devices": [
+                {"id": d.id, "kind": d.kind, "model": d.model, "state": d.state, "detail": d.detail,
+                 "since": _iso(d.since), "state_code": DEVICE_STATE_CODE.get(d.state)}
+                for d in sorted(rec.devices.values(), key=lambda d: d.id)
+            ],
+        }
+
+    def _center_nodes(self, center: str) -> list[NodeRec]:
+        return [r for (c, _), r in sorted(self._nodes.items()) if c == center]
+
+    def center(self, center: str, now: datetime | None = None) -> dict[str, Any] | None:
+        """One center: ``services`` (waiting, oldest_wait_s, eta_s, served/issued today), ``counters``
+        (state, ticket, services, served_today), ``nodes`` (as :meth:`node`), ``devices`` (flat, with node).
+        ``now`` (optional) lets the summary drop a snapshot from a previous local day."""
+        with self._lock:
+            recs = self._center_nodes(center)
+            if not recs:
+                return None
+            services: dict[str, dict[str, Any]] = {}
+            counters: dict[str, dict[str, Any]] = {}
+            snap_ts: datetime | None = None
+            for rec in recs:
+                q = rec.queue
+                if q is None:
+                    continue
+                snap_ts = max(snap_ts, _utc(q.ts)) if snap_ts else _utc(q.ts)
+                today = now is None or q.day == local_day(now, self.tz)
+                for sid, s in q.services.items():
+                    services[sid] = {
+                        "waiting": s.waiting, "oldest_wait_s": s.oldest_wait_s, "eta_s": s.eta_s,
+                        "served_today": s.served_today if today else 0,
+                        "issued_today": s.issued_today if today else 0, "node": rec.node,
+                    }
+                for cid, cs in q.counters.items():
+                    counters[cid] = {
+                        "state": str(cs.state), "ticket": cs.ticket, "services": list(cs.services),
+                        "served_today": cs.served_today if today else 0, "node": rec.node,
+                    }
+            nodes = [self._node_dict(r) for r in recs]
+            devices = [dict(d, node=n["node"], node_status=n["status"]) for n in nodes for d in n["devices"]]
+            return {
+                "center": center,
+                "name": self._names.get(center),
+                "stale": self.stale,
+                "queue_ts": _iso(snap_ts),
+                "services": services,
+                "counters": counters,
+                "nodes": nodes,
+                "devices": devices,
+            }
+
+    def overview(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """One summary row per center, sorted by id: waiting total, longest wait, counters open, nodes
+        online/offline/unknown, devices failing (failed or offline, on nodes not offline) and degraded,
+        served and issued today."""
+        with self._lock:
+            rows = []
+            for center in self.centers():
+                c = self.center(center, now)
+                assert c is not None
+                svc = c["services"].values()
+                ctr = c["counters"].values()
+                status = [n["status"] for n in c["nodes"]]
+                live_devices = [d for d in c["devices"] if d["node_status"] != "offline"]
+                rows.append({
+                    "center": center,
+                    "name": c["name"],
+                    "stale": self.stale,
+                    "waiting": sum(s["waiting"] for s in svc),
+                    "longest_wait_s": max((s["oldest_wait_s"] for s in svc if s["waiting"]), default=0.0),
+                    "counters_open": sum(1 for x in ctr if x["state"] == "open"),
+                    "counters_total": len(c["counters"]),
+                    "nodes_online": status.count("online"),
+                    "nodes_offline": status.count("offline"),
+                    "nodes_unknown": status.count("unknown"),
+                    "devices_failing": sum(1 for d in live_devices if d["state"] in FAILING),
+                    "devices_degraded": sum(1 for d in live_devices if d["state"] == "degraded"),
+                    "served_today": sum(s["served_today"] for s in svc),
+                    "issued_today": sum(s["issued_today"] for s in svc),
+                    "queue_ts": c["queue_ts"],
+                })
+            return rows
+
+    def node_counts(self) -> dict[str, int]:
+        """``{"online": n, "offline": n, "unknown": n}`` over every node (for /metrics)."""
+        with self._lock:
+            out = {"online": 0, "offline": 0, "unknown": 0}
+            for rec in self._nodes.values():
+                out[self._status(rec)] += 1
+            return out
+
+    def device_state(self, center: str, node: str, device: str) -> str | None:
+        with self._lock:
+            rec = self._nodes.get((center, node))
+            dev = rec.devices.get(device) if rec else None
+            return dev.state if dev else None
+
+    # ------------------------------------------------------------------------------------- persistence
+    def to_json(self) -> str:
+        """Everything needed to restore the state after a restart (see :meth:`from_json`)."""
+        with self._lock:
+            nodes = []
+            for rec in self._nodes.values():
+                nodes.append({
+                    "center": rec.center, "node": rec.node, "online": rec.online, "reason": rec.reason,
+                    "bdseq": rec.bdseq, "version": rec.version, "config_hash": rec.config_hash,
+                    "born_at": _iso(rec.born_at), "changed_at": _iso(rec.changed_at),
+                    "last_seen": _iso(rec.last_seen), "last_seq": rec.last_seq, "host": rec.host,
+                    "outbox_pending": rec.outbox_pending, "outbox_oldest_s": rec.outbox_oldest_s,
+                    "health_ts": _iso(rec.health_ts),
+                    "queue": rec.queue.model_dump(mode="json") if rec.queue else None,
+                    "devices": [
+                        {"id": d.id, "kind": d.kind, "model": d.model, "state": d.state, "detail": d.detail,
+                         "since": _iso(d.since)} for d in rec.devices.values()
+                    ],
+                })
+            return json.dumps({"format": 1, "names": self._names, "nodes": nodes}, ensure_ascii=False)
+
+    @classmethod
+    def from_json(cls, text: str, tz: str = DEFAULT_TZ) -> LiveState:
+        """Restore a saved state. It comes back **stale** (``unknown`` everywhere) until the ingest is
+        connected again and calls ``mark_stale(False)``: what we saved may no longer be true.
+        Raises ValueError on a document that is not a saved state."""
+        try:
+            doc = json.loads(text)
+            if not isinstance(doc, dict) or doc.get("format") != 1:
+                raise ValueError("not a saved civiq gateway state (format 1)")
+            s = cls(tz)
+            s._names = dict(doc.get("names") or {})
+            for n in doc["nodes"]:
+                rec = NodeRec(
+                    n["center"], n["node"], online=n["online"], reason=n["reason"], bdseq=n["bdseq"],
+                    version=n["version"], config_hash=n["config_hash"], born_at=_dt(n["born_at"]),
+                    changed_at=_dt(n["changed_at"]), last_seen=_dt(n["last_seen"]), last_seq=n["last_seq"],
+                    host=n["host"], outbox_pending=n["outbox_pending"], outbox_oldest_s=n["outbox_oldest_s"],
+                    health_ts=_dt(n["health_ts"]),
+                    queue=QueueSnapshot.model_validate(n["queue"]) if n["queue"] else None,
+                )
+                for d in n["devices"]:
+                    rec.devices[d["id"]] = DeviceRec(d["id"], d["kind"], d["model"], d["state"], d["detail"],
+                                                     _dt(d["since"]))
+                s._nodes[(rec.center, rec.node)] = rec
+        except (KeyError, TypeError, json.JSONDecodeError) as e:
+            raise ValueError(f"saved state is damaged: {e!r}") from None
+        s.stale = True
+        return s
+
+
+__all__ = ["Change", "LiveState", "DEVICE_STATE_CODE", "DeviceState"]
