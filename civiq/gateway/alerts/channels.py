@@ -34,9 +34,10 @@ from civiq.contract import AlertMessage, alert_topic
 class ChannelError(RuntimeError):
     """A delivery failed. ``retry_after`` (seconds) is set when the receiver asked us to wait."""
 
-    def __init__(self, message: str, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, retry_after: float | None = None, body: bytes = b"") -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.body = body  # the receiver's answer to a refused request, if any
 
 
 @runtime_checkable
@@ -98,10 +99,11 @@ def _post_json(url: str, body: Any, headers: dict[str, str] | None, timeout: flo
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - configured URL
             return resp.read()
     except urllib.error.HTTPError as e:
-        text = e.read()[:300].decode("utf-8", "replace")
+        body = e.read()[:4096]
+        text = body[:300].decode("utf-8", "replace")
         retry = e.headers.get("Retry-After") if e.headers else None
         raise ChannelError(f"POST {url} answered {e.code} {e.reason}: {text}",
-                           retry_after=_float_or_none(retry)) from None
+                           retry_after=_float_or_none(retry), body=body) from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
         raise ChannelError(f"POST {url} failed: {reason}") from None
@@ -141,15 +143,19 @@ class TelegramChannel:
     def send(self, msg: AlertMessage) -> None:
         url = f"{self.api_base}/bot{self.token}/sendMessage"
         body = {"chat_id": self.chat_id, "text": render_text(msg), "disable_web_page_preview": True}
+        failed: ChannelError | None = None
         try:
             raw = _post_json(url, body, None, self.timeout)
-        except ChannelError as e:  # hide the token from logs
-            raise ChannelError(str(e).replace(self.token, "<token>"), e.retry_after) from None
+        except ChannelError as e:  # the Bot API explains refusals (429 retry_after...) in a JSON body
+            raw, failed = e.body, e
         try:
             answer = json.loads(raw)
         except ValueError:
+            if failed is not None:  # hide the token from logs
+                raise ChannelError(str(failed).replace(self.token, "<token>"), failed.retry_after) from None
             raise ChannelError("telegram answered something that is not JSON") from None
-        if not answer.get("ok"):
+        if not isinstance(answer, dict) or not answer.get("ok"):
+            answer = answer if isinstance(answer, dict) else {"description": answer}
             retry = (answer.get("parameters") or {}).get("retry_after")
             raise ChannelError(f"telegram refused the message: {answer.get('description', answer)}",
                                retry_after=_float_or_none(retry))
