@@ -293,7 +293,8 @@ class HttpConfig(Section):
 
     host: str = Field(default="127.0.0.1", description="Address to listen on; 0.0.0.0 for the whole LAN.",
                       examples=["127.0.0.1"])
-    port: int = Field(default=8080, ge=1, le=65535, description="TCP port.", examples=[8080])
+    port: int = Field(default=8080, ge=0, le=65535, description="TCP port; 0 picks a free port (tests).",
+                      examples=[8080])
 
 
 class ServiceConfig(Section):
@@ -335,7 +336,8 @@ class CounterConfig(Section):
 
     id: Ident = Field(description="Counter id.", examples=["c1"])
     name: str = Field(min_length=1, description="Name shown on boards and announced.", examples=["Quầy 1"])
-    profile: CounterProfile = Field(description="Work profile: which services, in which order.")
+    profile: CounterProfile = Field(description="Work profile: which services, in which order.",
+                                    examples=[{"services": ["A", "B"], "rules": [{"service": "B", "over_minutes": 20}]}])
 
 
 class DispenserConfig(Section):
@@ -707,23 +709,38 @@ def _partial_checks(data: Any) -> list[tuple[Loc, str]]:
 class CenterConfig(Section):
     """The whole configuration of one edge agent (one Raspberry Pi of a center)."""
 
-    center: CenterInfo = Field(description="The service center.")
-    node: NodeConfig = Field(description="This Pi.")
-    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT broker connection.")
+    center: CenterInfo = Field(description="The service center.", examples=[
+        {"id": "hcm-bennghe", "name": "Trung tâm Phục vụ hành chính công phường Bến Nghé",
+         "timezone": "Asia/Ho_Chi_Minh"}])
+    node: NodeConfig = Field(description="This Pi.", examples=[{"id": "pi-1"}])
+    mqtt: MqttConfig = Field(default_factory=MqttConfig, description="MQTT broker connection.", examples=[
+        {"host": "mqtt.hcm.civiq.vn", "port": 8883, "username": "edge-hcm-bennghe",
+         "password_file": "/etc/civiq/mqtt-password", "tls": True}])
     state_dir: Path = Field(default=Path("/var/lib/civiq"), description="Directory of the SQLite event log "
                             "and outbox (must survive reboots).", examples=["/var/lib/civiq"])
-    queue: QueueConfig = Field(default_factory=QueueConfig, description="Queue behaviour.")
-    http: HttpConfig = Field(default_factory=HttpConfig, description="Local HTTP server.")
+    queue: QueueConfig = Field(default_factory=QueueConfig, description="Queue behaviour.",
+                               examples=[{"max_recalls": 3, "estimate_window_min": 60}])
+    http: HttpConfig = Field(default_factory=HttpConfig, description="Local HTTP server.",
+                             examples=[{"host": "127.0.0.1", "port": 8080}])
     services: list[ServiceConfig] = Field(min_length=1, description="Services offered, each with its ticket "
-                                          "prefix.")
-    counters: list[CounterConfig] = Field(min_length=1, description="Counters and their work profiles.")
+                                          "prefix.", examples=[[{"prefix": "A", "name_vi": "Đất đai",
+                                                                "name_en": "Land"}]])
+    counters: list[CounterConfig] = Field(min_length=1, description="Counters and their work profiles.",
+                                          examples=[[{"id": "c1", "name": "Quầy 1",
+                                                      "profile": {"services": ["A", "B"]}}]])
     dispenser: DispenserConfig | None = Field(default=None, description="The number dispenser, if this Pi "
-                                              "drives one.")
-    printers: list[PrinterConfig] = Field(default=[], description="Thermal ticket printers.")
+                                              "drives one.", examples=[{"buttons": {"A": 17, "B": 27},
+                                                                        "printer": "p1"}])
+    printers: list[PrinterConfig] = Field(default=[], description="Thermal ticket printers.",
+                                         examples=[[{"id": "p1", "port": "/dev/civiq-printer"}]])
     displays: list[DisplayConfig] = Field(default=[], description="Counter displays; `protocol` selects "
-                                          "the kind: modbus, ascii, max7219.")
-    keypads: list[KeypadConfig] = Field(default=[], description="Staff call keypads; `kind`: gpio, serial.")
-    qrboards: list[QrBoardConfig] = Field(default=[], description="QR boards; `kind`: nextion, hdmi.")
+                                          "the kind: modbus, ascii, max7219.", examples=[[
+        {"id": "d1", "counter": "c1", "protocol": "modbus", "port": "/dev/civiq-rs485", "address": 1}]])
+    keypads: list[KeypadConfig] = Field(default=[], description="Staff call keypads; `kind`: gpio, serial.",
+                                        examples=[[{"id": "k1", "counter": "c1", "kind": "gpio",
+                                                    "pins": {"next": 5, "recall": 6}}]])
+    qrboards: list[QrBoardConfig] = Field(default=[], description="QR boards; `kind`: nextion, hdmi.",
+                                          examples=[[{"id": "q1", "kind": "hdmi"}]])
 
     @model_validator(mode="after")
     def _cross_references(self) -> CenterConfig:

@@ -50,6 +50,23 @@ _NAMED = {bcm_pin: "pin", _ident: "id", _prefix: "prefix", _port: "serial port",
           _url: "URL", _timezone: "time zone"}
 
 
+# every model of the schema, in the order of docs/config.md
+SECTIONS: list[tuple[type[BaseModel], str]] = [
+    (CenterConfig, "Top level of the file."),
+    (CenterInfo, "`center:`"), (NodeConfig, "`node:`"), (MqttConfig, "`mqtt:`"), (QueueConfig, "`queue:`"),
+    (HttpConfig, "`http:`"), (ServiceConfig, "each item of `services:`"),
+    (CounterConfig, "each item of `counters:`"), (CounterProfile, "`counters[].profile`"),
+    (ProfileRule, "each item of `counters[].profile.rules`"), (DispenserConfig, "`dispenser:`"),
+    (PrinterConfig, "each item of `printers:`"),
+    (ModbusDisplay, "item of `displays:` with `protocol: modbus`"),
+    (AsciiDisplay, "item of `displays:` with `protocol: ascii`"),
+    (Max7219Display, "item of `displays:` with `protocol: max7219`"),
+    (GpioKeypad, "item of `keypads:` with `kind: gpio`"),
+    (SerialKeypad, "item of `keypads:` with `kind: serial`"),
+    (NextionBoard, "item of `qrboards:` with `kind: nextion`"),
+    (HdmiBoard, "item of `qrboards:` with `kind: hdmi`"),
+]
+
 def _type_name(tp: Any) -> str:
     origin = get_origin(tp)
     if origin is Annotated:
@@ -162,21 +179,6 @@ def config_reference_markdown() -> str:
         "`civiq config check` and the agent warn when the file is readable by group or others.", "",
         "## Sections", "",
     ]
-    sections: list[tuple[type[BaseModel], str]] = [
-        (CenterConfig, "Top level of the file."),
-        (CenterInfo, "`center:`"), (NodeConfig, "`node:`"), (MqttConfig, "`mqtt:`"), (QueueConfig, "`queue:`"),
-        (HttpConfig, "`http:`"), (ServiceConfig, "each item of `services:`"),
-        (CounterConfig, "each item of `counters:`"), (CounterProfile, "`counters[].profile`"),
-        (ProfileRule, "each item of `counters[].profile.rules`"), (DispenserConfig, "`dispenser:`"),
-        (PrinterConfig, "each item of `printers:`"),
-        (ModbusDisplay, "item of `displays:` with `protocol: modbus`"),
-        (AsciiDisplay, "item of `displays:` with `protocol: ascii`"),
-        (Max7219Display, "item of `displays:` with `protocol: max7219`"),
-        (GpioKeypad, "item of `keypads:` with `kind: gpio`"),
-        (SerialKeypad, "item of `keypads:` with `kind: serial`"),
-        (NextionBoard, "item of `qrboards:` with `kind: nextion`"),
-        (HdmiBoard, "item of `qrboards:` with `kind: hdmi`"),
-    ]
-    for model, title in sections:
+    for model, title in SECTIONS:
         out += _model_doc(model, title)
     return "\n".join(out).rstrip() + "\n"

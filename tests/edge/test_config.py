@@ -344,3 +344,26 @@ def test_docs_config_md_is_generated_from_the_models() -> None:
         assert f"### {model}" in text
     committed = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
     assert committed == text, "docs/config.md is stale: python -m civiq.edge.config --docs > docs/config.md"
+
+
+def test_every_field_has_a_description_and_a_valid_example() -> None:
+    from pydantic import TypeAdapter
+
+    from civiq.edge.configdoc import SECTIONS
+
+    for model, _title in SECTIONS:
+        for name, info in model.model_fields.items():
+            assert info.description, f"{model.__name__}.{name} has no description"
+            assert info.examples, f"{model.__name__}.{name} has no example"
+            TypeAdapter(info.annotation).validate_python(info.examples[0])  # the example itself is valid
+
+
+def test_warnings_do_not_fail_the_check(tmp_path: Path) -> None:
+    text = BASE.replace("services: [C, A]", "services: [A]").replace(", C: 22}", "}")
+    out = io.StringIO()
+    assert check_main([str(write(tmp_path, text))], env=NO_ENV, out=out) == 0
+    lines = out.getvalue().splitlines()
+    assert any(line.startswith("WARNING") and "service C (Certification) is served by no counter" in line
+               for line in lines)
+    assert any("have no dispenser button" in line for line in lines)
+    assert lines[-1].startswith("OK ")
