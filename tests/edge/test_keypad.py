@@ -10,7 +10,9 @@ from gpiozero.pins.mock import MockFactory
 
 from civiq.clock import FakeClock
 from civiq.contract import DeviceState
+from civiq.edge.devices.display.asciiframe import AsciiFrameDisplay
 from civiq.edge.devices.display.base import DisplayError
+from civiq.edge.devices.display.emulators import AsciiBusEmulator
 from civiq.edge.devices.keypad import GpioKeypad, SerialCallPad
 from civiq.edge.devices.keypad_emulator import CallPadEmulator
 from civiq.edge.devices.transport import SerialTransport
@@ -167,3 +169,37 @@ def test_poll_without_thread_polls_once(emu: CallPadEmulator, transport: SerialT
     pad.offline_after = 1
     h = pad.poll()
     assert h.state == DeviceState.offline
+
+
+class SharedBus(CallPadEmulator):
+    """One RS-485 pty with a call pad (address 11) and an ASCII display board (address 2) on it."""
+
+    def __init__(self) -> None:
+        super().__init__(address=11)
+        self.displays = AsciiBusEmulator()
+        self.board = self.displays.add_board(2)
+
+    def feed(self, data: bytes) -> bytes:
+        return super().feed(data) + self.displays.feed(data)
+
+
+def test_call_pad_and_display_share_one_port() -> None:
+    bus = SharedBus().start()
+    transport = SerialTransport(bus.port, 9600, timeout=0.2)
+    keys = Keys()
+    pad = SerialCallPad("k2", transport, 11, keys, poll_interval=0.001, timeout=0.2).start()
+    display = AsciiFrameDisplay("d2", transport, address=2, timeout=0.2)
+    try:
+        for i in range(25):
+            display.show(f"B{i:03d}")
+            if i % 5 == 0:
+                bus.press("transfer")
+        assert bus.board.text == "B024"
+        assert display.health().state == DeviceState.ok
+        wait_for(lambda: len(keys.snapshot()) == 5, timeout=5, what="five keys")
+        assert keys.snapshot() == ["transfer"] * 5
+        assert bus.frames_bad == 0 and bus.displays.frames_bad == 0
+    finally:
+        pad.stop()
+        transport.close()
+        bus.stop()
