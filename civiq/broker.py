@@ -69,15 +69,24 @@ class Mosquitto:
     def binary(self) -> str:
         return shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 
-    def start(self, timeout: float = 10.0) -> Mosquitto:
+    def start(self, timeout: float = 20.0) -> Mosquitto:
         conf = self._dir / "mosquitto.conf"
         persistence = (f"persistence true\npersistence_location {self._dir}/\n" if self.persistent
                        else "persistence false\n")
         conf.write_text(DEV_CONFIG.format(port=self.port) + persistence + self.extra_config)
         with open(self._dir / "mosquitto.log", "ab") as log:
             self.proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log, stderr=log)
-        wait_port(self.host, self.port, timeout)
-        return self
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                wait_port(self.host, self.port, 0.5)
+                return self
+            except TimeoutError:
+                if self.proc.poll() is not None:
+                    tail = (self._dir / "mosquitto.log").read_text(errors="replace")[-2000:]
+                    raise RuntimeError(f"mosquitto exited with {self.proc.returncode}:\n{tail}") from None
+                if time.monotonic() > deadline:
+                    raise
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -142,6 +142,8 @@ class EdgeAgent:
         if action in ("done", "complete"):
             return e.complete(counter)
         if action == "transfer":
+            if to_service is None and to_counter is None:
+                to_service = self._transfer_target(counter)
             return e.transfer(counter, to_service=to_service, to_counter=to_counter)
         if action == "open":
             return e.open_counter(counter)
@@ -150,6 +152,23 @@ class EdgeAgent:
         if action == "break":
             return e.break_counter(counter)
         raise QueueError(f"unknown counter action {action!r}")
+
+    def _transfer_target(self, counter: str) -> str:
+        """A keypad's transfer key has no target: send the citizen to the next service in the counter's
+        profile after the ticket's own (the usual case: they queued for the wrong procedure)."""
+        view = self.engine.counter(counter)
+        if view.ticket is None:
+            raise QueueError(f"counter {counter} has no ticket to transfer")
+        current = self.engine.ticket(view.ticket)
+        services = list(self.engine.profile(counter).services)
+        others = [s for s in services if current is None or s != current.service]
+        if not others:
+            raise QueueError(f"counter {counter} serves only one service: transfer from the dashboard")
+        if current is not None and current.service in services:
+            i = services.index(current.service)
+            rotated = services[i + 1:] + services[:i]
+            return rotated[0]
+        return others[0]
 
     def handle_command(self, name: str, cmd: Command) -> CmdResult:
         """Commands from the gateway (the link validated them against the contract already)."""

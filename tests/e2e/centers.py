@@ -17,7 +17,7 @@ services:
 counters:
   - {{id: c1, name: "Quầy 1", profile: {{services: [A, B]}}}}
   - {{id: c2, name: "Quầy 2", profile: {{services: [B, A], rules: [{{service: A, over_minutes: 30}}]}}}}
-dispenser: {{buttons: {{A: 17, B: 27}}, led_pin: 22, buzzer_pin: 23, printer: p1, debounce_ms: 300}}
+dispenser: {{buttons: {{A: 17, B: 27}}, led_pin: 22, buzzer_pin: 23, printer: p1, debounce_ms: 20}}
 printers:
   - {{id: p1, port: /dev/civiq-printer, baudrate: 19200, codepage: none, width_dots: 576}}
 displays:

@@ -226,7 +226,6 @@ def run_agent(tmp_path: Path) -> Iterator:
 def test_kill9_mid_burst_loses_nothing_reuses_nothing(tmp_path: Path, broker, recorder, run_agent) -> None:  # noqa: ANN001
     http_port = free_port()
     config = write_center(tmp_path, broker.port, http_port=http_port)
-    config.write_text(config.read_text().replace("debounce_ms: 300", "debounce_ms: 20"))
     rec = recorder(f"{PREFIX}/event", persistent=True)
     state_db = tmp_path / f"state-{CENTER}-{NODE}" / "edge.db"
     for round_ in range(3):

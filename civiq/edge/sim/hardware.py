@@ -16,12 +16,16 @@ from __future__ import annotations
 import os
 import re
 import threading
+import time
 from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory, MockPWMPin
 
 from civiq.edge.config import CenterConfig
 from civiq.edge.devices.emulator import PtyEmulator
+
+
+KEYPAD_DEBOUNCE_S = 0.2  # GpioKeypad's default
 
 
 def port_slug(port: str) -> str:
@@ -50,6 +54,7 @@ class SimHardware:
         self.device_port: dict[str, str] = {}  # device id -> configured port
         self.max7219: dict[str, object] = {}
         self._lock = threading.RLock()
+        self._last_press: dict[int, float] = {}
 
     # -------------------------------------------------------------------------------- set-up
     def _make(self, port: str) -> PtyEmulator:
@@ -144,16 +149,27 @@ class SimHardware:
     def _pin(self, pin: int | str):  # noqa: ANN202
         return self.pin_factory.pin(pin_number(pin))
 
-    def press_pin(self, pin: int | str) -> None:
-        """A short press of an active-low button (pull-up): drive low, then release."""
-        p = self._pin(pin)
-        p.drive_low()
-        p.drive_high()
+    def press_pin(self, pin: int | str, min_gap_s: float = 0.0) -> None:
+        """A short press of an active-low button (pull-up): drive low, then release.
+
+        Like a person, the simulator does not press the same button again faster than its debounce
+        time (``min_gap_s``): presses closer than that are bounces by definition and would count once.
+        """
+        n = pin_number(pin)
+        with self._lock:
+            wait = self._last_press.get(n, -1e9) + min_gap_s - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            p = self._pin(n)
+            p.drive_low()
+            p.drive_high()
+            self._last_press[n] = time.monotonic()
 
     def press_button(self, service: str) -> None:
         if self.cfg.dispenser is None or service not in self.cfg.dispenser.buttons:
             raise KeyError(f"no dispenser button for service {service!r}")
-        self.press_pin(self.cfg.dispenser.buttons[service])
+        d = self.cfg.dispenser
+        self.press_pin(d.buttons[service], min_gap_s=d.debounce_ms / 1000 + 0.06)
 
     def press_key(self, keypad_id: str, action: str) -> None:
         k = next((k for k in self.cfg.keypads if k.id == keypad_id), None)
@@ -162,7 +178,7 @@ class SimHardware:
         if k.kind == "gpio":
             if action not in k.pins:
                 raise KeyError(f"keypad {keypad_id} has no {action!r} key")
-            self.press_pin(k.pins[action])
+            self.press_pin(k.pins[action], min_gap_s=KEYPAD_DEBOUNCE_S + 0.06)
         else:
             emu = self.emulators[k.port]
             if hasattr(emu, "press_pad"):
