@@ -7,6 +7,7 @@ command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitt
 command -v mosquitto_sub >/dev/null || need+=(mosquitto-clients)
 command -v victoria-metrics >/dev/null || need+=(victoria-metrics)
 command -v chromium >/dev/null || need+=(chromium)
+command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 command -v systemd-analyze >/dev/null || need+=(systemd)
 if [ ${#need[@]} -gt 0 ]; then
