@@ -319,6 +319,8 @@ class AlertMessage(Model):
     state: Literal["firing", "resolved"]
     summary: str
     ts: datetime
+    note: str = ""  # flapping, stable, reminder, after_silence
+    notification_id: int | None = None  # receivers may drop repeats (delivery is at least once)
 
 
 LEAF_MODELS: dict[str, type[Model]] = {
