@@ -76,8 +76,8 @@ def test_vietnamese_is_stripped_for_7_bit_boards() -> None:
 
 def test_two_boards_show_their_text(bus: AsciiBusEmulator, transport: SerialTransport) -> None:
     b1, b2 = bus.add_board(1), bus.add_board(2)
-    d1 = AsciiFrameDisplay("d1", transport, address=1, width=8, timeout=0.2)
-    d2 = AsciiFrameDisplay("d2", transport, address=2, width=8, timeout=0.2)
+    d1 = AsciiFrameDisplay("d1", transport, address=1, width=8, timeout=0.5)
+    d2 = AsciiFrameDisplay("d2", transport, address=2, width=8, timeout=0.5)
     d1.show("A012")
     d2.show("Quầy 2")
     assert b1.text == "A012" and b1.raw == "A012    "
@@ -90,7 +90,7 @@ def test_two_boards_show_their_text(bus: AsciiBusEmulator, transport: SerialTran
 
 def test_muted_board_is_offline_then_recovers(bus: AsciiBusEmulator, transport: SerialTransport) -> None:
     b1 = bus.add_board(1)
-    d1 = AsciiFrameDisplay("d1", transport, address=1, timeout=0.1)
+    d1 = AsciiFrameDisplay("d1", transport, address=1, timeout=0.3)
     b1.muted = True
     with pytest.raises(DisplayError, match="does not answer") as e:
         d1.show("A012")
@@ -105,7 +105,7 @@ def test_muted_board_is_offline_then_recovers(bus: AsciiBusEmulator, transport: 
 
 def test_nak_is_retried_then_reported(bus: AsciiBusEmulator, transport: SerialTransport) -> None:
     b1 = bus.add_board(1)
-    d1 = AsciiFrameDisplay("d1", transport, address=1, timeout=0.2)
+    d1 = AsciiFrameDisplay("d1", transport, address=1, timeout=0.5)
     b1.nak_replies = 1
     d1.show("A001")
     assert b1.text == "A001"

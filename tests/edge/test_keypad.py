@@ -106,7 +106,7 @@ def transport(emu: CallPadEmulator) -> Iterator[SerialTransport]:
 
 def test_serial_press_calls_on_key_once(emu: CallPadEmulator, transport: SerialTransport) -> None:
     keys = Keys()
-    pad = SerialCallPad("k2", transport, 11, keys, poll_interval=0.02, timeout=0.2).start()
+    pad = SerialCallPad("k2", transport, 11, keys, poll_interval=0.02, timeout=0.5).start()
     try:
         wait_for(lambda: emu.polls >= 2, timeout=5, what="pad polled")
         emu.press("next")
@@ -144,7 +144,7 @@ def test_serial_pad_offline_and_back(emu: CallPadEmulator, transport: SerialTran
 def test_lcd_writes_share_the_bus_with_polling(emu: CallPadEmulator, transport: SerialTransport) -> None:
     """LCD writes from the agent's thread and key polls from the pad's thread never interleave."""
     keys = Keys()
-    pad = SerialCallPad("k2", transport, 11, keys, poll_interval=0.001, timeout=0.2).start()
+    pad = SerialCallPad("k2", transport, 11, keys, poll_interval=0.001, timeout=0.5).start()
     try:
         for i in range(30):
             pad.show(f"A{i:03d}")
@@ -161,7 +161,7 @@ def test_lcd_writes_share_the_bus_with_polling(emu: CallPadEmulator, transport: 
 
 def test_poll_without_thread_polls_once(emu: CallPadEmulator, transport: SerialTransport) -> None:
     keys = Keys()
-    pad = SerialCallPad("k2", transport, 11, keys, timeout=0.1)
+    pad = SerialCallPad("k2", transport, 11, keys, timeout=0.5)
     emu.press("open")
     assert pad.poll().state == DeviceState.ok
     assert keys.snapshot() == ["open"]
@@ -187,8 +187,8 @@ def test_call_pad_and_display_share_one_port() -> None:
     bus = SharedBus().start()
     transport = SerialTransport(bus.port, 9600, timeout=0.2)
     keys = Keys()
-    pad = SerialCallPad("k2", transport, 11, keys, poll_interval=0.001, timeout=0.2).start()
-    display = AsciiFrameDisplay("d2", transport, address=2, timeout=0.2)
+    pad = SerialCallPad("k2", transport, 11, keys, poll_interval=0.001, timeout=0.5).start()
+    display = AsciiFrameDisplay("d2", transport, address=2, timeout=0.5)
     try:
         for i in range(25):
             display.show(f"B{i:03d}")

@@ -35,7 +35,7 @@ def transport(hmi: NextionEmulator) -> Iterator[SerialTransport]:
 
 
 def test_show_sets_the_components(hmi: NextionEmulator, transport: SerialTransport) -> None:
-    q1 = NextionQrBoard("q1", transport, timeout=0.2)
+    q1 = NextionQrBoard("q1", transport, timeout=0.5)
     q1.show(URL, 'Đất đai "sổ đỏ" \\ Land', ["Đang chờ: 5", "Waiting: 5"])
     assert hmi.components["qr0"] == URL
     assert hmi.components["t0"] == 'Đất đai "sổ đỏ" \\ Land'  # quotes and backslash survive the escaping
@@ -50,7 +50,7 @@ def test_show_sets_the_components(hmi: NextionEmulator, transport: SerialTranspo
 
 
 def test_hmi_error_codes_become_failed(hmi: NextionEmulator, transport: SerialTransport) -> None:
-    q1 = NextionQrBoard("q1", transport, timeout=0.2, line_components=("t1", "t9"))  # t9 is not in the project
+    q1 = NextionQrBoard("q1", transport, timeout=0.5, line_components=("t1", "t9"))  # t9 is not in the project
     with pytest.raises(DisplayError, match=r"invalid component id \(code 0x02\)") as e:
         q1.show(URL, "Hộ tịch", ["a", "b"])
     assert e.value.state == DeviceState.failed
@@ -62,7 +62,7 @@ def test_hmi_error_codes_become_failed(hmi: NextionEmulator, transport: SerialTr
 
 
 def test_silent_hmi_is_offline_then_recovers(hmi: NextionEmulator, transport: SerialTransport) -> None:
-    q1 = NextionQrBoard("q1", transport, timeout=0.1)
+    q1 = NextionQrBoard("q1", transport, timeout=0.3)
     q1.show(URL, "A", [])
     hmi.muted = True
     with pytest.raises(DisplayError, match="does not answer") as e:
@@ -76,7 +76,7 @@ def test_silent_hmi_is_offline_then_recovers(hmi: NextionEmulator, transport: Se
 
 
 def test_reboot_is_survived(hmi: NextionEmulator, transport: SerialTransport) -> None:
-    q1 = NextionQrBoard("q1", transport, timeout=0.2)
+    q1 = NextionQrBoard("q1", transport, timeout=0.5)
     q1.show(URL, "Trước", [])
     hmi.power_on()  # values gone, bkcmd back to "failures only", startup bytes on the line
     assert hmi.components["t0"] == "" and hmi.bkcmd == 2
@@ -87,7 +87,7 @@ def test_reboot_is_survived(hmi: NextionEmulator, transport: SerialTransport) ->
 
 def test_emulator_ignores_garbage(hmi: NextionEmulator, transport: SerialTransport) -> None:
     transport.write(b"\x80\x81 not an instruction" + b"\xff\xff\xff" + b't0.txt="unterminated\xff\xff\xff')
-    q1 = NextionQrBoard("q1", transport, timeout=0.2)
+    q1 = NextionQrBoard("q1", transport, timeout=0.5)
     q1.show(URL, "OK", [])
     assert hmi.components["t0"] == "OK"
 
