@@ -1,9 +1,20 @@
 """Counter displays: Modbus-RTU LED boards, framed-ASCII boards (RS-485) and MAX7219 7-segment (SPI).
 
-Every board is a :class:`~civiq.edge.devices.display.base.CounterDisplay`; each protocol module has an
-emulator that decodes the real bytes (:mod:`.emulators`, :class:`.max7219.Max7219Emulator`).
+Every board is a :class:`~civiq.edge.devices.display.base.CounterDisplay`; each protocol has an emulator that
+decodes the real bytes (:mod:`.emulators` for the RS-485 buses, :class:`.max7219.Max7219Emulator` for SPI).
 """
 
+from civiq.edge.devices.display.asciiframe import AsciiFrameDisplay
 from civiq.edge.devices.display.base import CounterDisplay, DisplayError, strip_diacritics
+from civiq.edge.devices.display.max7219 import Max7219Display, open_max7219
+from civiq.edge.devices.display.modbus import ModbusLedDisplay
 
-__all__ = ["CounterDisplay", "DisplayError", "strip_diacritics"]
+__all__ = [
+    "AsciiFrameDisplay",
+    "CounterDisplay",
+    "DisplayError",
+    "Max7219Display",
+    "ModbusLedDisplay",
+    "open_max7219",
+    "strip_diacritics",
+]

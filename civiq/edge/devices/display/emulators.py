@@ -16,6 +16,7 @@ from __future__ import annotations
 import struct
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from civiq.edge.devices.display.asciiframe import ACK, NAK, BadFrame, Frame, FrameParser
 from civiq.edge.devices.display.modbus import (
@@ -28,6 +29,9 @@ from civiq.edge.devices.display.modbus import (
     with_crc,
 )
 from civiq.edge.devices.emulator import PtyEmulator
+
+if TYPE_CHECKING:
+    from civiq.edge.devices.keypad_emulator import CallPadState
 
 RTU_GAP_S = 0.05  # silence that ends a frame (Modbus t3.5, stretched for a pty and a busy test machine)
 
@@ -197,6 +201,7 @@ class AsciiBusEmulator(PtyEmulator):
     def __init__(self) -> None:
         super().__init__()
         self.boards: dict[int, AsciiBoard] = {}
+        self.pads: dict[int, CallPadState] = {}
         self.parser = FrameParser()
         self.frames_ok = 0
         self.frames_bad = 0
@@ -210,9 +215,22 @@ class AsciiBusEmulator(PtyEmulator):
     def board(self, address: int) -> AsciiBoard:
         return self.boards[address]
 
+    def add_pad(self, address: int, lcd_width: int = 8) -> CallPadState:
+        """A staff call pad on the same bus (see :mod:`civiq.edge.devices.keypad`): ``press()``, ``lcd``."""
+        from civiq.edge.devices.keypad_emulator import CallPadState
+
+        with self.lock:
+            pad = CallPadState(address, lcd_width)
+            self.pads[address] = pad
+            return pad
+
     def feed(self, data: bytes) -> bytes:
         out = bytearray()
         for item in self.parser.feed(data):
+            pad = self.pads.get(item.address) if item.address is not None else None
+            if pad is not None:
+                out += pad.handle(item)
+                continue
             board = self.boards.get(item.address) if item.address is not None else None
             if isinstance(item, BadFrame):
                 self.frames_bad += 1
