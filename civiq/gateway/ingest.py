@@ -184,6 +184,7 @@ class Ingest:
         self.prune_interval_s = prune_interval_s
         self.heartbeat_check_s = heartbeat_check_s
         self.recent_malformed: deque[Malformed] = deque(maxlen=50)
+        self.ticks = 0  # passes of the writer's periodic jobs (lets tests wait for "a check has run")
 
         self._q: queue.Queue[_Item] = queue.Queue()
         self._enqueued = 0
@@ -445,6 +446,7 @@ class Ingest:
                         log.info("pruned %d rows older than %d days", n, self.store.retention_days)
             except Exception:  # noqa: BLE001 - periodic jobs must not kill the writer
                 log.exception("periodic job failed")
+            self.ticks += 1
 
     def _take(self) -> list[_Item]:
         try:
@@ -503,6 +505,8 @@ class Ingest:
             except Exception:  # noqa: BLE001 - the export must never stop the ingest
                 log.exception("spooling %d InfluxDB points failed", len(lines))
         self._notify(applied)
+        if any(it.leaf in ("event", "queue") for it in items):
+            self._watch_gaps()  # notice new gaps at once (rebirth timing still follows the clock)
 
     def _apply(self, it: _Item, st: LiveState, store: SeriesStore, applied: list[Applied],
                lines: list[str]) -> None:

@@ -97,6 +97,16 @@ class Summary(_Metric):
             self._values[key + ("count",)] = self._values.get(key + ("count",), 0.0) + 1
             self._values[key + ("sum",)] = self._values.get(key + ("sum",), 0.0) + value
 
+    def count(self, **labels: str) -> float:
+        key = self._key(labels)
+        with self._lock:
+            return self._values.get(key + ("count",), 0.0)
+
+    def sum(self, **labels: str) -> float:
+        key = self._key(labels)
+        with self._lock:
+            return self._values.get(key + ("sum",), 0.0)
+
     def samples(self) -> list[tuple[str, LabelKey, float]]:
         with self._lock:
             return [(f"{self.name}_{k[-1]}", k[:-1], v) for k, v in sorted(self._values.items())]
