@@ -100,6 +100,18 @@ async def parse_body(request: web.Request, model: type[B], *, allow_empty: bool 
     """Validate a JSON body with ``model``; 400 with a readable reason otherwise, 413 when too large."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, f"body of {request.content_length} bytes is over the {MAX_BODY} byte limit")
+    if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        # a plain HTML form (no JS): its fields, less the CSRF token, are the body
+        form = await request.post()
+        data: Any = {k: str(v) for k, v in form.items() if k != "csrf_token" and str(v) != ""}
+        if not data and allow_empty:
+            return model()
+        try:
+            return model.model_validate(data)
+        except ValidationError as e:
+            first = e.errors()[0]
+            raise ApiError(400, f"field '{'.'.join(str(x) for x in first['loc']) or '(body)'}': "
+                                f"{first['msg']}") from None
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
