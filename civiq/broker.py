@@ -7,6 +7,7 @@ can kill and restart on the same port).
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -73,7 +74,9 @@ class Mosquitto:
         conf = self._dir / "mosquitto.conf"
         persistence = (f"persistence true\npersistence_location {self._dir}/\n" if self.persistent
                        else "persistence false\n")
-        conf.write_text(DEV_CONFIG.format(port=self.port) + persistence + self.extra_config)
+        # Run as root, mosquitto drops to the "mosquitto" user, which cannot write our temporary dir.
+        user = f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
+        conf.write_text(DEV_CONFIG.format(port=self.port) + user + persistence + self.extra_config)
         with open(self._dir / "mosquitto.log", "ab") as log:
             self.proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log, stderr=log)
         deadline = time.monotonic() + timeout

@@ -59,8 +59,8 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
                    resolve_port: Callable[[str], str] = lambda p: p,
                    on_press: Callable[[str], None], on_key: Callable[[str, str], None]) -> Hardware:
     """Create every configured device. ``on_key(counter, action)``; ``on_press(service_prefix)``."""
-    from civiq.edge.devices.display import AsciiFrameDisplay, ModbusLedDisplay, open_max7219
     from civiq.edge.devices.dispenser import Dispenser
+    from civiq.edge.devices.display import AsciiFrameDisplay, ModbusLedDisplay, open_max7219
     from civiq.edge.devices.keypad import GpioKeypad, SerialCallPad
     from civiq.edge.devices.printer import ThermalPrinter
     from civiq.edge.devices.qrboard import NextionQrBoard

@@ -116,8 +116,12 @@ def test_broker_outage_every_event_once_in_order(agent, broker, recorder) -> Non
     last = agent.store.last_seq()
     assert agent.store.pending_count() >= last - 1
     broker.start()
-    wait_for(lambda: first_arrivals(rec) == list(range(1, last + 1)), timeout=30,
-             what=f"seqs 1..{last} after the outage")
+    try:
+        wait_for(lambda: first_arrivals(rec) == list(range(1, last + 1)), timeout=30,
+                 what=f"seqs 1..{last} after the outage")
+    except AssertionError:
+        raise AssertionError(f"arrived {first_arrivals(rec)}; connected={agent.link.connected} "
+                             f"pending={agent.store.pending_count()} stats={agent.link.stats}") from None
     wait_for(lambda: agent.store.pending_count() == 0, what="outbox drained")
     labels = [e.data["ticket"] for e in events(rec) if e.type == EventType.ticket_issued]
     assert len(set(labels)) == 6

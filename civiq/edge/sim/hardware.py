@@ -24,7 +24,6 @@ from gpiozero.pins.mock import MockFactory, MockPWMPin
 from civiq.edge.config import CenterConfig
 from civiq.edge.devices.emulator import PtyEmulator
 
-
 KEYPAD_DEBOUNCE_S = 0.2  # GpioKeypad's default
 
 
@@ -109,9 +108,15 @@ class SimHardware:
         return list(seen)
 
     def start(self) -> SimHardware:
+        from civiq.edge.devices.display.max7219 import Max7219Emulator
+
         self.sim_dir.mkdir(parents=True, exist_ok=True)
         for port in self.ports():
             self.plug_port(port)
+        for d in self.cfg.displays:
+            if d.protocol == "max7219":  # the chip must be on the mock SPI bus before the driver opens it
+                self.max7219[d.id] = Max7219Emulator(d.spi_port, d.spi_device, pin_factory=self.pin_factory,
+                                                     digits_on_module=d.digits)
         return self
 
     def resolve_port(self, port: str) -> str:
