@@ -46,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from civiq.edge.web import LocalServer, agent_routes
 
-    agent = make_agent(cfg, args.simulate)
+    try:
+        agent = make_agent(cfg, args.simulate)
+    except (ConfigError, ValueError, OSError) as e:
+        print(f"The agent cannot start: {e}", file=sys.stderr)
+        return 2
     routes = agent_routes(agent)
     if args.simulate:
         from civiq.edge.sim.api import sim_routes

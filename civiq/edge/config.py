@@ -674,6 +674,11 @@ def _cross_check(v: _View) -> list[tuple[Loc, str]]:
             loc, _b, who, _a, _al = alone[0]
             others = ", ".join(u[2] for u in users if u is not alone[0])
             out.append(((*loc, "port"), f"{who} needs port {port} for itself, but {others} also use it"))
+        modbus = [u for u in users if u[2].startswith("display ") and _is_modbus(v, u[0])]
+        if modbus and len(modbus) < len(users):
+            loc, _b, who, _a, _al = next(u for u in users if u not in modbus)
+            out.append(((*loc, "port"), f"{who} speaks the ASCII frame protocol but {modbus[0][2]} on {port} "
+                        "speaks Modbus RTU: one RS-485 bus carries one protocol; put them on separate ports"))
         addrs: dict[int, str] = {}
         for loc, _b, who, addr, _al in users:
             if addr is None:
@@ -683,6 +688,12 @@ def _cross_check(v: _View) -> list[tuple[Loc, str]]:
             else:
                 addrs[addr] = who
     return out
+
+
+def _is_modbus(v: _View, loc: Loc) -> bool:
+    if loc[0] != "displays":
+        return False
+    return any(i == loc[1] and isinstance(d, ModbusDisplay) for i, d in v.displays)
 
 
 def _serial_users(v: _View) -> dict[str, list[tuple[Loc, int, str, int | None, bool]]]:

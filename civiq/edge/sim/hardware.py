@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from gpiozero.pins.mock import MockFactory, MockPWMPin
+from gpiozero.pins.mock import MockFactory
 
 from civiq.edge.config import CenterConfig
 from civiq.edge.devices.emulator import PtyEmulator
@@ -48,7 +48,7 @@ class SimHardware:
     def __init__(self, cfg: CenterConfig, sim_dir: str | Path) -> None:
         self.cfg = cfg
         self.sim_dir = Path(sim_dir)
-        self.pin_factory = MockFactory(pin_class=MockPWMPin)
+        self.pin_factory = MockFactory()
         self.emulators: dict[str, PtyEmulator] = {}  # by configured port
         self.device_port: dict[str, str] = {}  # device id -> configured port
         self.max7219: dict[str, object] = {}
@@ -58,7 +58,6 @@ class SimHardware:
     # -------------------------------------------------------------------------------- set-up
     def _make(self, port: str) -> PtyEmulator:
         from civiq.edge.devices.display.emulators import AsciiBusEmulator, ModbusBusEmulator
-        from civiq.edge.devices.keypad import CallPadEmulator
         from civiq.edge.devices.printer import EscPosEmulator
         from civiq.edge.devices.qrboard import NextionEmulator
 
@@ -74,14 +73,12 @@ class SimHardware:
             return emu
         ascii_ = [d for d in cfg.displays if d.protocol == "ascii" and d.port == port]
         pads = [k for k in cfg.keypads if k.kind == "serial" and k.port == port]
-        if ascii_ or pads:
+        if ascii_ or pads:  # call pads speak the same framing: one bus emulator holds boards and pads
             emu = AsciiBusEmulator()
             for d in ascii_:
                 emu.add_board(d.address)
             for k in pads:
-                emu.add_pad(k.address) if hasattr(emu, "add_pad") else None
-            if pads and not hasattr(emu, "add_pad"):
-                return CallPadEmulator(pads[0].address)
+                emu.add_pad(k.address)
             return emu
         if any(q.kind == "nextion" and q.port == port for q in cfg.qrboards):
             return NextionEmulator()
@@ -185,11 +182,7 @@ class SimHardware:
                 raise KeyError(f"keypad {keypad_id} has no {action!r} key")
             self.press_pin(k.pins[action], min_gap_s=KEYPAD_DEBOUNCE_S + 0.06)
         else:
-            emu = self.emulators[k.port]
-            if hasattr(emu, "press_pad"):
-                emu.press_pad(k.address, action)
-            else:
-                emu.press(action)
+            self.emulators[k.port].pads[k.address].press(action)
 
     # -------------------------------------------------------------------------------- what people see
     def emulator_of(self, device_id: str) -> PtyEmulator:
