@@ -42,13 +42,16 @@ class Edge:
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or f"edge-{node}-{bdseq}")
         self.c.will_set(topic(C, node, "status"), Status(online=False, bdseq=bdseq).to_json(), qos=1, retain=True)
         self.born = False
+        self.connects = 0
         self.c.on_connect = self._on_connect
         self.c.on_disconnect = self._on_disconnect
         self.c.connect(broker.host, broker.port, keepalive=30)
         self.c.loop_start()
+        wait_for(lambda: self.connects, what="edge connected")
 
     def _on_connect(self, c, u, f, rc, p=None) -> None:  # noqa: ANN001
-        if self.born:  # like the agent: a new birth after every reconnect
+        self.connects += 1
+        if self.born and self.connects > 1:  # like the agent: a new birth after every reconnect
             c.publish(topic(C, self.node, "status"), self._birth(None).to_json(), qos=1, retain=True)
 
     def _on_disconnect(self, c, u, f, rc, p=None) -> None:  # noqa: ANN001
@@ -330,3 +333,29 @@ def test_shared_group_subscriptions() -> None:
     subs = ing.subscriptions()
     assert "civiq/v1/+/+/status" in subs and "civiq/v1/+/+/queue" in subs and "civiq/v1/+/+/health" in subs
     assert "$share/workers/civiq/v1/+/+/event" in subs and "$share/workers/civiq/v1/+/+/cmd_result" in subs
+
+
+def test_influx_points_spooled_from_ingest(env, clock, tmp_path) -> None:  # noqa: ANN001
+    from civiq.broker import free_port
+    from civiq.gateway.store.influx import InfluxExport
+
+    # nothing listens on this port and the sender is not started: the spool must hold every point
+    exp = InfluxExport(f"http://127.0.0.1:{free_port()}", "", "o", "b", tmp_path / "spool" / "spool.db")
+    s = env.settings()
+    ing = Ingest(s, LiveState(), SeriesStore(tmp_path / "other.db"), exp, clock=clock).start()
+    try:
+        assert ing.wait_ready(10)
+        edge = env.edge()
+        edge.birth(clock.now())
+        edge.pub_many("event", [ev(1, clock, "ticket.called", wait_s=42), ev(1, clock, "ticket.called")])
+        edge.pub("queue", QueueSnapshot(ts=clock.now(), day="2026-01-05", services={"a": {"waiting": 3}}))
+        wait_for(lambda: ing.stats["processed"] == 5 and ing.wait_idle(5), what="stale flag, birth, 2 events, queue")
+        assert exp.pending() == 3  # birth + one ticket event (not its repeat) + queue
+        lines = [r[0] for r in exp._db.execute("SELECT line FROM spool ORDER BY id")]
+        assert lines[0].startswith("node,center=hcm-q1,node=pi-1 online=1i ")
+        assert lines[1].startswith("ticket_event,center=hcm-q1,service=a,type=called count=1i,wait_s=42.0 ")
+        assert lines[2].startswith("queue,center=hcm-q1,service=a oldest_wait_s=0.0,waiting=3i ")
+        assert "civiq_gw_influx_spool_pending 3.0" in ing.metrics.render()
+    finally:
+        ing.stop()
+        ing.store.close()
