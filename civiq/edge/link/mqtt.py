@@ -37,6 +37,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
@@ -144,6 +145,8 @@ class EdgeLink:
             raise ValueError("max_inflight must be between 1 and 65000 (paho cannot track more than 65535)")
         if not 0 < backoff_min <= backoff_max:
             raise ValueError("need 0 < backoff_min <= backoff_max")
+        if tls and ca_file is not None and not Path(ca_file).is_file():
+            raise ValueError(f"MQTT TLS CA file {ca_file!r} does not exist")
         self.store = store
         self.center, self.node = center, node
         self.host, self.port = host, port
@@ -167,7 +170,8 @@ class EdgeLink:
         self._counters_lock = threading.Lock()
         self._state: dict[str, _Latest] = {}
         self._state_lock = threading.Lock()
-        self._gateways: dict[str, bool] = {}
+        self._gateways: dict[str, bool] = {}  # gateway id -> online, from their retained status
+        self._gateways_lock = threading.Lock()
         self._session: _Session | None = None  # the ready session, None while offline
         self._current: _Session | None = None  # the session being attempted or up (supervisor's)
         self._stopping = threading.Event()
@@ -225,7 +229,8 @@ class EdgeLink:
     @property
     def gateway_online(self) -> bool:
         """True when connected and at least one gateway's retained status says it is online."""
-        return self.connected and any(self._gateways.values())
+        with self._gateways_lock:
+            return self.connected and any(self._gateways.values())
 
     @property
     def stats(self) -> dict[str, int]:
@@ -328,6 +333,24 @@ class EdgeLink:
 
     def _connect_once(self) -> _Session | None:
         bdseq = self._next_bdseq()
+        try:
+            sess = self._new_session(bdseq)
+        except Exception as e:  # a bad TLS setup or similar: report, keep retrying, never die
+            self._count("connect_failures")
+            log.error("cannot set up the MQTT client: %s: %s", type(e).__name__, e)
+            return None
+        try:
+            sess.client.connect(self.host, self.port, self.keepalive)
+        except (OSError, ValueError) as e:
+            self._count("connect_failures")
+            sess.refused = str(e)
+            sess.alive = False
+            return None
+        sess.client.loop_start()
+        return sess
+
+    def _new_session(self, bdseq: int) -> _Session:
+        """A fresh paho client whose Last Will carries ``bdseq``, with our callbacks bound to its session."""
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True,
                              protocol=mqtt.MQTTv311, reconnect_on_failure=False)
         client.suppress_exceptions = True
@@ -343,14 +366,6 @@ class EdgeLink:
         client.on_disconnect = lambda c, u, flags, rc, props: self._on_disconnect(sess, rc)
         client.on_publish = lambda c, u, mid, rc, props: self._on_publish(sess, mid)
         client.on_message = lambda c, u, msg: self._on_message(msg)
-        try:
-            client.connect(self.host, self.port, self.keepalive)
-        except (OSError, ValueError) as e:
-            self._count("connect_failures")
-            sess.refused = str(e)
-            sess.alive = False
-            return None
-        client.loop_start()
         return sess
 
     def _teardown(self, sess: _Session, graceful: bool) -> None:
@@ -375,7 +390,8 @@ class EdgeLink:
         sess.ended.set()
         if self._session is sess:
             self._session = None
-            self._gateways.clear()
+            with self._gateways_lock:
+                self._gateways.clear()
         self._wake.set()
 
     # ============================================================================================ callbacks
@@ -419,13 +435,18 @@ class EdgeLink:
                 self._commands.submit(t[len(self._cmd_prefix):], msg.payload)
             elif t.startswith(f"{ROOT}/gateway/"):
                 gateway_id = t.split("/")[3]
-                if not msg.payload:  # retained status cleared
-                    self._gateways.pop(gateway_id, None)
-                    return
-                try:
-                    self._gateways[gateway_id] = parse_payload(GatewayStatus, msg.payload).online
-                except ContractError as e:
-                    log.warning("ignored bad gateway status from %r: %s", gateway_id, e)
+                online: bool | None = None
+                if msg.payload:  # empty: the retained status was cleared
+                    try:
+                        online = parse_payload(GatewayStatus, msg.payload).online
+                    except ContractError as e:
+                        log.warning("ignored bad gateway status from %r: %s", gateway_id, e)
+                        return
+                with self._gateways_lock:
+                    if online is None:
+                        self._gateways.pop(gateway_id, None)
+                    else:
+                        self._gateways[gateway_id] = online
         except Exception:
             log.exception("on_message failed for %r", getattr(msg, "topic", "?"))
 
