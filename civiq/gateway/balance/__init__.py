@@ -1,0 +1,37 @@
+"""Load balancing between counters: forecast a center's load from its history, advise work profiles.
+
+The gateway side only: it works on :mod:`civiq.contract` models (events, queue snapshots, work profiles,
+policies) and never imports :mod:`civiq.edge`. docs/load-balancing.md explains the method; bench/loadsim.py
+checks it against a simulation that drives the real edge queue engine.
+"""
+
+from civiq.gateway.balance.advisor import (
+    BREAK_CAPACITY,
+    Advice,
+    AdviceError,
+    OpenCounter,
+    Reason,
+    ServicePrediction,
+    advise,
+)
+from civiq.gateway.balance.forecast import Forecast, TimeStats, build_forecast, time_stats
+from civiq.gateway.balance.queueing import erlang_c, p_wait, predict, wq_mean, wq_p95
+
+__all__ = [
+    "BREAK_CAPACITY",
+    "Advice",
+    "AdviceError",
+    "Forecast",
+    "OpenCounter",
+    "Reason",
+    "ServicePrediction",
+    "TimeStats",
+    "advise",
+    "build_forecast",
+    "erlang_c",
+    "p_wait",
+    "predict",
+    "time_stats",
+    "wq_mean",
+    "wq_p95",
+]
