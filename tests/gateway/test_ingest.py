@@ -359,3 +359,28 @@ def test_influx_points_spooled_from_ingest(env, clock, tmp_path) -> None:  # noq
     finally:
         ing.stop()
         ing.store.close()
+
+
+def test_settings_file_env_and_errors(tmp_path, monkeypatch) -> None:  # noqa: ANN001
+    from civiq.gateway.settings import SettingsError
+
+    (tmp_path / "mqtt.pass").write_text("s3cret\n")
+    f = tmp_path / "gateway.yaml"
+    f.write_text(f"gateway_id: gw-hcm\nmqtt: {{host: broker.lan, username: gw, password_file: {tmp_path}/mqtt.pass}}\n"
+                 "influx: {url: 'http://tsdb:8428', batch_size: 100}\n")
+    monkeypatch.setenv("CIVIQ_GW_MQTT__PORT", "8883")  # the environment wins over the file, field by field
+    s = GatewaySettings.from_file(f)
+    assert (s.gateway_id, s.mqtt.host, s.mqtt.port, s.mqtt.password()) == ("gw-hcm", "broker.lan", 8883, "s3cret")
+    assert s.influx is not None and s.influx.batch_size == 100 and s.retention_days == 90
+    assert s.spool_path == s.data_dir / "influx-spool" / "spool.db"
+
+    f.write_text("mqtt: {prot: 1883}\n")
+    with pytest.raises(SettingsError, match=r"gateway.yaml: mqtt.prot: Extra inputs"):
+        GatewaySettings.from_file(f)
+    f.write_text("gateway_id: [unclosed\n")
+    with pytest.raises(SettingsError, match="not valid YAML"):
+        GatewaySettings.from_file(f)
+    with pytest.raises(SettingsError, match="cannot read"):
+        GatewaySettings.from_file(tmp_path / "missing.yaml")
+    with pytest.raises(SettingsError, match="heartbeat_timeout_s"):
+        GatewaySettings.load(heartbeat_timeout_s=0)

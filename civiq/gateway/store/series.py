@@ -234,28 +234,32 @@ class SeriesStore:
     # ------------------------------------------------------------------------------------- events
     def add_event(self, center: str, node: str, ev: Event, received: datetime | None = None) -> bool:
         """Store an event; True if it was new, False if (center, node, seq) was already stored."""
-        return self.add_events([(center, node, ev)], received)[0]
+        rcv = received or datetime.now(UTC)
+        with self._lock:
+            if self._depth:  # inside a batch: the fast path the ingest's writer uses
+                return self._insert(center, node, ev, rcv)
+            with self.batch():
+                return self._insert(center, node, ev, rcv)
 
     def add_events(self, items: Iterable[tuple[str, str, Event]], received: datetime | None = None) -> list[bool]:
         """Store several events in one transaction; one ``new?`` flag per event, in order."""
         rcv = received or datetime.now(UTC)
-        out: list[bool] = []
         with self.batch():
-            for center, node, ev in items:
-                d = ev.data if isinstance(ev.data, dict) else {}
-                ts = event_time(ev.ts, rcv)
-                cur = self._w.execute(
-                    "INSERT OR IGNORE INTO events(center, node, seq, ts, type, service, counter, ticket,"
-                    " wait_s, service_s, data, received) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (center, node, ev.seq, _epoch(ts), str(ev.type), _str(d.get("service")),
-                     _str(d.get("counter")), _str(d.get("ticket")), _num(d.get("wait_s")),
-                     _num(d.get("service_s")), json.dumps(d, ensure_ascii=False, default=str), _epoch(rcv)),
-                )
-                new = cur.rowcount == 1
-                if new:
-                    self._note_seq(center, node, ev.seq)
-                out.append(new)
-        return out
+            return [self._insert(center, node, ev, rcv) for center, node, ev in items]
+
+    def _insert(self, center: str, node: str, ev: Event, rcv: datetime) -> bool:
+        d = ev.data if isinstance(ev.data, dict) else {}
+        cur = self._w.execute(
+            "INSERT OR IGNORE INTO events(center, node, seq, ts, type, service, counter, ticket,"
+            " wait_s, service_s, data, received) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (center, node, ev.seq, _epoch(event_time(ev.ts, rcv)), str(ev.type), _str(d.get("service")),
+             _str(d.get("counter")), _str(d.get("ticket")), _num(d.get("wait_s")),
+             _num(d.get("service_s")), json.dumps(d, ensure_ascii=False, default=str), _epoch(rcv)),
+        )
+        if cur.rowcount == 1:
+            self._note_seq(center, node, ev.seq)
+            return True
+        return False
 
     def is_conflict(self, center: str, node: str, ev: Event) -> bool:
         """For a duplicate: True when the stored event differs (type or time), i.e. the node re-used a seq
