@@ -251,7 +251,9 @@ class Ingest:
         return self
 
     def stop(self, timeout: float = 5.0) -> None:
-        """Publish our offline status, disconnect, commit what is queued and save the live state."""
+        """Publish our offline status, disconnect, commit what is queued and save the live state.
+
+        The store and the Influx export belong to the caller: close/stop them after this."""
         if self.connected.is_set():
             try:
                 info = self.client.publish(gateway_status_topic(self.settings.gateway_id),
