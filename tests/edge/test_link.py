@@ -348,3 +348,19 @@ def test_bad_settings_are_refused_with_a_clear_error(tmp_path: Path, clock: Fake
         EdgeLink(store, max_inflight=70_000, **kw)
     with pytest.raises(ValueError, match="lower-case"):
         EdgeLink(store, **{**kw, "node": "Pi 1"})
+
+
+def test_replay_from_resends_acknowledged_events(make_link, recorder, clock: FakeClock, tmp_path: Path) -> None:
+    rec = recorder(NODE_TOPICS)
+    store = EdgeStore(tmp_path / "edge.db")
+    link = make_link(store)
+    link.start()
+    wait_for(lambda: link.connected)
+    append(store, clock, 10)
+    link.notify()
+    assert link.wait_drained(5)
+    wait_for(lambda: len(rec.on("/event")) == 10)
+    assert link.replay_from(4) == 7
+    wait_for(lambda: len(rec.on("/event")) == 17, what="seqs 4..10 sent again")
+    assert event_seqs(rec.on("/event"))[10:] == list(range(4, 11))
+    assert link.wait_drained(5) and store.pending_count() == 0

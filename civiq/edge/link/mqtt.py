@@ -176,6 +176,7 @@ class EdgeLink:
         self._current: _Session | None = None  # the session being attempted or up (supervisor's)
         self._stopping = threading.Event()
         self._wake = threading.Event()
+        self._rewind = threading.Event()  # replay_from(): the pump restarts from the oldest pending event
         self._threads: list[threading.Thread] = []
         self._commands = CommandRunner(on_command, self._publish_result, builtins={"rebirth": self._cmd_rebirth})
 
@@ -283,6 +284,20 @@ class EdgeLink:
             entry = _Latest(health, health.to_json(), False)
             self._state["health"] = entry
             self._send_state(sess, "health", entry)
+
+    def replay_from(self, seq: int) -> int:
+        """Put every logged event from ``seq`` on back into the outbox and send them again (the gateway lost
+        them after the broker had acknowledged them). Returns how many were re-queued. The event log itself
+        is untouched; the gateway de-duplicates what it already has."""
+        seq = max(1, int(seq))
+        with self.store.lock:  # no EdgeStore method for this yet; same schema, one statement
+            cur = self.store.db.execute(
+                "INSERT OR IGNORE INTO outbox(seq) SELECT seq FROM events WHERE seq >= ?", (seq,))
+        n = max(0, cur.rowcount)
+        log.info("replaying events from seq %d (%d re-queued)", seq, n)
+        self._rewind.set()
+        self._wake.set()
+        return n
 
     # ============================================================================================ supervisor
     def _supervise(self) -> None:
@@ -463,6 +478,9 @@ class EdgeLink:
                     self._sleep(0.5)
                     continue
                 self._settle(cur)
+                if self._rewind.is_set():
+                    self._rewind.clear()
+                    cur.sent_upto = 0
                 room = self.max_inflight - len(cur.inflight)
                 if room <= 0:
                     self._sleep(0.5)
@@ -531,8 +549,12 @@ class EdgeLink:
             return
         sess.client.publish(self._topic["cmd_result"], result.to_json(), qos=1)
 
-    def _cmd_rebirth(self, name: str, cmd: Command) -> None:
+    def _cmd_rebirth(self, name: str, cmd: Command) -> dict[str, int] | None:
+        # ``from_seq`` is not in the v1 RebirthCmd yet; once the contract has it, a rebirth also fills gaps.
+        from_seq = getattr(cmd, "from_seq", None)
+        replayed = self.replay_from(from_seq) if isinstance(from_seq, int) and from_seq >= 1 else None
         self.rebirth()
+        return None if replayed is None else {"replayed": replayed}
 
     def _count(self, key: str, n: int = 1) -> None:
         with self._counters_lock:
