@@ -59,6 +59,13 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--config", default=None, help="gateway settings YAML (env CIVIQ_GW_* override it)")
     gi = gw.add_parser("install", help="install settings and systemd unit")
     gi.add_argument("--root", default="/")
+    gu = gw.add_parser("user", help="add a dashboard user")
+    gu.add_argument("name")
+    gu.add_argument("--role", required=True, choices=["province_admin", "center_manager", "technician", "viewer"])
+    gu.add_argument("--center", default=None, help="the center a center_manager may see")
+    gu.add_argument("--password", default=None)
+    gu.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    gu.add_argument("--config", default=None)
 
     demo = sub.add_parser("demo", help="everything on this machine: broker, gateway, simulated centers")
     demo.add_argument("--centers", type=int, default=3)

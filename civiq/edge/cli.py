@@ -44,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if cfg is None:
         return 2
-    from civiq.edge.web import LocalServer, agent_routes
+    from civiq.edge.web import agent_routes
+    from civiq.webthread import WebThread
 
     try:
         agent = make_agent(cfg, args.simulate)
@@ -57,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
         routes += sim_routes(agent.sim)
     port = args.api_port if args.api_port is not None else cfg.http.port
-    server = LocalServer(routes, host=cfg.http.host, port=port).start()
+    server = WebThread(routes, host=cfg.http.host, port=port).start()
     runfile = Path(agent.state_dir) / RUNFILE
     import os
 

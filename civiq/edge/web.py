@@ -6,11 +6,8 @@ aiohttp runs in its own thread with its own event loop; handlers call into the a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
-import threading
-from collections.abc import Callable
 
 from aiohttp import web
 
@@ -44,60 +41,3 @@ def agent_routes(agent) -> list[web.RouteDef]:  # noqa: ANN001
 
     return [web.get("/", index), web.get("/qr", qr_page), web.get("/api/state", state),
             web.get("/api/health", health)]
-
-
-class LocalServer:
-    """Serve aiohttp routes from a background thread. ``port=0`` picks a free port (see ``.port``)."""
-
-    def __init__(self, routes: list[web.RouteDef], host: str = "127.0.0.1", port: int = 0,
-                 on_started: Callable[[int], None] | None = None) -> None:
-        self.routes, self.host, self.port = routes, host, port
-        self.on_started = on_started
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._runner: web.AppRunner | None = None
-        self._ready = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.error: BaseException | None = None
-
-    def start(self, timeout: float = 10.0) -> LocalServer:
-        self._thread = threading.Thread(target=self._run, name="edge-http", daemon=True)
-        self._thread.start()
-        if not self._ready.wait(timeout):
-            raise TimeoutError("local HTTP server did not start")
-        if self.error:
-            raise self.error
-        return self
-
-    def _run(self) -> None:
-        loop = asyncio.new_event_loop()
-        self._loop = loop
-        asyncio.set_event_loop(loop)
-        try:
-            loop.run_until_complete(self._serve())
-        except BaseException as e:  # noqa: BLE001 - reported to start()
-            self.error = e
-            self._ready.set()
-            return
-        self._ready.set()
-        loop.run_forever()
-        loop.run_until_complete(self._runner.cleanup() if self._runner else asyncio.sleep(0))
-        loop.close()
-
-    async def _serve(self) -> None:
-        app = web.Application(client_max_size=64 * 1024)
-        app.add_routes(self.routes)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
-        await site.start()
-        sockets = site._server.sockets if site._server else []  # noqa: SLF001 - aiohttp exposes no port
-        if sockets:
-            self.port = sockets[0].getsockname()[1]
-        if self.on_started:
-            self.on_started(self.port)
-
-    def stop(self) -> None:
-        if self._loop and self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread:
-            self._thread.join(5)

@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from civiq.contract import ID_RE
+from civiq.gateway.alerts.conditions import Thresholds
 
 
 class SettingsError(ValueError):
@@ -73,6 +74,39 @@ class InfluxSettings(_Section):
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
+    public_base_url: str = "http://127.0.0.1:8080"  # printed in ticket QR codes: /t/<token>
+
+
+class AlertSettings(_Section):
+    """Where alerts go and how patient the engine is (docs/alerts.md)."""
+
+    webhooks: list[str] = []
+    telegram_token_file: Path | None = None  # the bot token alone in a 0600 file
+    telegram_chat_id: str | None = None
+    telegram_api_base: str = "https://api.telegram.org"
+    smtp_host: str | None = None
+    smtp_port: int = Field(587, ge=1, le=65535)
+    smtp_username: str | None = None
+    smtp_password_file: Path | None = None
+    smtp_starttls: bool = True
+    email_from: str = "civiq@localhost"
+    email_to: list[str] = []
+    alertmanager_url: str | None = None  # e.g. http://127.0.0.1:9093
+    mqtt: bool = True  # publish every alert transition on civiq/v1/alerts/<center>
+    raise_after_s: float = Field(0, ge=0)
+    clear_after_s: float = Field(30, ge=0)
+    flap_window_s: float = Field(600, ge=0)
+    flap_max: int = Field(3, ge=2)
+    thresholds: Thresholds = Thresholds()
+
+
+class BalanceSettings(_Section):
+    """The load-balancing advisor (docs/load-balancing.md)."""
+
+    interval_s: float = Field(60, ge=1)  # how often advice is recomputed
+    horizon_min: float = Field(60, gt=0)
+    history_days: int = Field(28, ge=1, le=365)
+    auto_centers: list[str] = []  # centers whose edges get the advised policy pushed automatically
 
 
 class GatewaySettings(BaseSettings):
@@ -87,6 +121,8 @@ class GatewaySettings(BaseSettings):
     heartbeat_timeout_s: float = Field(45.0, gt=0)  # health comes every 15 s: three missed = offline
     influx: InfluxSettings | None = None
     http: HttpSettings = HttpSettings()
+    alerts: AlertSettings = AlertSettings()
+    balance: BalanceSettings = BalanceSettings()
 
     @field_validator("influx", mode="before")
     @classmethod

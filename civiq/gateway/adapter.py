@@ -1,0 +1,164 @@
+"""The real :class:`~civiq.gateway.web.view.GatewayView`: the web layer's window on a running gateway.
+
+Live parts come from :class:`LiveState` (inherited from :class:`MemoryView`); alerts and silences from the
+:class:`AlertEngine`; history and daily totals from the :class:`SeriesStore`; advice from the advisor's last
+run; public tickets from the gateway's ticket book; counter commands and policies go out through the ingest's
+MQTT client.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from civiq.clock import local_day
+from civiq.contract import CounterCmd
+from civiq.gateway.alerts.engine import AlertError
+from civiq.gateway.web.memory import MemoryView
+from civiq.gateway.web.view import HISTORY_METRICS, JSON, ViewError
+
+if TYPE_CHECKING:
+    from civiq.gateway.balance.advisor import Advice
+    from civiq.gateway.service import Gateway
+
+# web metric name -> (store metric, key): the center-level series
+_METRICS = {"waiting": ("waiting_total", ""), "longest_wait_s": ("longest_wait_s", ""),
+            "counters_open": ("counters_open", ""), "served": ("served", None), "eta_s": ("eta_s", None),
+            "issued": ("waiting_total", "")}
+
+
+def advice_json(center: str, advice: Advice, current: dict[str, list[str]]) -> JSON:
+    """The advice as the center page shows it; ``current``: each counter's services now."""
+    changes = []
+    if advice.policy is not None:
+        for cid, prof in advice.policy.counters.items():
+            changes.append({"counter": cid, "before": current.get(cid, []), "after": list(prof.services),
+                            "rules": [{"service": r.service, "over_minutes": r.over_minutes}
+                                      for r in prof.rules]})
+    reasons_vi = " ".join(r.vi for r in advice.reasons)
+    reasons_en = " ".join(r.en for r in advice.reasons)
+    before_s, after_s = advice.mean_wait_s_current, advice.mean_wait_s_recommended
+    out: JSON = {
+        "id": f"{center}-{int(advice.at.timestamp())}",
+        "summary": ("Đề xuất phân công lại quầy / Reassign counters" if advice.change
+                    else "Giữ phân công hiện tại / Keep the current assignment"),
+        "reason": reasons_vi + (" / " + reasons_en if reasons_en else ""),
+        "change": advice.change,
+        "changes": changes,
+        "expected": {"longest_wait_before_s": round(before_s, 1), "longest_wait_after_s": round(after_s, 1),
+                     "text": f"chờ trung bình {before_s / 60:.0f} → {after_s / 60:.0f} phút / "
+                             f"mean wait {before_s / 60:.0f} → {after_s / 60:.0f} min"},
+        "services": {s: {"arrivals_per_h": round(p.arrivals_per_h, 1), "mean_wait_s": round(p.mean_wait_s, 1),
+                         "utilization": round(p.utilization, 2)} for s, p in advice.current.items()},
+    }
+    if advice.open_counter is not None:
+        oc = advice.open_counter
+        out["open_counter"] = {"counter": oc.counter, "services": list(oc.profile.services),
+                               "mean_wait_s_before": round(oc.mean_wait_s_before, 1),
+                               "mean_wait_s_after": round(oc.mean_wait_s_after, 1)}
+    return out
+
+
+class GatewayAdapter(MemoryView):
+    def __init__(self, gw: Gateway) -> None:
+        super().__init__(gw.state, gw.clock)
+        self.gw = gw
+        self._advice_objs: dict[str, Any] = {}
+        self._alock = threading.Lock()
+
+    def set_advice(self, center: str, advice: Advice) -> None:
+        c = self.state.center(center) or {}
+        current = {cid: list(v.get("services", [])) for cid, v in (c.get("counters") or {}).items()}
+        with self._alock:
+            self._advice_objs[center] = advice
+        self.put_advice(center, advice_json(center, advice, current))
+
+    # ------------------------------------------------------------------------------------ alerts
+    def alerts(self, center: str | None) -> list[JSON]:
+        rows = [a.model_dump(mode="json") for a in self.gw.alerts.active() if center is None or a.center == center]
+        return sorted(rows, key=lambda a: a.get("since") or "", reverse=True)
+
+    def silences(self, center: str | None) -> list[JSON]:
+        return [s.model_dump(mode="json") for s in self.gw.alerts.silences() if center is None or s.center == center]
+
+    def acknowledge(self, key: str, user: str) -> bool:
+        try:
+            self.gw.alerts.acknowledge(key, user)
+        except AlertError:
+            return False
+        self.bump()
+        return True
+
+    def silence(self, center: str, node: str | None, until: datetime, reason: str, user: str) -> JSON:
+        try:
+            s = self.gw.alerts.silence(center, node, until=until, reason=reason, user=user)
+        except AlertError as e:
+            raise ViewError(str(e), 400) from None
+        self.bump()
+        return s.model_dump(mode="json")
+
+    # ------------------------------------------------------------------------------------ history
+    def history(self, center: str, metric: str, since: datetime, until: datetime) -> list[tuple[str, float]]:
+        if metric not in HISTORY_METRICS:
+            raise ViewError(f"unknown metric {metric!r}", 404)
+        store_metric, key = _METRICS[metric]
+        series = self.gw.store.series(center, store_metric, key=key, since=since, until=until)
+        if key is None:  # per service/counter: sum them per minute
+            acc: dict[datetime, float] = {}
+            for pts in series.values():
+                for t, v in pts:
+                    acc[t] = acc.get(t, 0.0) + v
+            pts = sorted(acc.items())
+        else:
+            pts = series.get(key, [])
+        return [(t.isoformat(), v) for t, v in pts]
+
+    def daily(self, center: str, days: int) -> list[JSON]:
+        now = self.clock.now()
+        out = []
+        for d in range(days - 1, -1, -1):
+            day = local_day(now - timedelta(days=d))
+            s = self.gw.store.daily_summary(center, day)
+            out.append({"day": day, "issued": s.get("issued", 0), "served": s.get("served", 0),
+                        "avg_wait_s": s.get("avg_wait_s"), "max_wait_s": s.get("max_wait_s")})
+        return out
+
+    # ------------------------------------------------------------------------------------ actions
+    def apply_advice(self, center: str, advice_id: str, user: str) -> JSON:
+        adv = self.advices.get(center)
+        with self._alock:
+            obj = self._advice_objs.get(center)
+        if adv is None or adv.get("id") != advice_id or obj is None:
+            raise ViewError("this advice is no longer current; reload the page", 409)
+        if obj.policy is None:
+            raise ViewError("this advice keeps the current assignment: nothing to apply", 409)
+        nodes = self.gw.push_policy(center, obj.policy)
+        if not nodes:
+            raise ViewError(f"center {center} has no node to send the policy to", 503)
+        self.applied.append((center, advice_id, user))
+        self.bump()
+        return {"policy_version": obj.policy.version}
+
+    def send_counter_command(self, center: str, cmd: CounterCmd, user: str) -> JSON:
+        c = self.state.center(center)
+        if c is None or cmd.counter not in c["counters"]:
+            raise ViewError(f"center {center} has no counter {cmd.counter!r}", 404)
+        node = c["counters"][cmd.counter].get("node")
+        if not node:
+            raise ViewError(f"no node owns counter {cmd.counter}", 503)
+        self.gw.ingest.send_command(center, node, "counter", cmd)
+        return {"id": cmd.id, "node": node}
+
+    def public_ticket(self, center: str, day: str, label: str) -> JSON | None:
+        t = self.gw.tickets.get(center, day, label)
+        if t is None:
+            return None
+        c = self.state.center(center) or {}
+        svc = (c.get("services") or {}).get(t["service"] or "", {})
+        ahead = self.gw.tickets.ahead(center, day, label)
+        if ahead is None and t["state"] == "waiting":
+            ahead = svc.get("waiting")
+        return {"ticket": t["ticket"], "service": t["service"], "service_name": svc.get("name"),
+                "center_name": c.get("name"), "state": t["state"], "ahead": ahead,
+                "eta_s": svc.get("eta_s") if t["state"] == "waiting" else None, "counter": t["counter"]}

@@ -1,0 +1,303 @@
+"""The gateway process: ingest + live state + series store + InfluxDB export + alerts + advisor + web.
+
+    gw = Gateway(GatewaySettings.from_file("/etc/civiq/gateway.yaml"))
+    gw.run_forever()
+
+Data flow: :class:`Ingest` validates and stores what the edges send and calls :meth:`Gateway._on_change`
+after each committed batch; that turns node and device state into alert conditions for the
+:class:`AlertEngine` and tracks tickets for the public ticket page. A loop thread ticks the alert engine
+every second, re-runs the load-balancing advisor per center and, for centers in automatic mode, pushes
+the advised policy to the edge (retained, so a rebooting edge gets it).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import signal
+import threading
+from datetime import timedelta
+from pathlib import Path
+
+from civiq.clock import Clock, SystemClock, local_day
+from civiq.contract import (
+    EventType,
+    Health,
+    PolicyCmd,
+    QueueSnapshot,
+    Status,
+    WorkProfile,
+)
+from civiq.gateway.alerts.channels import (
+    AlertmanagerChannel,
+    Channel,
+    EmailChannel,
+    MqttChannel,
+    TelegramChannel,
+    WebhookChannel,
+)
+from civiq.gateway.alerts.conditions import HEALTH_KINDS, conditions_from_health, node_condition
+from civiq.gateway.alerts.engine import AlertEngine
+from civiq.gateway.ingest import Applied, Ingest, load_live_state
+from civiq.gateway.metrics import GatewayMetrics
+from civiq.gateway.settings import GatewaySettings
+from civiq.gateway.store.influx import InfluxExport
+from civiq.gateway.store.series import SeriesStore
+from civiq.sdnotify import Notifier
+
+log = logging.getLogger("civiq.gateway")
+
+
+def channels_from_settings(settings: GatewaySettings, publish=None) -> list[Channel]:  # noqa: ANN001
+    a = settings.alerts
+    out: list[Channel] = []
+    for url in a.webhooks:
+        out.append(WebhookChannel(url))
+    if a.telegram_token_file and a.telegram_chat_id:
+        token = Path(a.telegram_token_file).read_text().strip()
+        out.append(TelegramChannel(token, a.telegram_chat_id, api_base=a.telegram_api_base))
+    if a.email_to and a.smtp_host:
+        password = Path(a.smtp_password_file).read_text().strip() if a.smtp_password_file else None
+        out.append(EmailChannel(a.smtp_host, a.smtp_port, a.email_from, list(a.email_to),
+                                username=a.smtp_username, password=password, starttls=a.smtp_starttls))
+    if a.alertmanager_url:
+        out.append(AlertmanagerChannel(a.alertmanager_url))
+    if a.mqtt and publish is not None:
+        out.append(MqttChannel(publish))
+    return out
+
+
+class TicketBook:
+    """What the public ticket page may show: label, service, state, counter. No personal data exists."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.tickets: dict[tuple[str, str, str], dict] = {}  # (center, day, label)
+
+    def apply(self, center: str, ev) -> None:  # noqa: ANN001
+        d = ev.data
+        label, day = d.get("ticket"), d.get("day")
+        if not label or not day:
+            return
+        key = (center, day, label)
+        with self.lock:
+            t = self.tickets.setdefault(key, {"ticket": label, "service": d.get("service"), "state": "waiting",
+                                              "counter": None, "issued_at": ev.ts.isoformat()})
+            if ev.type == EventType.ticket_called or ev.type == EventType.ticket_recalled:
+                t.update(state="called", counter=d.get("counter"))
+            elif ev.type == EventType.ticket_completed:
+                t.update(state="done")
+            elif ev.type == EventType.ticket_no_show:
+                t.update(state="no_show")
+            elif ev.type == EventType.ticket_transferred:
+                t.update(state="waiting", counter=None, service=d.get("to_service") or t["service"])
+
+    def ahead(self, center: str, day: str, label: str) -> int | None:
+        with self.lock:
+            t = self.tickets.get((center, day, label))
+            if t is None or t["state"] != "waiting":
+                return None
+            return sum(1 for (c, dd, _), o in self.tickets.items()
+                       if c == center and dd == day and o["service"] == t["service"] and o["state"] == "waiting"
+                       and o["issued_at"] < t["issued_at"])
+
+    def get(self, center: str, day: str, label: str) -> dict | None:
+        with self.lock:
+            t = self.tickets.get((center, day, label))
+            return dict(t) if t else None
+
+    def prune(self, keep_days: set[str]) -> None:
+        with self.lock:
+            for k in [k for k in self.tickets if k[1] not in keep_days]:
+                del self.tickets[k]
+
+
+class Gateway:
+    def __init__(self, settings: GatewaySettings, *, clock: Clock | None = None,
+                 channels: list[Channel] | None = None, notifier: Notifier | None = None) -> None:
+        from civiq.gateway.adapter import GatewayAdapter
+
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.notifier = notifier or Notifier()
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.metrics = GatewayMetrics()
+        self.store = SeriesStore(settings.db_path, settings.retention_days)
+        self.state = load_live_state(self.store)
+        self.influx = None
+        if settings.influx is not None:
+            i = settings.influx
+            self.influx = InfluxExport(i.url, i.token, i.org, i.bucket, settings.spool_path,
+                                       batch_size=i.batch_size, flush_interval_s=i.flush_interval_s)
+        self.tickets = TicketBook()
+        self.ingest = Ingest(settings, self.state, self.store, self.influx, clock=self.clock,
+                             on_change=self._on_change, metrics=self.metrics)
+        if channels is None:
+            channels = channels_from_settings(settings, publish=self._publish_alert)
+        a = settings.alerts
+        self.alerts = AlertEngine(settings.data_dir / "alerts.db", self.clock, channels,
+                                  raise_after_s=a.raise_after_s, clear_after_s=a.clear_after_s,
+                                  flap_window_s=a.flap_window_s, flap_max=a.flap_max,
+                                  grace_s=settings.heartbeat_timeout_s, stale=True)
+        self.view = GatewayAdapter(self)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.server = None
+
+    # ------------------------------------------------------------------------------------ ingest hook
+    def _publish_alert(self, topic: str, payload: bytes):  # noqa: ANN202
+        return self.ingest.client.publish(topic, payload, qos=1)
+
+    def _on_change(self, a: Applied) -> None:
+        try:
+            if a.leaf == "stale":
+                self.alerts.set_stale(bool(a.model))
+            elif a.leaf == "status" and a.new and isinstance(a.model, Status):
+                reason = "" if a.model.online else ("clean stop" if a.model.clean else "connection lost (Last Will)")
+                self.alerts.evaluate([node_condition(a.center, a.node, a.model.online, reason)])
+            elif a.leaf == "heartbeat":
+                self.alerts.evaluate([node_condition(a.center, a.node, False, "no heartbeat")])
+            elif a.leaf == "health" and isinstance(a.model, Health):
+                conds = conditions_from_health(a.center, a.node, a.model, self.settings.alerts.thresholds)
+                # a node that sends health is alive (it may have come back without a new birth)
+                conds.append(node_condition(a.center, a.node, True))
+                self.alerts.evaluate(conds)
+                self.alerts.resolve_missing(a.center, a.node, {c.key for c in conds}, kinds=HEALTH_KINDS)
+            elif a.leaf == "event" and a.new and a.model.type.value.startswith("ticket."):
+                self.tickets.apply(a.center, a.model)
+            self.view.bump()
+        except Exception:  # noqa: BLE001 - never let a bookkeeping error stall ingest
+            log.exception("gateway change hook (%s %s/%s)", a.leaf, a.center, a.node)
+
+    # ------------------------------------------------------------------------------------ advisor
+    def snapshot_of(self, center: str) -> QueueSnapshot | None:
+        c = self.state.center(center, self.clock.now())
+        if c is None or not c.get("services") and not c.get("counters"):
+            return None
+        now = self.clock.now()
+        return QueueSnapshot.model_validate({
+            "ts": c.get("queue_ts") or now, "day": local_day(now),
+            "services": {k: {kk: v.get(kk) for kk in ("waiting", "oldest_wait_s", "eta_s", "served_today",
+                                                      "issued_today") if v.get(kk) is not None}
+                         for k, v in c["services"].items()},
+            "counters": {k: {"state": v["state"], "ticket": v.get("ticket"), "services": v.get("services", []),
+                             "served_today": v.get("served_today", 0)} for k, v in c["counters"].items()},
+        })
+
+    def advise(self, center: str):  # noqa: ANN201
+        from civiq.gateway.balance.advisor import advise
+        from civiq.gateway.balance.forecast import build_forecast
+
+        snap = self.snapshot_of(center)
+        if snap is None or not snap.counters:
+            return None
+        now = self.clock.now()
+        events = self.store.events_between(center, now - timedelta(days=self.settings.balance.history_days),
+                                           now)
+        evs = [getattr(e, "event", e) for e in events]
+        stats = build_forecast(evs, now=now)
+        profiles = {cid: WorkProfile(services=c.services) for cid, c in snap.counters.items() if c.services}
+        if not profiles:
+            return None
+        version = int(now.timestamp())
+        return advise(snap, profiles, stats, now, horizon_min=self.settings.balance.horizon_min,
+                      version=version)
+
+    def push_policy(self, center: str, policy) -> list[str]:  # noqa: ANN001
+        nodes = [n for c, n in self.state.nodes() if c == center]
+        for node in nodes:
+            cmd = PolicyCmd(id=self.ingest.new_command_id("policy"), policy=policy)
+            self.ingest.send_command(center, node, "policy", cmd, retain=True)
+        return nodes
+
+    def _advise_all(self) -> None:
+        for center in self.state.centers():
+            try:
+                advice = self.advise(center)
+            except Exception:  # noqa: BLE001 - advice is best effort
+                log.exception("advisor failed for %s", center)
+                continue
+            if advice is None:
+                continue
+            self.view.set_advice(center, advice)
+            if center in self.settings.balance.auto_centers and advice.policy is not None:
+                self.push_policy(center, advice.policy)
+                log.info("policy v%s pushed to %s automatically", advice.policy.version, center)
+
+    # ------------------------------------------------------------------------------------ lifecycle
+    def _loop(self) -> None:
+        next_advice = 0.0
+        while not self._stop.wait(1.0):
+            try:
+                self.alerts.tick()
+                now = self.clock.monotonic()
+                if now >= next_advice:
+                    next_advice = now + self.settings.balance.interval_s
+                    self._advise_all()
+                days = {local_day(self.clock.now() - timedelta(days=d)) for d in range(2)}
+                self.tickets.prune(days)
+            except Exception:  # noqa: BLE001
+                log.exception("gateway loop")
+            self.notifier.watchdog()
+
+    def start(self) -> Gateway:
+        if self.influx is not None:
+            self.influx.start()
+        self.ingest.start()
+        self._thread = threading.Thread(target=self._loop, name="gateway-loop", daemon=True)
+        self._thread.start()
+        self.server = self._start_web()
+        self.notifier.ready(f"gateway {self.settings.gateway_id}")
+        return self
+
+    def _start_web(self):  # noqa: ANN202
+        from civiq.gateway.web.app import create_app
+        from civiq.gateway.web.auth import UserStore
+        from civiq.webthread import WebThread
+
+        s = self.settings
+        secret = load_secret(s.data_dir / "secret.key")
+        self.users = UserStore(s.data_dir / "users.db")
+        app = create_app(self.view, self.users, secret=secret, public_base_url=s.http.public_base_url)
+        from aiohttp import web
+
+        async def metrics(request: web.Request) -> web.Response:
+            return web.Response(text=self.metrics.render(), content_type="text/plain", charset="utf-8")
+
+        app.router.add_get("/metrics", metrics)
+        return WebThread(app, host=s.http.host, port=s.http.port).start()
+
+    def stop(self) -> None:
+        self.notifier.stopping()
+        self._stop.set()
+        if self._thread:
+            self._thread.join(5)
+        if self.server:
+            self.server.stop()
+        self.ingest.stop()
+        if self.influx is not None:
+            self.influx.stop()
+        self.alerts.close()
+        self.store.close()
+
+    def run_forever(self) -> None:
+        done = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *a: done.set())
+        signal.signal(signal.SIGINT, lambda *a: done.set())
+        self.start()
+        done.wait()
+        self.stop()
+
+
+def load_secret(path: Path) -> bytes:
+    """The session/ticket-token secret: created once (0600), kept across restarts so sessions survive."""
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        key = secrets.token_bytes(32)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(key.hex())
+        tmp.chmod(0o600)
+        tmp.replace(path)
+        return key
