@@ -123,8 +123,16 @@ class DeviceInfo(Model):
     model: str = ""
 
 
+class ServiceInfo(Model):
+    name_vi: str
+    name_en: str = ""
+
+
 class Status(Model):
-    """Birth (online) or death (offline). The Last Will carries only ``online`` and ``bdseq``."""
+    """Birth (online) or death (offline). The Last Will carries only ``online`` and ``bdseq``.
+
+    A birth also names the center and its services, so the gateway can show names without a config of its own.
+    """
 
     online: bool
     bdseq: int = Field(ge=0)
@@ -132,6 +140,8 @@ class Status(Model):
     version: str | None = None
     config_hash: str | None = None
     devices: list[DeviceInfo] = []
+    center_name: str | None = None
+    services: dict[str, ServiceInfo] = {}
     clean: bool = False  # a death sent on purpose (clean stop), not a will
 
 
@@ -265,7 +275,10 @@ class PolicyCmd(Command):
 
 
 class RebirthCmd(Command):
-    pass
+    """Republish birth, queue snapshot and health; with ``from_seq``, also re-send every logged event from
+    that seq on (the gateway saw a gap the outbox can no longer fill: e.g. acked by a broker that then lost it)."""
+
+    from_seq: int | None = Field(default=None, ge=1)
 
 
 class DisplayCmd(Command):
