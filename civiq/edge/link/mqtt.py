@@ -211,7 +211,9 @@ class EdgeLink:
                 try:
                     info.wait_for_publish(timeout)
                 except (RuntimeError, ValueError) as e:
-                    log.warning("clean death status not acknowledged: %s", e)
+                    log.warning("clean death status not sent: %s", e)
+                if not info.is_published():
+                    log.warning("clean death status not acknowledged within %.1f s", timeout)
             self._teardown(sess, graceful=clean)
             self._settle(sess)
         self._current = None
