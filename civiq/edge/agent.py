@@ -12,6 +12,7 @@ polls device health, publishes snapshots and health, cycles the QR boards and pi
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 import time
@@ -32,6 +33,7 @@ from civiq.contract import (
     EventType,
     Health,
     PolicyCmd,
+    ServiceInfo,
     TestPrintCmd,
 )
 from civiq.edge.config import CenterConfig, config_hash
@@ -88,7 +90,10 @@ class EdgeAgent:
                              password=m.password(), tls=m.tls, ca_file=m.ca_file, version=__version__,
                              config_hash=config_hash(cfg),
                              devices=[d.info() for d in self.hw.devices.values()],
-                             on_command=self.handle_command)
+                             center_name=cfg.center.name,
+                             services={p: ServiceInfo(name_vi=s.name_vi, name_en=s.name_en)
+                                       for p, s in services.items()},
+                             on_command=self.handle_command, health_source=self.health)
         self._dirty = threading.Event()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -397,6 +402,10 @@ class EdgeAgent:
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
+        if os.environ.get("CIVIQ_TEST_HOOKS") == "1":
+            # Test hook, off unless the variable is set: SIGUSR2 hangs the scheduler loop, so a test of a
+            # real process can see the systemd watchdog pings stop (tests/deploy/test_watchdog.py).
+            signal.signal(signal.SIGUSR2, lambda signum, frame: setattr(self, "hung", True))
         self.start()
         log.info("agent running: center %s node %s", self.cfg.center.id, self.cfg.node.id)
         done.wait()

@@ -35,7 +35,7 @@ import socket
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +53,7 @@ from civiq.contract import (
     Health,
     Model,
     OutboxHealth,
+    ServiceInfo,
     Status,
     parse_payload,
     topic,
@@ -135,6 +136,8 @@ class EdgeLink:
         version: str = civiq.__version__,
         config_hash: str = "",
         devices: Iterable[DeviceInfo] = (),
+        center_name: str | None = None,
+        services: Mapping[str, ServiceInfo] | None = None,
         on_command: Handler | None = None,
         max_inflight: int = 100,
         backoff_min: float = 0.5,
@@ -157,6 +160,8 @@ class EdgeLink:
         self.version = version
         self.config_hash = config_hash
         self.devices = list(devices)
+        self.center_name = center_name
+        self.services = dict(services or {})
         self.max_inflight = max_inflight
         self.backoff_min, self.backoff_max = backoff_min, backoff_max
         self.health_source = health_source
@@ -292,10 +297,7 @@ class EdgeLink:
         them after the broker had acknowledged them). Returns how many were re-queued. The event log itself
         is untouched; the gateway de-duplicates what it already has."""
         seq = max(1, int(seq))
-        with self.store.lock:  # no EdgeStore method for this yet; same schema, one statement
-            cur = self.store.db.execute(
-                "INSERT OR IGNORE INTO outbox(seq) SELECT seq FROM events WHERE seq >= ?", (seq,))
-        n = max(0, cur.rowcount)
+        n = self.store.requeue(seq)
         log.info("replaying events from seq %d (%d re-queued)", seq, n)
         self._rewind.set()
         self._wake.set()
@@ -525,7 +527,8 @@ class EdgeLink:
     # ============================================================================================ helpers
     def _publish_birth(self, sess: _Session) -> None:
         birth = Status(online=True, bdseq=sess.bdseq, ts=self.clock.now(), version=self.version,
-                       config_hash=self.config_hash, devices=self.devices)
+                       config_hash=self.config_hash, devices=self.devices, center_name=self.center_name,
+                       services=self.services)
         sess.client.publish(self._topic["status"], birth.to_json(), qos=1, retain=True)
 
     def _send_state(self, sess: _Session, leaf: str, entry: _Latest) -> None:

@@ -111,6 +111,14 @@ class EdgeStore:
         with self.lock:
             self.db.executemany("DELETE FROM outbox WHERE seq = ?", [(s,) for s in seqs])
 
+    def requeue(self, from_seq: int) -> int:
+        """Put every logged event from ``from_seq`` on back into the outbox (the gateway lost events the broker
+        had acknowledged). Returns how many rows were re-queued; the log itself is untouched."""
+        with self.lock:
+            cur = self.db.execute("INSERT OR IGNORE INTO outbox(seq) SELECT seq FROM events WHERE seq >= ?",
+                                  (max(1, int(from_seq)),))
+        return max(0, cur.rowcount)
+
     def pending_count(self) -> int:
         with self.lock:
             return int(self.db.execute("SELECT count(*) FROM outbox").fetchone()[0])
