@@ -153,6 +153,10 @@ class Gateway:
             if a.leaf == "stale":
                 self.alerts.set_stale(bool(a.model))
             elif a.leaf == "status" and a.new and isinstance(a.model, Status):
+                if a.model.online and a.model.center_name:  # a birth names the center and its services
+                    self.state.set_center_name(a.center, a.model.center_name)
+                if a.model.online and a.model.services:
+                    self.view.service_names[a.center] = {p: s.name_vi for p, s in a.model.services.items()}
                 reason = "" if a.model.online else ("clean stop" if a.model.clean else "connection lost (Last Will)")
                 self.alerts.evaluate([node_condition(a.center, a.node, a.model.online, reason)])
             elif a.leaf == "heartbeat":
