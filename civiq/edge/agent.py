@@ -239,6 +239,19 @@ class EdgeAgent:
                      self.clock.now().astimezone(self.tz).strftime("%H:%M:%S %d/%m/%Y")]
             p.test_print(lines)
 
+    def display_test(self) -> dict[str, str]:
+        """Show ``8888`` then the display's own id on every display; returns what went wrong per display."""
+        results = {}
+        for d in self.hw.displays.values():
+            try:
+                for text in ("8888", d.id[-4:].upper()):
+                    d.show(text)
+                results[d.id] = "ok"
+            except Exception as e:  # noqa: BLE001 - reported per display
+                results[d.id] = str(e)
+            self._check_device(d)
+        return results
+
     def _submit_show(self, dev, text: str, key: str) -> None:  # noqa: ANN001
         def job() -> None:
             try:

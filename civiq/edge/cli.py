@@ -75,10 +75,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ask_running_agent(cfg: CenterConfig, path: str) -> dict | None:
+    """POST to the running agent's local API (it owns the ports); None when no agent runs."""
+    import urllib.error
+    import urllib.request
+
+    from civiq.edge.doctor import running_agent
+
+    info = running_agent(cfg)
+    if info is None:
+        return None
+    req = urllib.request.Request(f"http://127.0.0.1:{info['api_port']}{path}", method="POST", data=b"")
+    try:
+        with urllib.request.urlopen(req, timeout=60) as r:
+            return json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return json.loads(e.read() or b"{}") or {"ok": False, "error": str(e)}
+    except OSError as e:
+        return {"ok": False, "error": f"the running agent does not answer: {e}"}
+
+
 def test_print(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if cfg is None:
         return 2
+    reply = _ask_running_agent(cfg, "/api/test-print" + (f"?printer={args.printer}" if args.printer else ""))
+    if reply is not None:
+        if reply.get("ok"):
+            print("test ticket printed on " + ", ".join(reply.get("printers", [])) + " (by the running agent)")
+            return 0
+        print(f"test print failed: {reply.get('error')}", file=sys.stderr)
+        return 1
     agent = make_agent(cfg, args.simulate)
     try:
         agent.test_print(args.printer)
@@ -95,22 +122,21 @@ def display_test(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if cfg is None:
         return 2
-    agent = make_agent(cfg, args.simulate)
-    bad = 0
-    try:
-        for d in agent.hw.displays.values():
-            for text in ("8888", d.id[-4:].upper()):
-                try:
-                    d.show(text)
-                except Exception as e:  # noqa: BLE001
-                    print(f"display {d.id}: {e}")
-                    bad += 1
-                    break
-            else:
-                print(f"display {d.id}: showed 8888 then {d.id[-4:].upper()}")
-    finally:
-        agent.hw.close()
-    return 1 if bad else 0
+    reply = _ask_running_agent(cfg, "/api/display-test")
+    if reply is None:
+        agent = make_agent(cfg, args.simulate)
+        try:
+            results = agent.display_test()
+        finally:
+            agent.hw.close()
+    else:
+        results = reply.get("displays", {})
+        if "error" in reply and not results:
+            print(f"display test failed: {reply['error']}", file=sys.stderr)
+            return 1
+    for dev, res in results.items():
+        print(f"display {dev}: " + ("showed 8888 then its id" if res == "ok" else res))
+    return 0 if all(r == "ok" for r in results.values()) else 1
 
 
 def main(args: argparse.Namespace) -> int:

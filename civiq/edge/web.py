@@ -6,6 +6,7 @@ aiohttp runs in its own thread with its own event loop; handlers call into the a
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -36,8 +37,23 @@ def agent_routes(agent) -> list[web.RouteDef]:  # noqa: ANN001
         html = render_qr_page(agent.cfg.center.name, items, waits, refresh_s=10)
         return web.Response(text=html, content_type="text/html", charset="utf-8")
 
+    async def test_print(request: web.Request) -> web.Response:
+        printer = request.query.get("printer") or None
+        try:
+            await asyncio.to_thread(agent.test_print, printer)
+        except KeyError:
+            return json_response({"ok": False, "error": f"no printer {printer!r}"}, 404)
+        except Exception as e:  # noqa: BLE001 - the technician reads the reason
+            return json_response({"ok": False, "error": str(e)}, 503)
+        return json_response({"ok": True, "printers": [printer] if printer else list(agent.hw.printers)})
+
+    async def display_test(request: web.Request) -> web.Response:
+        results = await asyncio.to_thread(agent.display_test)
+        return json_response({"ok": all(v == "ok" for v in results.values()), "displays": results})
+
     async def index(request: web.Request) -> web.Response:
         raise web.HTTPFound("/qr")
 
     return [web.get("/", index), web.get("/qr", qr_page), web.get("/api/state", state),
-            web.get("/api/health", health)]
+            web.get("/api/health", health), web.post("/api/test-print", test_print),
+            web.post("/api/display-test", display_test)]

@@ -293,3 +293,22 @@ def test_invalid_config_refuses_to_start(tmp_path: Path, broker) -> None:  # noq
     assert r.returncode == 2
     assert f"{config.name}:11:" in r.stderr and "'X'" in r.stderr  # the counters line, the bad service
     assert f"{config.name}:15:" in r.stderr and "baudrate" in r.stderr  # the typo, with a suggestion
+
+
+def test_test_print_and_display_test_through_the_running_agent(tmp_path: Path, broker, run_agent) -> None:  # noqa: ANN001
+    http_port = free_port()
+    config = write_center(tmp_path, broker.port, http_port=http_port)
+    run_agent(config, http_port)
+    before = len(_http(http_port, "/sim/printers/p1/tickets"))
+    cmd = [sys.executable, "-m", "civiq", "edge"]
+    r = subprocess.run([*cmd, "test-print", str(config)], env=_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "printed on p1" in r.stdout
+    tickets = _http(http_port, "/sim/printers/p1/tickets")
+    assert len(tickets) == before + 1 and tickets[-1]["images"], "a test ticket came out of the printer"
+    r = subprocess.run([*cmd, "display-test", str(config)], env=_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert _http(http_port, "/sim/displays") == {"d1": "D1", "d2": "D2"}
+    _http(http_port, "/sim/devices/d2/mute", "POST")
+    r = subprocess.run([*cmd, "display-test", str(config)], env=_env(), capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1 and "display d2:" in r.stdout and "does not answer" in r.stdout, r.stdout
