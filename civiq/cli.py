@@ -8,6 +8,7 @@
     civiq edge install CONFIG              put config and systemd unit in place
     civiq gateway run [--config FILE]      run the gateway
     civiq gateway install                  put settings and systemd unit in place
+    civiq gateway acl NODES_FILE           Mosquitto ACL (+ node passwords) from a list of center/node
     civiq demo                             broker + gateway + simulated centers, all in one
 """
 
@@ -59,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--config", default=None, help="gateway settings YAML (env CIVIQ_GW_* override it)")
     gi = gw.add_parser("install", help="install settings and systemd unit")
     gi.add_argument("--root", default="/")
+    gk = gw.add_parser("ticket-key", help="print a center's ticket key (for its edge's center.ticket_key_file)")
+    gk.add_argument("center")
+    gk.add_argument("--config", default=None)
     gu = gw.add_parser("user", help="add a dashboard user")
     gu.add_argument("name")
     gu.add_argument("--role", required=True, choices=["province_admin", "center_manager", "technician", "viewer"])
@@ -66,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     gu.add_argument("--password", default=None)
     gu.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     gu.add_argument("--config", default=None)
+    from civiq.acl import add_arguments as acl_arguments
+
+    acl_arguments(gw.add_parser("acl", help="Mosquitto ACL (and node passwords) from a list of nodes"))
 
     demo = sub.add_parser("demo", help="everything on this machine: broker, gateway, simulated centers")
     demo.add_argument("--centers", type=int, default=3)
@@ -87,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
         from civiq.edge import cli as edge_cli
 
         return edge_cli.main(args)
+    if args.area == "gateway" and args.cmd == "acl":
+        from civiq.acl import main as acl_main
+
+        return acl_main(args)
     if args.area == "gateway":
         from civiq.gateway import cli as gw_cli
 

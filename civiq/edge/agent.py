@@ -42,6 +42,7 @@ from civiq.edge.hostinfo import host_health, ntp_synchronized
 from civiq.edge.queue.engine import QueueEngine, QueueError, ServiceDef
 from civiq.edge.queue.store import EdgeStore, StoreFull
 from civiq.sdnotify import Notifier, watchdog_interval_s
+from civiq.tickettoken import token_with_key
 
 log = logging.getLogger(__name__)
 
@@ -63,13 +64,13 @@ def _eta_text(eta_s: float | None) -> str:
 class EdgeAgent:
     def __init__(self, cfg: CenterConfig, *, clock: Clock | None = None, pin_factory: object | None = None,
                  resolve_port: Callable[[str], str] = lambda p: p, state_dir: str | Path | None = None,
-                 public_url: str | None = None, notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.tz = ZoneInfo(cfg.center.timezone)
         self.state_dir = Path(state_dir or cfg.state_dir)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        self.public_url = public_url
+        self._ticket_key = cfg.center.ticket_key()
         self.notifier = notifier or Notifier()
         self.store = EdgeStore(self.state_dir / "edge.db")
         services = {s.prefix: ServiceDef(prefix=s.prefix, name_vi=s.name_vi, name_en=s.name_en,
@@ -215,8 +216,9 @@ class EdgeAgent:
         svc = self.services[ticket.service]
         issued = ticket.issued_at.astimezone(self.tz).strftime("%H:%M %d/%m/%Y")
         url = svc.portal_url
-        if self.public_url:
-            url = f"{self.public_url.rstrip('/')}/t/{self.cfg.center.id}/{ticket.day}/{ticket.label}"
+        if self._ticket_key and self.cfg.center.public_url:
+            token = token_with_key(self._ticket_key, self.cfg.center.id, ticket.day, ticket.label)
+            url = f"{self.cfg.center.public_url.rstrip('/')}/t/{token}"
         return TicketPrint(center_name=self.cfg.center.name, label=ticket.label, service_name_vi=svc.name_vi,
                            service_name_en=svc.name_en, issued_local=issued, ahead=ticket.ahead,
                            eta_text=_eta_text(ticket.eta_s), qr_url=url)

@@ -207,6 +207,24 @@ class CenterInfo(Section):
     timezone: Annotated[str, AfterValidator(_timezone)] = Field(
         default="Asia/Ho_Chi_Minh", description="IANA time zone; ticket numbers restart at local midnight.",
         examples=["Asia/Ho_Chi_Minh"])
+    public_url: Annotated[str, BeforeValidator(_url)] | None = Field(
+        default=None, description="Address of the gateway's public pages. With `ticket_key_file`, each "
+        "ticket's QR code opens `<public_url>/t/<token>`: the citizen follows their turn on the phone. "
+        "Without it the QR shows the procedure's portal page.", examples=["https://hangdoi.hcm.gov.vn"])
+    ticket_key_file: Path | None = Field(
+        default=None, description="File holding this center's ticket key (hex, from `civiq gateway "
+        "ticket-key <center>` on the gateway); mode 0600. Signs the public ticket links.",
+        examples=["/etc/civiq/ticket-key"])
+
+    def ticket_key(self) -> bytes | None:
+        """The center's ticket key, or None when public ticket links are not set up."""
+        if self.ticket_key_file is None or self.public_url is None:
+            return None
+        try:
+            return bytes.fromhex(Path(self.ticket_key_file).read_text().strip())
+        except (OSError, ValueError) as e:
+            raise ConfigError([ConfigProblem(str(self.ticket_key_file), None, None, "center.ticket_key_file",
+                                             f"cannot read the ticket key: {e}")]) from None
 
 
 class NodeConfig(Section):

@@ -21,6 +21,15 @@ def main(args: argparse.Namespace) -> int:
         from civiq.install import install_gateway
 
         return install_gateway(root=args.root)
+    if args.cmd == "ticket-key":
+        settings = load_settings(args.config)
+        if settings is None:
+            return 2
+        from civiq.gateway.service import load_secret
+        from civiq.tickettoken import center_key
+
+        print(center_key(load_secret(settings.data_dir / "secret.key"), args.center).hex())
+        return 0
     if args.cmd == "user":
         settings = load_settings(args.config)
         if settings is None:

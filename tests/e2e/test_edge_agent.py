@@ -312,3 +312,28 @@ def test_test_print_and_display_test_through_the_running_agent(tmp_path: Path, b
     _http(http_port, "/sim/devices/d2/mute", "POST")
     r = subprocess.run([*cmd, "display-test", str(config)], env=_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 1 and "display d2:" in r.stdout and "does not answer" in r.stdout, r.stdout
+
+
+def test_ticket_qr_links_to_the_public_page_with_a_token_the_gateway_accepts(tmp_path: Path, broker) -> None:  # noqa: ANN001
+    from civiq.tickettoken import center_key, verify_ticket_token
+
+    gateway_secret = b"k" * 32
+    key_file = tmp_path / "ticket-key"
+    key_file.write_text(center_key(gateway_secret, CENTER).hex())
+    key_file.chmod(0o600)
+    config = write_center(tmp_path, broker.port, http_port=free_port())
+    config.write_text(config.read_text().replace(
+        "timezone: Asia/Ho_Chi_Minh}",
+        f"timezone: Asia/Ho_Chi_Minh, public_url: 'https://hangdoi.example.vn', ticket_key_file: {key_file}}}"))
+    a = make_agent(load_config(config), simulate=True)
+    a.start()
+    try:
+        a.sim.press_button("A")
+        qr = a.sim.emulator_of("p1").wait_tickets(1, timeout=10)[0].qr[0]
+    finally:
+        a.stop()
+        a.sim.stop()
+    assert qr.startswith("https://hangdoi.example.vn/t/")
+    ref = verify_ticket_token(gateway_secret, qr.rsplit("/", 1)[1])
+    assert ref is not None and ref.center == CENTER and ref.label == "A001"
+    assert verify_ticket_token(b"other" * 8, qr.rsplit("/", 1)[1]) is None

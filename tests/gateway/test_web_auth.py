@@ -16,7 +16,7 @@ from civiq.gateway.web import AuthError, UserStore, check_password, create_app, 
 from civiq.gateway.web.auth import SessionCodec
 from civiq.gateway.web.context import CTX
 from civiq.gateway.web.memory import sample_view
-from civiq.gateway.web.tokens import ticket_token, verify_ticket_token
+from civiq.tickettoken import ticket_token, verify_ticket_token
 
 SECRET = b"auth-test-secret-0123456789"
 

@@ -7,8 +7,8 @@ live stream. The rest of the gateway is reached only through :class:`GatewayView
 from civiq.gateway.web.app import create_app
 from civiq.gateway.web.auth import ROLES, AuthError, User, UserStore, check_password, hash_password
 from civiq.gateway.web.memory import MemoryView
-from civiq.gateway.web.tokens import TicketRef, ticket_token, verify_ticket_token
 from civiq.gateway.web.view import GatewayView, ViewError
+from civiq.tickettoken import TicketRef, ticket_token, verify_ticket_token
 
 __all__ = [
     "ROLES", "AuthError", "GatewayView", "MemoryView", "TicketRef", "User", "UserStore", "ViewError",

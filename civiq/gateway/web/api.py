@@ -27,8 +27,8 @@ from civiq.gateway.web.context import (
     scope_center,
     sid_of,
 )
-from civiq.gateway.web.tokens import verify_ticket_token
 from civiq.gateway.web.view import HISTORY_METRICS
+from civiq.tickettoken import verify_ticket_token
 
 COUNTER_ACTIONS: tuple[str, ...] = get_args(CounterCmd.model_fields["action"].annotation)
 MAX_HISTORY = timedelta(days=31)

@@ -23,8 +23,8 @@ from aiohttp import WSMsgType, web
 from civiq.gateway.web.api import public_ticket_payload
 from civiq.gateway.web.auth import User
 from civiq.gateway.web.context import ApiError, ctx_of, json_dumps, require_center, require_user, sid_of
-from civiq.gateway.web.tokens import verify_ticket_token
 from civiq.gateway.web.view import GatewayView
+from civiq.tickettoken import verify_ticket_token
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()

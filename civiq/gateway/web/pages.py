@@ -22,7 +22,7 @@ from civiq.gateway.web.api import public_ticket_payload, start_of_local_day
 from civiq.gateway.web.auth import User
 from civiq.gateway.web.context import COOKIE, ApiError, call, ctx_of, sid_of, user_of
 from civiq.gateway.web.i18n import STRINGS, pick_lang, t
-from civiq.gateway.web.tokens import verify_ticket_token
+from civiq.tickettoken import verify_ticket_token
 
 routes = web.RouteTableDef()
 LANG_COOKIE = "lang"
