@@ -38,7 +38,7 @@ from civiq.contract import (
 )
 from civiq.edge.config import CenterConfig, config_hash
 from civiq.edge.hardware import Hardware, build_hardware
-from civiq.edge.hostinfo import host_health, ntp_synchronized
+from civiq.edge.hostinfo import clock_offset_s, host_health, ntp_synchronized
 from civiq.edge.queue.engine import QueueEngine, QueueError, ServiceDef
 from civiq.edge.queue.store import EdgeStore, StoreFull
 from civiq.sdnotify import Notifier, watchdog_interval_s
@@ -102,6 +102,7 @@ class EdgeAgent:
         self._message_until: float = 0.0
         self.refused_presses = 0
         self._ntp: bool | None = None
+        self._clock_offset: float | None = None
         self.hung = False  # tests set this to simulate a hung main loop (the watchdog must stop)
         self._thread: threading.Thread | None = None
         self.engine.subscribe(self._on_engine_event)
@@ -314,7 +315,7 @@ class EdgeAgent:
 
     def health(self) -> Health:
         now = self.clock.now()
-        host = host_health(self.state_dir, now, synced=self._ntp)
+        host = host_health(self.state_dir, now, clock_offset_s=self._clock_offset, synced=self._ntp)
         return Health(ts=now, host=host, devices=[d.health() for d in self.hw.devices.values()],
                       outbox=self.link.pending_stats())
 
@@ -385,6 +386,7 @@ class EdgeAgent:
                     last_snapshot = now
                     next_snapshot = now + SNAPSHOT_INTERVAL_S
                 if now >= next_health:
+                    self._ntp, self._clock_offset = ntp_synchronized(), clock_offset_s()
                     self._publish_health()
                     next_health = now + HEALTH_INTERVAL_S
                 if now >= next_qr:

@@ -71,6 +71,45 @@ def ntp_synchronized() -> bool | None:
     return out.stdout.strip() == "yes"
 
 
+def _run(args: list[str]) -> str | None:
+    exe = shutil.which(args[0])
+    if not exe:
+        return None
+    try:
+        out = subprocess.run([exe, *args[1:]], capture_output=True, text=True, timeout=2)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return out.stdout if out.returncode == 0 else None
+
+
+_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0}
+
+
+def clock_offset_s() -> float | None:
+    """The system clock's offset from NTP time in seconds, from chrony or systemd-timesyncd; None if neither
+    can tell (no time daemon, no sync yet)."""
+    text = _run(["chronyc", "-c", "tracking"])
+    if text:
+        fields = text.strip().split(",")
+        try:
+            return float(fields[4])  # "System time": seconds the clock is off
+        except (IndexError, ValueError):
+            pass
+    text = _run(["timedatectl", "timesync-status"])
+    if text:
+        for line in text.splitlines():
+            key, _, value = line.strip().partition(":")
+            if key == "Offset":
+                v = value.strip()
+                for unit in sorted(_UNITS, key=len, reverse=True):
+                    if v.endswith(unit):
+                        try:
+                            return float(v[: -len(unit)]) * _UNITS[unit]
+                        except ValueError:
+                            return None
+    return None
+
+
 def clock_quality(now: datetime, synced: bool | None) -> ClockQuality:
     if not plausible(now):
         return ClockQuality.suspect
