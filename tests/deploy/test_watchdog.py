@@ -1,0 +1,162 @@
+"""The systemd notify protocol, end to end: real agent and gateway processes talk to a unix datagram socket
+standing in for systemd (``$NOTIFY_SOCKET``), exactly as they would under ``Type=notify`` + ``WatchdogSec=``.
+
+systemd kills a service whose WATCHDOG=1 pings stop for WatchdogSec; the tests set WATCHDOG_USEC=2 s and
+check that pings arrive well within that while the main loop works, and stop when it hangs (the agent's
+``CIVIQ_TEST_HOOKS=1`` test hook: SIGUSR2 sets ``agent.hung``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import wait_for
+from tests.e2e.centers import write_center
+
+REPO = Path(__file__).resolve().parents[2]
+WATCHDOG_S = 2.0  # WatchdogSec the tests pretend systemd has
+
+
+class NotifySocket:
+    """A bound AF_UNIX datagram socket recording (monotonic time, message) of every notification."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.1)
+        self.messages: list[tuple[float, str]] = []
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._recv, daemon=True)
+        self._thread.start()
+
+    def _recv(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.messages.append((time.monotonic(), data.decode("utf-8", "replace")))
+
+    def times_of(self, assignment: str, after: float = 0.0) -> list[float]:
+        """When messages containing the line ``assignment`` (e.g. ``WATCHDOG=1``) arrived, after ``after``."""
+        with self.lock:
+            return [t for t, m in self.messages if assignment in m.splitlines() and t > after]
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()
+
+
+@pytest.fixture
+def notify(tmp_path: Path) -> Iterator[NotifySocket]:
+    s = NotifySocket(tmp_path / "notify.sock")
+    yield s
+    s.close()
+
+
+def spawn(args: list[str], notify: NotifySocket, **extra_env: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CIVIQ_", "WATCHDOG_", "NOTIFY_"))}
+    env.update(NOTIFY_SOCKET=str(notify.path), WATCHDOG_USEC=str(int(WATCHDOG_S * 1e6)), **extra_env)
+    return subprocess.Popen([sys.executable, "-m", "civiq", *args], env=env, cwd=REPO,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+
+def stop(proc: subprocess.Popen) -> tuple[int, str]:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        _, err = proc.communicate()
+    return proc.returncode, err
+
+
+def ready_then_pings(notify: NotifySocket, proc: subprocess.Popen, pings: int, timeout: float) -> list[float]:
+    """Wait for READY=1, then for ``pings`` WATCHDOG=1 after it; return their arrival times."""
+    def ready() -> float | None:
+        assert proc.poll() is None, f"the process exited early: {proc.stderr.read() if proc.stderr else ''}"
+        t = notify.times_of("READY=1")
+        return t[0] if t else None
+
+    t_ready = wait_for(ready, timeout=timeout, what="READY=1")
+
+    def enough() -> list[float] | None:
+        times = notify.times_of("WATCHDOG=1", after=t_ready)
+        return times if len(times) >= pings else None
+
+    return wait_for(enough, timeout=timeout, what=f"{pings} WATCHDOG=1 after READY=1")
+
+
+def assert_regular(times: list[float], max_gap: float) -> None:
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert max(gaps) <= max_gap, f"watchdog pings {max(gaps):.2f} s apart (systemd allows {WATCHDOG_S} s)"
+    assert times[-1] - times[0] >= 0.1 * (len(times) - 1), "pings came in a burst, not over time"
+
+
+def test_edge_agent_is_ready_pings_the_watchdog_and_stops_pinging_when_its_loop_hangs(
+        broker, notify: NotifySocket, tmp_path: Path) -> None:
+    cfg = write_center(tmp_path, broker.port)
+    proc = spawn(["edge", "run", str(cfg), "--simulate", "--api-port", "0"], notify, CIVIQ_TEST_HOOKS="1")
+    try:
+        pings = ready_then_pings(notify, proc, pings=6, timeout=20)
+        # the agent pings every loop turn, far more often than half of WatchdogSec
+        assert_regular(pings, max_gap=WATCHDOG_S / 2)
+
+        proc.send_signal(signal.SIGUSR2)  # test hook: the scheduler loop hangs
+        hung_at = time.monotonic()
+        # systemd would act after WatchdogSec without a ping: watch that long (plus a margin) for one
+        time.sleep(WATCHDOG_S + 0.5)
+        late = notify.times_of("WATCHDOG=1", after=hung_at + 0.5)  # one turn may have been under way
+        assert late == [], f"{len(late)} watchdog pings after the loop hung: systemd would never restart it"
+        assert proc.poll() is None, "the hung agent should still be running (systemd is the one to kill it)"
+    finally:
+        code, err = stop(proc)
+    assert notify.times_of("STOPPING=1"), "no STOPPING=1 on SIGTERM"
+    assert code == 0, err
+
+
+def test_edge_agent_is_ready_without_a_broker(notify: NotifySocket, tmp_path: Path) -> None:
+    """The center must run when the network is down: READY=1 must not wait for MQTT (Type=notify would
+    otherwise fail the start after TimeoutStartSec and restart the agent in a loop)."""
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    cfg = write_center(tmp_path, dead_port)
+    proc = spawn(["edge", "run", str(cfg), "--simulate", "--api-port", "0"], notify)
+    try:
+        pings = ready_then_pings(notify, proc, pings=3, timeout=20)
+        assert_regular(pings, max_gap=WATCHDOG_S / 2)
+    finally:
+        code, err = stop(proc)
+    assert code == 0, err
+
+
+def test_gateway_is_ready_and_pings_the_watchdog(broker, notify: NotifySocket, tmp_path: Path) -> None:
+    settings = tmp_path / "gateway.yaml"
+    settings.write_text(f"gateway_id: gw-test\ndata_dir: {tmp_path / 'gw'}\n"
+                        f"mqtt: {{host: 127.0.0.1, port: {broker.port}}}\nhttp: {{host: 127.0.0.1, port: 0}}\n")
+    proc = spawn(["gateway", "run", "--config", str(settings)], notify)
+    try:
+        pings = ready_then_pings(notify, proc, pings=3, timeout=20)
+        assert_regular(pings, max_gap=WATCHDOG_S)
+    finally:
+        code, err = stop(proc)
+    assert notify.times_of("STOPPING=1"), "no STOPPING=1 on SIGTERM"
+    assert code == 0, err
