@@ -234,13 +234,46 @@ def _duplicate_keys(file: str, node: yaml.Node | None, path: Loc = ()) -> list[C
     return out
 
 
+# A center file has a few hundred values. YAML aliases (``*name``) can make a few lines expand to billions
+# ("billion laughs") or refer to themselves; deep nesting overflows the recursive parser. Both are refused.
+MAX_YAML_VALUES = 100_000
+MAX_YAML_DEPTH = 64
+
+
+def _check_size(file: str, root: yaml.Node | None) -> None:
+    """Refuse a composed document that expands past :data:`MAX_YAML_VALUES` or :data:`MAX_YAML_DEPTH`."""
+    budget = MAX_YAML_VALUES
+    stack: list[tuple[yaml.Node, int]] = [(root, 1)] if root is not None else []
+    while stack:
+        node, depth = stack.pop()
+        budget -= 1
+        if budget < 0:
+            raise ConfigError([ConfigProblem(file, None, None, "", f"the file expands to more than "
+                                             f"{MAX_YAML_VALUES} values: an alias (*name) repeated many times "
+                                             "or used inside its own anchor")])
+        if depth > MAX_YAML_DEPTH:
+            raise ConfigError([ConfigProblem(file, node.start_mark.line + 1, node.start_mark.column + 1, "",
+                                             f"nested more than {MAX_YAML_DEPTH} levels deep (or an alias used inside "
+                                             "its own anchor)")])
+        if isinstance(node, yaml.MappingNode):
+            for k, v in node.value:
+                stack += ((k, depth + 1), (v, depth + 1))
+        elif isinstance(node, yaml.SequenceNode):
+            stack += ((v, depth + 1) for v in node.value)
+
+
 def load_yaml_text(text: str, file: str = "<string>") -> YamlDoc:
     """Compose and construct YAML text; raise :class:`ConfigError` on a syntax error."""
     try:
         root = yaml.compose(text, Loader=_Loader)
+        _check_size(file, root)
         data = _Loader(text).get_single_data() if root is not None else None
     except yaml.YAMLError as e:
         raise ConfigError([_syntax_problem(file, e)]) from None
+    except RecursionError:
+        raise ConfigError([ConfigProblem(file, None, None, "", "nested too deeply to read")]) from None
+    except ValueError as e:  # e.g. an integer of more than 4300 digits
+        raise ConfigError([ConfigProblem(file, None, None, "", f"a value cannot be read: {e}")]) from None
     return YamlDoc(file, data, root, _duplicate_keys(file, root))
 
 

@@ -29,7 +29,7 @@ def soak(ci: float, long: float) -> float:
 
 def fuzz(ci: int = 150, long: int = 3000) -> settings:
     """Hypothesis settings of a fuzz test: bounded in CI, ``long`` examples under CIVIQ_SOAK."""
-    return settings(max_examples=int(soak(ci, long)), deadline=None, derandomize=not SOAK,
+    return settings(max_examples=int(soak(ci, long)), deadline=None, derandomize=not SOAK, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
                                            HealthCheck.data_too_large, HealthCheck.filter_too_much])
 
