@@ -28,6 +28,13 @@ _METRICS = {"waiting": ("waiting_total", ""), "longest_wait_s": ("longest_wait_s
             "issued": ("waiting_total", "")}
 
 
+def _dur(seconds: float, lang: str) -> str:
+    """``45 giây`` / ``12 phút`` (vi), ``45 s`` / ``12 min`` (en): waits under a minute are not "0 minutes"."""
+    if seconds < 59.5:
+        return f"{seconds:.0f} {'giây' if lang == 'vi' else 's'}"
+    return f"{seconds / 60:.0f} {'phút' if lang == 'vi' else 'min'}"
+
+
 def advice_json(center: str, advice: Advice, current: dict[str, list[str]]) -> JSON:
     """The advice as the center page shows it; ``current``: each counter's services now."""
     changes = []
@@ -46,9 +53,14 @@ def advice_json(center: str, advice: Advice, current: dict[str, list[str]]) -> J
         "reason": reasons_vi + (" / " + reasons_en if reasons_en else ""),
         "change": advice.change,
         "changes": changes,
-        "expected": {"longest_wait_before_s": round(before_s, 1), "longest_wait_after_s": round(after_s, 1),
-                     "text": f"chờ trung bình {before_s / 60:.0f} → {after_s / 60:.0f} phút / "
-                             f"mean wait {before_s / 60:.0f} → {after_s / 60:.0f} min"},
+        # the page labels these "longest wait": the advisor's 95th-percentile wait of the worst service
+        "expected": {"longest_wait_before_s": round(max((p.p95_wait_s for p in advice.current.values()),
+                                                        default=0.0), 1),
+                     "longest_wait_after_s": round(max((p.p95_wait_s for p in advice.recommended.values()),
+                                                       default=0.0), 1),
+                     "mean_wait_before_s": round(before_s, 1), "mean_wait_after_s": round(after_s, 1),
+                     "text": f"chờ trung bình {_dur(before_s, 'vi')} → {_dur(after_s, 'vi')} / "
+                             f"mean wait {_dur(before_s, 'en')} → {_dur(after_s, 'en')}"},
         "services": {s: {"arrivals_per_h": round(p.arrivals_per_h, 1), "mean_wait_s": round(p.mean_wait_s, 1),
                          "utilization": round(p.utilization, 2)} for s, p in advice.current.items()},
     }
@@ -66,6 +78,15 @@ class GatewayAdapter(MemoryView):
         self.gw = gw
         self._advice_objs: dict[str, Any] = {}
         self._alock = threading.Lock()
+
+    def center(self, center: str) -> JSON | None:
+        """The live center; service names come from the edge's birth (the id when it named none)."""
+        c = self.state.center(center, self.clock.now())
+        if c is not None:
+            names = self.service_names.get(center, {})  # an operator's override, if any
+            for sid, s in c["services"].items():
+                s["name"] = names.get(sid) or s.get("name") or sid
+        return c
 
     def set_advice(self, center: str, advice: Advice) -> None:
         c = self.state.center(center) or {}
@@ -159,6 +180,26 @@ class GatewayAdapter(MemoryView):
         ahead = self.gw.tickets.ahead(center, day, label)
         if ahead is None and t["state"] == "waiting":
             ahead = svc.get("waiting")
+        eta = ticket_eta_s(svc.get("eta_s"), ahead, svc.get("waiting")) if t["state"] == "waiting" else None
         return {"ticket": t["ticket"], "service": t["service"], "service_name": svc.get("name"),
                 "center_name": c.get("name"), "state": t["state"], "ahead": ahead,
-                "eta_s": svc.get("eta_s") if t["state"] == "waiting" else None, "counter": t["counter"]}
+                "eta_s": eta, "counter": t["counter"]}
+
+
+def ticket_eta_s(line_eta_s: float | None, ahead: int | None, waiting: int | None) -> float | None:
+    """One waiting ticket's ETA from its line's.
+
+    The edge's ``eta_s`` for a service is the wait of someone joining the line now, with all ``waiting``
+    people ahead: ``(waiting + r) / rate``, ``r`` being half a service when every counter is busy. A ticket
+    with ``ahead`` people before it waits ``(ahead + r) / rate``; taking ``r = 0.5`` (the cautious case):
+
+    >>> ticket_eta_s(1300.0, 2, 6)     # third in a line of six
+    500.0
+    >>> ticket_eta_s(None, 2, 6) is None   # unknown stays unknown
+    True
+    """
+    if line_eta_s is None or ahead is None:
+        return None
+    if not waiting or ahead >= waiting:
+        return line_eta_s
+    return round(line_eta_s * (ahead + 0.5) / (waiting + 0.5), 1)

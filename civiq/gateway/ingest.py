@@ -561,10 +561,10 @@ class Ingest:
         elif it.leaf == "status":
             assert isinstance(m, Status)
             new = st.apply_status(c, n, m, rcv)
-            if new and export:
-                lines += ix.status_lines(c, n, m, rcv)
-            else:
+            if not new:
                 log.info("ignored a stale death of %s/%s (bdseq %d)", c, n, m.bdseq)
+            elif export:
+                lines += ix.status_lines(c, n, m, rcv)
             applied.append(Applied("status", c, n, m, rcv, new))
         elif it.leaf == "cmd_result":
             assert isinstance(m, CmdResult)
@@ -619,7 +619,10 @@ class Ingest:
             if sent >= 20 or not self.connected.is_set():  # no storms after a restart
                 continue
             try:
-                self.send_command(key[0], key[1], "rebirth", RebirthCmd(id=self.new_command_id("rebirth")))
+                # from_seq: the edge re-sends its log from the first missing event (its outbox may have
+                # forgotten them: a broker acknowledged them and then lost them)
+                self.send_command(key[0], key[1], "rebirth", RebirthCmd(id=self.new_command_id("rebirth"),
+                                                                        from_seq=sq.contiguous + 1))
             except ContractError:
                 continue
             w.rebirths += 1

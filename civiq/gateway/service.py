@@ -21,6 +21,7 @@ from pathlib import Path
 
 from civiq.clock import Clock, SystemClock, local_day
 from civiq.contract import (
+    Event,
     EventType,
     Health,
     PolicyCmd,
@@ -65,6 +66,17 @@ def channels_from_settings(settings: GatewaySettings, publish=None) -> list[Chan
     if a.mqtt and publish is not None:
         out.append(MqttChannel(publish))
     return out
+
+
+def stored_event(e) -> Event | None:  # noqa: ANN001
+    """A :class:`~civiq.gateway.store.series.StoredEvent` back as a contract Event (None for a type this
+    version does not know). The forecast and the ticket book read Events, not store rows."""
+    if isinstance(e, Event):
+        return e
+    try:
+        return Event(seq=e.seq, ts=e.ts, type=EventType(e.type), data=e.data)
+    except ValueError:
+        return None
 
 
 class TicketBook:
@@ -130,6 +142,7 @@ class Gateway:
             self.influx = InfluxExport(i.url, i.token, i.org, i.bucket, settings.spool_path,
                                        batch_size=i.batch_size, flush_interval_s=i.flush_interval_s)
         self.tickets = TicketBook()
+        self._restore_tickets()
         self.ingest = Ingest(settings, self.state, self.store, self.influx, clock=self.clock,
                              on_change=self._on_change, metrics=self.metrics)
         if channels is None:
@@ -143,6 +156,18 @@ class Gateway:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.server = None
+
+    def _restore_tickets(self) -> None:
+        """Rebuild today's and yesterday's public tickets from the stored events, so the QR codes printed
+        before a gateway restart keep working."""
+        now = self.clock.now()
+        since = self.store.day_bounds(local_day(now - timedelta(days=1)))[0]
+        for center in self.state.centers():
+            for row in self.store.events_between(center, since, now + timedelta(minutes=5),
+                                                 types=[t.value for t in EventType if t.value.startswith("ticket.")]):
+                ev = stored_event(row)
+                if ev is not None:
+                    self.tickets.apply(center, ev)
 
     # ------------------------------------------------------------------------------------ ingest hook
     def _publish_alert(self, topic: str, payload: bytes):  # noqa: ANN202
@@ -198,7 +223,7 @@ class Gateway:
         now = self.clock.now()
         events = self.store.events_between(center, now - timedelta(days=self.settings.balance.history_days),
                                            now)
-        evs = [getattr(e, "event", e) for e in events]
+        evs = [ev for ev in map(stored_event, events) if ev is not None]
         stats = build_forecast(evs, now=now)
         profiles = {cid: WorkProfile(services=c.services) for cid, c in snap.counters.items() if c.services}
         if not profiles:
@@ -283,6 +308,9 @@ class Gateway:
             self.influx.stop()
         self.alerts.close()
         self.store.close()
+        users = getattr(self, "users", None)
+        if users is not None:
+            users.close()
 
     def run_forever(self) -> None:
         done = threading.Event()

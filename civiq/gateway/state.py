@@ -114,6 +114,7 @@ class LiveState:
         self.stale = False
         self._nodes: dict[tuple[str, str], NodeRec] = {}
         self._names: dict[str, str] = {}
+        self._service_names: dict[str, dict[str, str]] = {}  # center -> service id -> display name
         self._lock = threading.RLock()
         self._listeners: list[Callable[[Change], None]] = []
 
@@ -154,10 +155,15 @@ class LiveState:
             rec.online, rec.reason, rec.changed_at = True, "traffic", now
 
     def set_center_name(self, center: str, name: str) -> None:
-        """Display name of a center (from the province's registry); optional."""
+        """Display name of a center (from the province's registry, or the edge's birth)."""
         with self._lock:
             self._names[center] = name
         self._changed("center", center, None)
+
+    def service_name(self, center: str, service: str) -> str | None:
+        """The Vietnamese display name of a service, as the center's edge named it in its birth."""
+        with self._lock:
+            return self._service_names.get(center, {}).get(service)
 
     # ------------------------------------------------------------------------------------- mutators
     def apply_status(self, center: str, node: str, status: Status, now: datetime) -> bool:
@@ -170,6 +176,11 @@ class LiveState:
                 rec.version, rec.config_hash = status.version, status.config_hash
                 rec.born_at = _utc(status.ts) if status.ts else now
                 rec.changed_at, rec.last_seen = now, now
+                if status.center_name:  # the birth names the center and its services (contract v1)
+                    self._names[center] = status.center_name
+                if status.services:
+                    names = self._service_names.setdefault(center, {})
+                    names.update({sid: s.name_vi for sid, s in status.services.items() if s.name_vi})
                 known = rec.devices
                 rec.devices = {}
                 for d in status.devices:
@@ -358,6 +369,9 @@ class LiveState:
                         "served_today": s.served_today if today else 0,
                         "issued_today": s.issued_today if today else 0, "node": rec.node,
                     }
+                    name = self._service_names.get(center, {}).get(sid)
+                    if name:
+                        services[sid]["name"] = name
                 for cid, cs in q.counters.items():
                     counters[cid] = {
                         "state": str(cs.state), "ticket": cs.ticket, "services": list(cs.services),
@@ -441,7 +455,8 @@ class LiveState:
                          "since": _iso(d.since)} for d in rec.devices.values()
                     ],
                 })
-            return json.dumps({"format": 1, "names": self._names, "nodes": nodes}, ensure_ascii=False)
+            return json.dumps({"format": 1, "names": self._names, "service_names": self._service_names,
+                               "nodes": nodes}, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str, tz: str = DEFAULT_TZ) -> LiveState:
@@ -454,6 +469,7 @@ class LiveState:
                 raise ValueError("not a saved civiq gateway state (format 1)")
             s = cls(tz)
             s._names = dict(doc.get("names") or {})
+            s._service_names = {c: dict(v) for c, v in (doc.get("service_names") or {}).items()}
             for n in doc["nodes"]:
                 rec = NodeRec(
                     n["center"], n["node"], online=n["online"], reason=n["reason"], bdseq=n["bdseq"],

@@ -278,7 +278,7 @@
     const ex = adv.expected || {};
     const svcs = (boot.data.center && boot.data.center.services) || {};
     const name = (sid) => (svcs[sid] && svcs[sid].name) || sid;
-    box.replaceChildren(
+    box.replaceChildren(...[  // replaceChildren turns a null into the text "null": drop them
       h("p", { class: "advice-summary" }, adv.summary || ""),
       adv.reason ? h("p", { class: "muted" }, adv.reason) : null,
       h("table", { class: "data compact" },
@@ -290,13 +290,13 @@
         ex.text || "",
         ex.longest_wait_before_s !== undefined ? h("span", { class: "delta" },
           ` ${T.longest_wait}: ${fmtDur(ex.longest_wait_before_s)} → ${fmtDur(ex.longest_wait_after_s)}`) : null),
-      can.apply_advice ? h("button", { type: "button", class: "primary", id: "apply-advice",
+      can.apply_advice && adv.change !== false ? h("button", { type: "button", class: "primary", id: "apply-advice",
         onclick: (ev) => {
           ev.target.disabled = true;
           api("POST", `/api/v1/centers/${encodeURIComponent(cid)}/advice/apply`, { advice_id: adv.id })
             .then((r) => toast(T.applied.replace("{v}", r.policy_version), "ok"))
             .catch((e) => { toast(e.message, "error"); ev.target.disabled = false; });
-        } }, T.apply) : null);
+        } }, T.apply) : null].filter(Boolean));
   }
   function drawToday() {
     const d = boot.data;
