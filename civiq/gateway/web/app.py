@@ -40,6 +40,7 @@ from civiq.gateway.web.context import (
     WebContext,
     ctx_of,
     json_response,
+    read_form,
     sid_of,
 )
 from civiq.gateway.web.i18n import t
@@ -136,7 +137,7 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
             token = request.headers.get("X-CSRF-Token")
             if token is None and request.content_type in ("application/x-www-form-urlencoded",
                                                           "multipart/form-data"):
-                form = await request.post()
+                form = await read_form(request)
                 token = str(form.get("csrf_token", "")) or None
             if not ctx.codec.check_csrf(sid, token):
                 raise ApiError(403, "missing or wrong CSRF token (send X-CSRF-Token from GET /api/v1/me)")

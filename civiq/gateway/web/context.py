@@ -96,13 +96,22 @@ async def call(fn: Callable[..., T], *args: Any) -> T:
         raise ApiError(e.status, str(e)) from None
 
 
+async def read_form(request: web.Request) -> Any:
+    """``request.post()``, with a body that cannot be decoded (aiohttp raises ``UnicodeDecodeError`` on a
+    form that is not UTF-8, ``ValueError`` on a broken multipart) as a 400 instead of a 500."""
+    try:
+        return await request.post()
+    except (UnicodeDecodeError, ValueError) as e:
+        raise ApiError(400, f"the form body cannot be read: {e}") from None
+
+
 async def parse_body(request: web.Request, model: type[B], *, allow_empty: bool = False) -> B:
     """Validate a JSON body with ``model``; 400 with a readable reason otherwise, 413 when too large."""
     if request.content_length is not None and request.content_length > MAX_BODY:
         raise ApiError(413, f"body of {request.content_length} bytes is over the {MAX_BODY} byte limit")
     if request.content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
         # a plain HTML form (no JS): its fields, less the CSRF token, are the body
-        form = await request.post()
+        form = await read_form(request)
         data: Any = {k: str(v) for k, v in form.items() if k != "csrf_token" and str(v) != ""}
         if not data and allow_empty:
             return model()

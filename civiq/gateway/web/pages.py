@@ -20,7 +20,7 @@ from aiohttp import web
 
 from civiq.gateway.web.api import public_ticket_payload, start_of_local_day
 from civiq.gateway.web.auth import User
-from civiq.gateway.web.context import COOKIE, ApiError, call, ctx_of, sid_of, user_of
+from civiq.gateway.web.context import COOKIE, ApiError, call, ctx_of, read_form, sid_of, user_of
 from civiq.gateway.web.i18n import STRINGS, pick_lang, t
 from civiq.tickettoken import verify_ticket_token
 
@@ -125,7 +125,7 @@ async def login_form(request: web.Request) -> web.Response:
 async def login(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     lang = lang_of(request)
-    form = await request.post()
+    form = await read_form(request)
     name = str(form.get("user", ""))[:64].strip()
     password = str(form.get("password", ""))[:1024]
     nxt = _safe_next(str(form.get("next", "/")))
