@@ -1,0 +1,329 @@
+"""Shared pieces of the benchmarks: the machine, percentiles, tables, and the real services they start.
+
+Everything here starts *real* programs on free ports (Mosquitto through :class:`civiq.broker.Mosquitto`,
+VictoriaMetrics, civiq agents and gateway workers as subprocesses) and cleans them up; a benchmark never
+mocks the part it measures.
+
+>>> dist([3.0, 1.0, 2.0]).p50
+2.0
+>>> md_table(["a", "b"], [[1, "x"]])
+'| a | b |\\n|---|---|\\n| 1 | x |'
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from civiq.broker import Mosquitto, free_port, wait_port
+
+REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
+
+# Mosquitto for benchmarks: queues that never drop (DEV_CONFIG already sets max_queued_messages 1,000,000 and
+# sys_interval 1); no byte limit on queues either.
+BENCH_BROKER_EXTRA = "max_queued_bytes 0\n"
+
+
+# ============================================================================================ machine
+def machine() -> dict[str, str]:
+    """nproc, CPU model, memory, kernel and Python: the header of docs/benchmarks.md."""
+    model = "unknown"
+    try:
+        for ln in Path("/proc/cpuinfo").read_text().splitlines():
+            if ln.lower().startswith("model name"):
+                model = ln.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        for ln in Path("/proc/meminfo").read_text().splitlines():
+            if ln.startswith("MemTotal:"):
+                mem = f"{int(ln.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    except OSError:
+        pass
+    return {"nproc": str(os.cpu_count() or 0), "cpu": model, "memory": mem,
+            "kernel": platform.release(), "python": platform.python_version(),
+            "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+
+
+# ============================================================================================ statistics
+@dataclass(frozen=True)
+class Dist:
+    """A distribution summary (values in the unit the caller measured)."""
+
+    n: int
+    p50: float
+    p95: float
+    p99: float
+    min: float
+    max: float
+    mean: float
+
+
+def percentile(xs: Sequence[float], q: float) -> float:
+    """Linear-interpolated percentile, ``q`` in 0..100 (NaN for no data)."""
+    if not xs:
+        return math.nan
+    s = sorted(xs)
+    k = (len(s) - 1) * q / 100
+    lo, hi = math.floor(k), math.ceil(k)
+    return s[lo] + (s[hi] - s[lo]) * (k - lo)
+
+
+def dist(xs: Sequence[float]) -> Dist:
+    if not xs:
+        nan = math.nan
+        return Dist(0, nan, nan, nan, nan, nan, nan)
+    return Dist(len(xs), percentile(xs, 50), percentile(xs, 95), percentile(xs, 99), min(xs), max(xs),
+                sum(xs) / len(xs))
+
+
+def fmt(x: float, digits: int = 1) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "–"
+    return f"{x:,.{digits}f}"
+
+
+def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in r) + " |" for r in rows]
+    return "\n".join(out)
+
+
+# ============================================================================================ waiting
+def wait_until(fn: Callable[[], T], timeout: float, interval: float = 0.01, what: str = "condition") -> T:
+    """Poll ``fn`` until it returns something truthy; raise ``TimeoutError`` naming ``what``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = fn()
+        if v:
+            return v
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+# ============================================================================================ services
+def broker(extra: str = "") -> Mosquitto:
+    """A fresh Mosquitto that drops nothing (big queues, $SYS every second)."""
+    return Mosquitto(extra_config=BENCH_BROKER_EXTRA + extra).start()
+
+
+def sys_counter(port: int, name: str = "publish/messages/dropped", timeout: float = 5.0) -> int:
+    """Read one ``$SYS/broker/...`` counter with ``mosquitto_sub`` (published every sys_interval = 1 s)."""
+    out = subprocess.run(["mosquitto_sub", "-p", str(port), "-h", "127.0.0.1", "-C", "1", "-W", str(int(timeout)),
+                          "-t", f"$SYS/broker/{name}"], capture_output=True, text=True, timeout=timeout + 5)
+    if out.returncode != 0 or not out.stdout.strip():
+        raise RuntimeError(f"cannot read $SYS/broker/{name}: {out.stderr.strip() or 'no value'}")
+    return int(out.stdout.split()[0])
+
+
+class VictoriaMetrics:
+    """``victoria-metrics`` on a free port with its own storage dir (``-search.latencyOffset=0s``)."""
+
+    def __init__(self, data: Path | None = None) -> None:
+        self.port = free_port()
+        self.data = data or Path(tempfile.mkdtemp(prefix="civiq-vm-"))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    @staticmethod
+    def available() -> bool:
+        return shutil.which("victoria-metrics") is not None
+
+    def start(self) -> VictoriaMetrics:
+        self.data.mkdir(parents=True, exist_ok=True)
+        with open(self.data / "vm.log", "ab") as log:
+            self.proc = subprocess.Popen(
+                ["victoria-metrics", f"-httpListenAddr=127.0.0.1:{self.port}", f"-storageDataPath={self.data}",
+                 "-search.latencyOffset=0s", "-retentionPeriod=30d"], stdout=log, stderr=log)
+        wait_port("127.0.0.1", self.port, 20)
+        wait_until(self._healthy, 20, 0.05, "VictoriaMetrics /health")
+        return self
+
+    def _healthy(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:
+                return r.status == 200
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+        shutil.rmtree(self.data, ignore_errors=True)
+
+    def count(self, match: str) -> int:
+        """Samples VictoriaMetrics holds for ``match`` (after a forced flush)."""
+        urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10).close()
+        q = urllib.parse.urlencode({"match[]": match, "start": "0"})
+        with urllib.request.urlopen(f"{self.url}/api/v1/export?{q}", timeout=60) as r:
+            return sum(len(json.loads(ln)["timestamps"]) for ln in r.read().decode().splitlines() if ln.strip())
+
+    def count_stable(self, match: str, expect: int, timeout: float = 30.0) -> int:
+        """Count until it reaches ``expect`` or stops moving for two reads; returns the last count."""
+        deadline = time.monotonic() + timeout
+        last = -1
+        while True:
+            n = self.count(match)
+            if n >= expect or (n == last and time.monotonic() > deadline - timeout / 2) or \
+                    time.monotonic() > deadline:
+                return n
+            last = n
+            time.sleep(0.3)
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """Environment for civiq/bench subprocesses: the repo on the path (works from a clean clone)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    env.update(extra)
+    return env
+
+
+def python_cmd(*args: str) -> list[str]:
+    return [sys.executable, *args]
+
+
+# ============================================================================================ /proc
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+
+def proc_cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process (``/proc/<pid>/stat`` utime + stime)."""
+    raw = Path(f"/proc/{pid}/stat").read_text()
+    fields = raw[raw.rindex(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_status_kb(pid: int, key: str = "VmRSS") -> int:
+    """A ``/proc/<pid>/status`` memory line in kB (VmRSS, VmHWM, RssAnon...)."""
+    for ln in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if ln.startswith(key + ":"):
+            return int(ln.split()[1])
+    raise KeyError(key)
+
+
+# ============================================================================================ a center config
+SIM_CENTER = """\
+center: {{id: {center}, name: "Trung tâm Phục vụ hành chính công {center}", timezone: Asia/Ho_Chi_Minh}}
+node: {{id: {node}}}
+mqtt: {{host: {host}, port: {port}, keepalive: {keepalive}}}
+state_dir: {state_dir}
+http: {{host: 127.0.0.1, port: {http_port}}}
+queue: {{max_recalls: 2, estimate_window_min: 60}}
+services:
+  - {{prefix: A, name_vi: "Đất đai", name_en: "Land", portal_url: "https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh.html?ma_thu_tuc=1.000001"}}
+  - {{prefix: B, name_vi: "Hộ tịch", name_en: "Civil status", portal_url: "https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh.html?ma_thu_tuc=1.000002"}}
+counters:
+  - {{id: c1, name: "Quầy 1", profile: {{services: [A, B]}}}}
+  - {{id: c2, name: "Quầy 2", profile: {{services: [B, A]}}}}
+dispenser: {{buttons: {{A: 17, B: 27}}, led_pin: 22, buzzer_pin: 23, printer: p1, debounce_ms: 20}}
+printers:
+  - {{id: p1, port: /dev/civiq-printer, baudrate: 19200, codepage: none, width_dots: 576}}
+displays:
+  - {{id: d1, counter: c1, protocol: modbus, port: /dev/civiq-rs485, baudrate: 9600, address: 1, digits: 4}}
+  - {{id: d2, counter: c2, protocol: modbus, port: /dev/civiq-rs485, baudrate: 9600, address: 2, digits: 4}}
+keypads:
+  - {{id: k1, counter: c1, kind: gpio, pins: {{next: 5, recall: 6, no_show: 13, done: 26}}}}
+  - {{id: k2, counter: c2, kind: gpio, pins: {{next: 12, recall: 16, done: 20}}}}
+qrboards:
+  - {{id: q1, kind: nextion, port: /dev/civiq-qr, baudrate: 9600, cycle_seconds: 8}}
+"""
+
+
+def write_center(dir: Path, port: int, *, center: str = "bench-xa", node: str = "pi-1", host: str = "127.0.0.1",
+                 keepalive: int = 5, http_port: int = 0) -> Path:
+    """A simulated center (printer, two Modbus displays, two GPIO keypads, a Nextion QR board)."""
+    dir.mkdir(parents=True, exist_ok=True)
+    path = dir / f"{center}-{node}.yaml"
+    path.write_text(SIM_CENTER.format(center=center, node=node, host=host, port=port, keepalive=keepalive,
+                                      state_dir=dir / f"state-{center}-{node}", http_port=http_port or free_port()))
+    return path
+
+
+# ============================================================================================ a gateway process
+class GatewayProc:
+    """``python -m civiq gateway run --config`` in its own process, with a dashboard user.
+
+    >>> gw = GatewayProc(mqtt_port, Path("/tmp/gw"), alerts={"webhooks": [url]}).start()  # doctest: +SKIP
+    """
+
+    USER, PASSWORD = "bench", "bench-password-123"
+
+    def __init__(self, mqtt_port: int, dir: Path, **settings: Any) -> None:
+        import yaml
+
+        self.dir = dir
+        self.http_port = free_port()
+        dir.mkdir(parents=True, exist_ok=True)
+        cfg = {"gateway_id": "gw-bench", "data_dir": str(dir / "data"),
+               "mqtt": {"host": "127.0.0.1", "port": mqtt_port},
+               "http": {"host": "127.0.0.1", "port": self.http_port,
+                        "public_base_url": f"http://127.0.0.1:{self.http_port}"}}
+        cfg.update(settings)
+        self.config = dir / "gateway.yaml"
+        self.config.write_text(yaml.safe_dump(cfg))
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.url = f"http://127.0.0.1:{self.http_port}"
+
+    def start(self) -> GatewayProc:
+        add = subprocess.run(python_cmd("-m", "civiq", "gateway", "user", self.USER, "--role", "province_admin",
+                                        "--password", self.PASSWORD, "--config", str(self.config)),
+                             cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=60)
+        if add.returncode != 0:
+            raise RuntimeError(f"cannot add the dashboard user: {add.stderr}")
+        with open(self.dir / "gateway.log", "ab") as log:
+            self.proc = subprocess.Popen(python_cmd("-m", "civiq", "gateway", "run", "--config", str(self.config)),
+                                         cwd=REPO, env=child_env(), stdout=log, stderr=log)
+        wait_port("127.0.0.1", self.http_port, 60)
+        return self
+
+    def metrics(self) -> dict[str, float]:
+        """The gateway's /metrics, summed per metric name (labels dropped)."""
+        with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        out: dict[str, float] = {}
+        for ln in text.splitlines():
+            if ln and not ln.startswith("#"):
+                name, _, value = ln.rpartition(" ")
+                name = name.split("{", 1)[0]
+                try:
+                    out[name] = out.get(name, 0.0) + float(value)
+                except ValueError:
+                    pass
+        return out
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None

@@ -1,0 +1,536 @@
+"""Gateway ingest throughput against the bare MQTT limits: ``python -m bench.ingest``.
+
+Method (one run, side by side, on one fresh Mosquitto configured to drop nothing):
+
+1. Every consumer first connects with a **persistent session** (MQTT v5, session expiry 1 h; mosquitto_sub
+   with ``-c``), subscribes at QoS1 and disconnects: ``mosquitto_sub``; a bare paho subscriber; one gateway;
+   two gateway workers in shared group ``g2``; four in ``g4``.
+2. A publisher process floods contract payloads (``event``, ``queue``, ``health``, built with the pydantic
+   models of :mod:`civiq.contract`, the mix a center sends at its peak) as ``--centers`` simulated centers
+   would (one node each, per-node gap-free ``seq``), at QoS1, with at most 5,000 unacknowledged messages
+   (paho's 65,535 limit, MEASURED.md). The broker queues a copy of the backlog for every session.
+3. Each consumer in turn reconnects and **drains the same backlog** alone; its rate is messages / (time from
+   its connect to the last message received *and committed*). So every consumer is measured at full speed,
+   independent of the publisher, on the same messages.
+4. The gateway is the real thing: :class:`civiq.gateway.ingest.Ingest` + ``LiveState`` + ``SeriesStore``
+   (SQLite) + ``InfluxExport`` (disk spool, influxdb-client) to a real VictoriaMetrics started per config.
+   Checks: ``$SYS/broker/publish/messages/dropped`` stays 0; the gateway's ``events`` rows (summed over
+   workers) equal the events published; the Influx spool drains (pending 0, nothing rejected) and
+   VictoriaMetrics holds one ``ticket_event_count`` sample per ticket event.
+
+With shared subscriptions only ``event`` and ``cmd_result`` are split between workers; ``status``,
+``queue`` and ``health`` go to every worker (civiq/gateway/ingest.py explains why), so W workers do
+``events / W + W * (queue + health)`` work in total. Mosquitto hands shared messages out round robin, not
+by topic hash, so every worker also sees false seq gaps (EMQX ``hash_topic`` avoids that).
+
+Sub-commands ``publish`` and ``worker`` are the child processes; ``run`` (default) orchestrates.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import random
+import select
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    REPO,
+    VictoriaMetrics,
+    broker,
+    child_env,
+    fmt,
+    md_table,
+    python_cmd,
+    sys_counter,
+)
+
+LEAF_WEIGHTS = {"event": 0.5, "queue": 0.4, "health": 0.1}  # a center at its peak (docs/benchmarks.md)
+LEAVES = tuple(LEAF_WEIGHTS)
+MAX_UNACKED = 5_000
+SESSION_EXPIRY_S = 3600
+
+
+# ============================================================================================ traffic
+def _iso(ts: datetime) -> str:
+    return ts.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def traffic_stream(centers: int, seed: int = 1, start: datetime | None = None,
+                   step_ms: float = 1.0) -> Iterator[tuple[str, str, bytes]]:
+    """Endless (leaf, topic, payload) as ``centers`` one-node centers send them at their peak.
+
+    Payloads are the JSON of the contract models (events, queue snapshots with 4 services and 6 counters,
+    health with 8 devices), written with ``json.dumps`` so a publisher can produce 10,000 a second;
+    tests/bench checks them against :mod:`civiq.contract`. Events cycle issued -> called -> completed per
+    node with gap-free seqs; timestamps advance ``step_ms`` per message from ``start`` (unique per
+    millisecond, so every ticket event is its own sample in VictoriaMetrics)."""
+    from civiq.contract import topic
+
+    rng = random.Random(seed)
+    now = start or datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=20)
+    day = now.date().isoformat()
+    topics = {leaf: [topic(f"bench-{i:04d}", "pi-1", leaf) for i in range(centers)] for leaf in LEAVES}
+    seqs = [0] * centers
+    leaves, weights = list(LEAF_WEIGHTS), list(LEAF_WEIGHTS.values())
+    services = ("A", "B", "C", "D")
+    devices = [{"id": d, "kind": kind, "state": "ok", "detail": ""} for d, kind in
+               (("p1", "printer"), ("d1", "display"), ("d2", "display"), ("d3", "display"),
+                ("k1", "keypad"), ("k2", "keypad"), ("btn", "dispenser"), ("q1", "qrboard"))]
+
+    def js(x: Any) -> str:
+        return json.dumps(x, separators=(",", ":"))
+
+    # pre-serialised variants of the bulky parts: a message costs a few microseconds, not fifty
+    queue_tail = [js({
+        "services": {s: {"waiting": rng.randrange(30), "oldest_wait_s": round(rng.uniform(0, 3600), 1),
+                         "eta_s": round(rng.uniform(0, 3600), 1), "served_today": rng.randrange(300),
+                         "issued_today": rng.randrange(400)} for s in services},
+        "counters": {f"c{j}": {"state": "open", "ticket": f"A{j:03d}", "services": ["A", "B"],
+                               "served_today": rng.randrange(80)} for j in range(1, 7)}})[1:] for _ in range(97)]
+    health_tail = [js({
+        "host": {"cpu_temp_c": round(rng.uniform(40, 70), 1), "load1": round(rng.uniform(0, 2), 2),
+                 "mem_used_pct": 40.0, "disk_used_pct": 30.0, "disk_free_mb": 9000.0, "clock_offset_s": 0.01,
+                 "clock": "synced", "uptime_s": 86400.0},
+        "devices": devices, "outbox": {"pending": 0, "oldest_s": 0.0}})[1:] for _ in range(31)]
+    i = 0
+    while True:
+        k = rng.randrange(centers)
+        leaf = rng.choices(leaves, weights)[0]
+        ts = _iso(now + timedelta(milliseconds=i * step_ms))
+        i += 1
+        if leaf == "event":
+            seqs[k] += 1
+            seq = seqs[k]
+            n, step = (seq + 2) // 3, seq % 3
+            svc = services[n % 4]
+            label = f"{svc}{n:03d}"
+            if step == 1:
+                typ, data = "ticket.issued", {"ticket": label, "service": svc, "number": n, "day": day,
+                                              "ahead": rng.randrange(20), "eta_s": round(rng.uniform(60, 1800), 1)}
+            elif step == 2:
+                typ, data = "ticket.called", {"ticket": label, "service": svc, "counter": f"c{n % 6 + 1}",
+                                              "wait_s": round(rng.uniform(0, 1800), 1), "recalls": 0, "day": day}
+            else:
+                typ, data = "ticket.completed", {"ticket": label, "service": svc, "counter": f"c{n % 6 + 1}",
+                                                 "service_s": round(rng.uniform(60, 900), 1), "day": day}
+            text = f'{{"seq":{seq},"ts":"{ts}","type":"{typ}","clock":"synced","data":{js(data)}}}'
+        elif leaf == "queue":
+            text = f'{{"ts":"{ts}","day":"{day}","last_seq":{seqs[k]},{queue_tail[i % 97]}'
+        else:
+            text = f'{{"ts":"{ts}",{health_tail[i % 31]}'
+        yield leaf, topics[leaf][k], text.encode()
+
+
+def build_traffic(centers: int, messages: int, seed: int = 1) -> tuple[list[tuple[str, bytes]], dict[str, int]]:
+    """The first ``messages`` of :func:`traffic_stream` and the count per leaf."""
+    counts = dict.fromkeys(LEAVES, 0)
+    out = []
+    for leaf, t, p in itertools.islice(traffic_stream(centers, seed), messages):
+        counts[leaf] += 1
+        out.append((t, p))
+    return out, counts
+
+
+def flood(port: int, centers: int, rate: float, seconds: float, seed: int = 7) -> dict[str, float]:
+    """Publish ``rate`` msg/s of :func:`traffic_stream` at QoS1 for ``seconds`` (paced every 10 ms, at most
+    5,000 unacknowledged). Returns what was achieved."""
+    import paho.mqtt.client as mqtt
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-flood-{port}-{seed}")
+    c.max_queued_messages_set(0)
+    acked = [0]
+    c.on_publish = lambda *a: acked.__setitem__(0, acked[0] + 1)
+    c.connect("127.0.0.1", port, 60)
+    c.loop_start()
+    stream = traffic_stream(centers, seed, start=datetime.now(UTC), step_ms=1000 / rate)
+    stop = threading.Event()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, lambda *a: stop.set())
+    sent = 0
+    t0 = time.monotonic()
+    while (now := time.monotonic()) - t0 < seconds and not stop.is_set():
+        due = int((now - t0) * rate) - sent
+        for _ in range(max(0, min(due, MAX_UNACKED - (sent - acked[0])))):
+            _, t, p = next(stream)
+            c.publish(t, p, qos=1)
+            sent += 1
+        time.sleep(0.01)
+    dt = time.monotonic() - t0
+    deadline = time.monotonic() + 30
+    while acked[0] < sent and time.monotonic() < deadline:
+        time.sleep(0.01)
+    c.disconnect()
+    c.loop_stop()
+    return {"sent": sent, "seconds": dt, "rate": sent / dt, "acked": acked[0]}
+
+
+def publish(port: int, traffic: list[tuple[str, bytes]], max_unacked: int = MAX_UNACKED) -> float:
+    """Publish everything at QoS1, never more than ``max_unacked`` unacknowledged; returns seconds."""
+    import paho.mqtt.client as mqtt
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{port}")
+    c.max_queued_messages_set(0)
+    acked = [0]
+    cond = threading.Condition()
+
+    def on_publish(client: Any, userdata: Any, mid: int, rc: Any, props: Any) -> None:
+        with cond:
+            acked[0] += 1
+            cond.notify()
+
+    c.on_publish = on_publish
+    c.connect("127.0.0.1", port, 60)
+    c.loop_start()
+    t0 = time.perf_counter()
+    for i, (t, p) in enumerate(traffic):
+        if i - acked[0] >= max_unacked:
+            with cond:
+                cond.wait_for(lambda i=i: i - acked[0] < max_unacked // 2, timeout=60)
+        info = c.publish(t, p, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise RuntimeError(f"publish failed: {mqtt.error_string(info.rc)}")
+    with cond:
+        if not cond.wait_for(lambda: acked[0] >= len(traffic), timeout=120):
+            raise RuntimeError(f"only {acked[0]} of {len(traffic)} publishes acknowledged")
+    dt = time.perf_counter() - t0
+    c.disconnect()
+    c.loop_stop()
+    return dt
+
+
+# ============================================================================================ worker process
+def _subscribe_bare(port: int, client_id: str) -> Any:
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.packettypes import PacketTypes
+    from paho.mqtt.properties import Properties
+
+    from civiq.contract import ROOT
+
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c.max_queued_messages_set(0)
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = SESSION_EXPIRY_S
+    got = threading.Event()
+    c.on_subscribe = lambda *a: got.set()
+    c.on_connect = lambda cl, *a: cl.subscribe([(f"{ROOT}/+/+/{leaf}", 1) for leaf in LEAVES])
+    c.connect("127.0.0.1", port, 60, clean_start=False, properties=props)
+    return c, got
+
+
+def worker(a: argparse.Namespace) -> int:
+    """A consumer in its own process. stdin: "go <json>" then "stop"; stdout: JSON progress lines."""
+    def say(**kw: Any) -> None:
+        print(json.dumps(kw), flush=True)
+
+    if a.mode == "bare":
+        c, got = _subscribe_bare(a.port, a.client_id)
+        c.loop_start()
+        got.wait(10)
+        c.disconnect()
+        c.loop_stop()
+        say(subscribed=True)
+        sys.stdin.readline()
+        n = [0]
+
+        def on_message(cl: Any, u: Any, m: Any) -> None:
+            n[0] += 1
+
+        c, _ = _subscribe_bare(a.port, a.client_id)
+        c.on_message = on_message
+        t0 = time.monotonic()
+        c.loop_start()
+        say(t0=t0)
+        while not _stdin_says_stop(0.05):
+            say(t=time.monotonic(), received=n[0], idle=True)
+        c.disconnect()
+        c.loop_stop()
+        say(final=True, events=None)
+        return 0
+
+    from civiq.clock import SystemClock
+    from civiq.gateway.ingest import Ingest
+    from civiq.gateway.settings import GatewaySettings
+    from civiq.gateway.state import LiveState
+    from civiq.gateway.store.influx import InfluxExport
+    from civiq.gateway.store.series import SeriesStore
+
+    data = Path(a.dir)
+    settings = GatewaySettings.load(
+        data_dir=data, heartbeat_timeout_s=3600,
+        mqtt={"port": a.port, "client_id": a.client_id, "shared_group": a.group or None, "keepalive": 60,
+              "session_expiry_s": SESSION_EXPIRY_S})
+    store = SeriesStore(settings.db_path)
+    state = LiveState()
+    clock = SystemClock()
+    first = Ingest(settings, state, store, None, clock=clock)
+    first.start()
+    if not first.wait_ready(15):
+        say(error="gateway did not connect")
+        return 1
+    first.stop()
+    say(subscribed=True)
+    go = json.loads(sys.stdin.readline().split(" ", 1)[1])
+    influx = None
+    if go.get("influx_url"):
+        influx = InfluxExport(go["influx_url"], "", "civiq", "civiq", data / "spool.db").start()
+    ingest = Ingest(settings, state, store, influx, clock=clock)
+    t0 = time.monotonic()
+    ingest.start()
+    say(t0=t0)
+    while not _stdin_says_stop(0.05):
+        say(t=time.monotonic(), received=int(ingest.metrics.messages.total()),
+            idle=ingest.wait_idle(0.001), gaps=int(ingest.metrics.gaps.total()))
+    ingest.stop()
+    spool: dict[str, Any] = {}
+    t_spool = None
+    if influx is not None:
+        deadline = time.monotonic() + 120
+        while influx.pending() and time.monotonic() < deadline and influx.rejected == 0:
+            time.sleep(0.05)
+        t_spool = time.monotonic()
+        spool = {k: v for k, v in influx.stats.items() if k != "last_error"}
+        influx.stop()
+    say(final=True, events=store.event_count(), spool=spool, t_spool=t_spool,
+        malformed=int(ingest.metrics.malformed.total()), duplicates=int(ingest.metrics.duplicates.total()))
+    store.close()
+    return 0
+
+
+def _stdin_says_stop(timeout: float) -> bool:
+    r, _, _ = select.select([sys.stdin], [], [], timeout)
+    return bool(r) and sys.stdin.readline().strip() in ("stop", "")
+
+
+# ============================================================================================ orchestration
+@dataclass
+class Worker:
+    proc: subprocess.Popen[str]
+    last: dict[str, Any] = field(default_factory=dict)
+    t0: float = 0.0
+    final: dict[str, Any] = field(default_factory=dict)
+
+    def read(self, timeout: float = 30.0) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        r, _, _ = select.select([self.proc.stdout], [], [], timeout)
+        if not r:
+            raise TimeoutError("worker silent")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker exited ({self.proc.poll()}); see its stderr")
+        msg = json.loads(line)
+        if "error" in msg:
+            raise RuntimeError(msg["error"])
+        return msg
+
+    def send(self, text: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+
+
+def _spawn(port: int, mode: str, client_id: str, group: str | None, d: Path) -> Worker:
+    cmd = python_cmd("-m", "bench.ingest", "worker", "--port", str(port), "--mode", mode, "--client-id",
+                     client_id, "--dir", str(d)) + (["--group", group] if group else [])
+    d.mkdir(parents=True, exist_ok=True)
+    err = open(d / "stderr.log", "w")  # noqa: SIM115 - the child owns it
+    p = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=err, text=True, bufsize=1)
+    return Worker(p)
+
+
+@dataclass
+class Row:
+    consumer: str
+    seconds: float
+    rate: float
+    checks: str
+
+
+def _drain(workers: list[Worker], expected: int, influx_url: str | None, timeout: float) -> tuple[float, list]:
+    """Start the workers' drain together; return (seconds, finals)."""
+    for w in workers:
+        w.send("go " + json.dumps({"influx_url": influx_url}))
+    for w in workers:
+        while "t0" not in (m := w.read()):
+            pass
+        w.t0 = m["t0"]
+    t_start = min(w.t0 for w in workers)
+    deadline = time.monotonic() + timeout
+    t_done = None
+    while t_done is None:
+        for w in workers:
+            w.last = w.read()
+        if sum(w.last["received"] for w in workers) >= expected and all(w.last["idle"] for w in workers):
+            t_done = max(w.last["t"] for w in workers)
+        elif time.monotonic() > deadline:
+            got = sum(w.last["received"] for w in workers)
+            raise TimeoutError(f"drain: {got} of {expected} messages after {timeout:.0f} s")
+    for w in workers:
+        w.send("stop")
+    finals = []
+    for w in workers:
+        while not (m := w.read(180)).get("final"):
+            pass
+        finals.append(m)
+        w.proc.wait(30)
+    return t_done - t_start, finals
+
+
+def run_shape(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2, 4), *,
+              with_influx: bool = True, log: Any = print) -> dict[str, Any]:
+    """One traffic shape: returns the published rate and one row per consumer."""
+    tmp = Path(tempfile.mkdtemp(prefix="civiq-bench-ingest-"))
+    b = broker()
+    rows: list[Row] = []
+    extra: dict[str, Any] = {}
+    try:
+        port = b.port
+        # 1. sessions first
+        topics = [a for leaf in LEAVES for a in ("-t", f"civiq/v1/+/+/{leaf}")]
+        sub_id = "bench-mosquitto-sub"
+        subprocess.run(["mosquitto_sub", "-p", str(port), "-c", "-i", sub_id, "-q", "1", "-E", "-V", "mqttv5",
+                        "-x", str(SESSION_EXPIRY_S), *topics], check=True, timeout=15)
+        bare = _spawn(port, "bare", "bench-bare", None, tmp / "bare")
+        groups: dict[int, list[Worker]] = {}
+        for n in workers_list:
+            g = None if n == 1 else f"g{n}"
+            groups[n] = [_spawn(port, "gateway", f"bench-gw{n}-{i}", g, tmp / f"gw{n}-{i}") for i in range(n)]
+        for w in [bare, *[w for ws in groups.values() for w in ws]]:
+            while not w.read(60).get("subscribed"):
+                pass
+        # 2. the flood
+        pub = subprocess.run(python_cmd("-m", "bench.ingest", "publish", "--port", str(port), "--centers",
+                                        str(centers), "--messages", str(messages)),
+                             cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=900)
+        if pub.returncode != 0:
+            raise RuntimeError(f"publisher failed: {pub.stderr[-2000:]}")
+        p = json.loads(pub.stdout.strip().splitlines()[-1])
+        counts: dict[str, int] = p["counts"]
+        extra.update(published_rate=messages / p["seconds"], counts=counts)
+        log(f"  published {messages:,} in {p['seconds']:.1f} s ({messages / p['seconds']:,.0f} msg/s)")
+        # 3a. mosquitto_sub: the broker's delivery limit
+        t0 = time.monotonic()
+        ms = subprocess.run(["mosquitto_sub", "-p", str(port), "-c", "-i", sub_id, "-q", "1", "-V", "mqttv5",
+                             "-x", str(SESSION_EXPIRY_S), "-C", str(messages), "-W", "600", *topics],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=700)
+        dt = time.monotonic() - t0
+        if ms.returncode != 0:
+            raise RuntimeError(f"mosquitto_sub did not get {messages} messages: {ms.stderr.decode()[-300:]}")
+        rows.append(Row("`mosquitto_sub` (broker limit)", dt, messages / dt, f"{messages:,} received"))
+        log(f"  mosquitto_sub {messages / dt:,.0f} msg/s")
+        # 3b. bare paho
+        dt, _ = _drain([bare], messages, None, 600)
+        rows.append(Row("bare paho subscriber (1 process)", dt, messages / dt, f"{messages:,} received"))
+        base = messages / dt
+        log(f"  bare paho {base:,.0f} msg/s")
+        # 3c. gateways
+        for n, ws in groups.items():
+            vm = VictoriaMetrics(tmp / f"vm-{n}").start() if with_influx else None
+            try:
+                plain = counts["queue"] + counts["health"]
+                expected = counts["event"] + n * plain
+                dt, finals = _drain(ws, expected, vm.url if vm else None, 900)
+                events = sum(f["events"] for f in finals)
+                checks = [f"events stored {events:,}/{counts['event']:,}"]
+                if vm is not None:
+                    pending = sum(f["spool"].get("pending", 0) for f in finals)
+                    rejected = sum(f["spool"].get("rejected", 0) for f in finals)
+                    ticket_samples = vm.count_stable('{__name__="ticket_event_count"}', counts["event"])
+                    spool_s = max(f["t_spool"] for f in finals) - min(w.t0 for w in ws)
+                    checks.append(f"spool pending {pending}, rejected {rejected}, drained at {spool_s:.1f} s")
+                    checks.append(f"VictoriaMetrics ticket events {ticket_samples:,}/{counts['event']:,}")
+                    extra.setdefault("verify", []).append(
+                        dict(workers=n, events=events, expected=counts["event"], pending=pending,
+                             rejected=rejected, vm=ticket_samples))
+                else:
+                    extra.setdefault("verify", []).append(dict(workers=n, events=events, expected=counts["event"]))
+                label = "gateway, everything on (1 process)" if n == 1 else \
+                    f"gateway × {n} processes, shared subscription"
+                rows.append(Row(label, dt, messages / dt, "; ".join(checks)))
+                log(f"  gateway x{n}: {messages / dt:,.0f} msg/s ({'; '.join(checks)})")
+            finally:
+                if vm is not None:
+                    vm.stop()
+        extra["dropped"] = sys_counter(port)
+        extra["base"] = base
+    finally:
+        b.stop()
+    return {"centers": centers, "messages": messages, "rows": rows, **extra}
+
+
+def report(shapes: list[dict[str, Any]]) -> str:
+    out = []
+    for s in shapes:
+        base = s["base"]
+        rows = [[r.consumer, fmt(r.seconds, 2), f"{r.rate:,.0f}", f"{r.rate / base:.2f}", r.checks]
+                for r in s["rows"]]
+        counts = s["counts"]
+        out.append(f"**{s['centers']:,} simulated centers**, {s['messages']:,} messages "
+                   f"({counts['event']:,} events, {counts['queue']:,} queue snapshots, {counts['health']:,} "
+                   f"health), published at {s['published_rate']:,.0f} msg/s (QoS1, ≤ {MAX_UNACKED:,} "
+                   f"unacknowledged); broker `$SYS/broker/publish/messages/dropped` = **{s['dropped']}**.\n")
+        out.append(md_table(["consumer (drains the backlog alone)", "seconds", "msg/s", "÷ bare paho", "checks"],
+                            rows))
+        out.append("")
+    return "\n".join(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd")
+    r = sub.add_parser("run")
+    r.add_argument("--shapes", default="100:40000,3300:40000", help="centers:messages,...")
+    r.add_argument("--workers", default="1,2,4")
+    r.add_argument("--no-influx", action="store_true")
+    p = sub.add_parser("publish")
+    p.add_argument("--port", type=int, required=True)
+    p.add_argument("--centers", type=int, required=True)
+    p.add_argument("--messages", type=int, required=True)
+    p.add_argument("--seed", type=int, default=1)
+    f = sub.add_parser("flood")
+    f.add_argument("--port", type=int, required=True)
+    f.add_argument("--centers", type=int, required=True)
+    f.add_argument("--rate", type=float, required=True)
+    f.add_argument("--seconds", type=float, required=True)
+    f.add_argument("--seed", type=int, default=7)
+    w = sub.add_parser("worker")
+    w.add_argument("--port", type=int, required=True)
+    w.add_argument("--mode", choices=("bare", "gateway"), required=True)
+    w.add_argument("--client-id", required=True)
+    w.add_argument("--group")
+    w.add_argument("--dir", required=True)
+    a = ap.parse_args(argv if argv is not None else sys.argv[1:] or ["run"])
+    if a.cmd == "publish":
+        traffic, counts = build_traffic(a.centers, a.messages, a.seed)
+        dt = publish(a.port, traffic)
+        print(json.dumps({"seconds": dt, "counts": counts}))
+        return 0
+    if a.cmd == "flood":
+        print(json.dumps(flood(a.port, a.centers, a.rate, a.seconds, a.seed)), flush=True)
+        return 0
+    if a.cmd == "worker":
+        return worker(a)
+    shapes = []
+    for spec in a.shapes.split(","):
+        c, m = (int(x) for x in spec.split(":"))
+        print(f"ingest: {c} centers, {m} messages", file=sys.stderr)
+        shapes.append(run_shape(c, m, tuple(int(x) for x in a.workers.split(",")), with_influx=not a.no_influx,
+                                log=lambda s: print(s, file=sys.stderr)))
+    print(report(shapes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""Offline detection: how long after an edge agent dies, hangs or loses its network does on-call hear of it?
+``python -m bench.offline``.
+
+Each trial starts a real agent process (``python -m civiq edge run CONFIG --simulate``, MQTT keepalive
+``--keepalive`` s, 5 by default) with its own node id, waits for its birth, then injects one fault and times
+the ``node_offline`` alert's arrival at a local webhook (the gateway's ``WebhookChannel``; the gateway is a
+``civiq gateway run`` process). Faults:
+
+* ``kill -9``: the process dies; the kernel resets its TCP connection, Mosquitto publishes the Last Will;
+* ``SIGSTOP``: the process hangs with its socket open; only the broker's keepalive check (1.5 × keepalive)
+  notices it;
+* ``network cut``: the agent runs in its own network namespace, joined to the host by a veth pair; the
+  namespace side of the link is set down (the Pi's cable pulled): no RST, no ICMP, silence. Needs root and
+  ``ip netns``; skipped with a note otherwise.
+
+Also recorded: when the Last Will reached an MQTT subscriber (the broker's part of the delay). Agents run 5
+at a time (faults 0.3 s apart) to keep the run short; alert ``clear_after_s``/``flap_window_s`` are 0 and
+every trial has a fresh node, so no trial is damped by the previous one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from bench.common import (
+    REPO,
+    GatewayProc,
+    broker,
+    child_env,
+    dist,
+    fmt,
+    md_table,
+    python_cmd,
+    wait_until,
+    write_center,
+)
+
+CENTER = "bench-off"
+MODES = ("kill -9", "SIGSTOP", "network cut")
+HEARTBEAT_TIMEOUT_S = 30.0
+NET_PREFIX = "10.231"
+
+
+class Webhook:
+    """A local webhook that timestamps every alert it receives (monotonic clock)."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[float, dict[str, Any]]] = []
+        self.cond = threading.Condition()
+        outer = self
+
+        class H(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                t = time.monotonic()
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                try:
+                    msg = json.loads(body)
+                except ValueError:
+                    msg = {}
+                with outer.cond:
+                    outer.received.append((t, msg))
+                    outer.cond.notify_all()
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alert"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def first(self, node: str, state: str = "firing", kind: str = "node_offline") -> float | None:
+        with self.cond:
+            for t, m in self.received:
+                if m.get("node") == node and m.get("state") == state and m.get("kind") == kind:
+                    return t
+        return None
+
+    def wait(self, node: str, timeout: float) -> float | None:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while (t := self.first(node)) is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return None
+                self.cond.wait(left)
+            return t
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+class StatusWatch:
+    """An MQTT subscriber on every node's status: births and Last Wills, timestamped."""
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.births: dict[str, float] = {}
+        self.deaths: dict[str, float] = {}
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-status-{port}")
+        self.c.on_connect = lambda cl, *a: cl.subscribe(f"civiq/v1/{CENTER}/+/status", 1)
+        self.c.on_message = self._on_message
+        self.c.connect("127.0.0.1", port, 30)
+        self.c.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        t = time.monotonic()
+        node = msg.topic.split("/")[3]
+        try:
+            online = bool(json.loads(msg.payload).get("online"))
+        except ValueError:
+            return
+        (self.births if online else self.deaths).setdefault(node, t)
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+def netns_available() -> bool:
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        return False
+    name = f"cqprobe{os.getpid() % 10000}"
+    ok = subprocess.run(["ip", "netns", "add", name], capture_output=True).returncode == 0
+    if ok:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True)
+    return ok
+
+
+class NetSlot:
+    """A network namespace ``cqoff<k>`` joined to the host by veth ``cqh<k>`` (host, .1) / ``cqa<k>`` (.2)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+        self.ns, self.host_if, self.ns_if = f"cqoff{k}", f"cqh{k}", f"cqa{k}"
+        self.host_ip, self.ns_ip = f"{NET_PREFIX}.{k}.1", f"{NET_PREFIX}.{k}.2"
+
+    def _ip(self, *args: str, ns: bool = False) -> None:
+        cmd = (["ip", "netns", "exec", self.ns, "ip"] if ns else ["ip"]) + list(args)
+        r = subprocess.run(cmd, capture_output=True, text=True)
+        if r.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)}: {r.stderr.strip()}")
+
+    def create(self) -> NetSlot:
+        self.delete()
+        self._ip("netns", "add", self.ns)
+        self._ip("link", "add", self.host_if, "type", "veth", "peer", "name", self.ns_if)
+        self._ip("link", "set", self.ns_if, "netns", self.ns)
+        self._ip("addr", "add", f"{self.host_ip}/30", "dev", self.host_if)
+        self._ip("link", "set", self.host_if, "up")
+        self._ip("addr", "add", f"{self.ns_ip}/30", "dev", self.ns_if, ns=True)
+        self._ip("link", "set", self.ns_if, "up", ns=True)
+        self._ip("link", "set", "lo", "up", ns=True)
+        return self
+
+    def cut(self) -> None:
+        self._ip("link", "set", self.ns_if, "down", ns=True)
+
+    def mend(self) -> None:
+        self._ip("link", "set", self.ns_if, "up", ns=True)
+
+    def delete(self) -> None:
+        subprocess.run(["ip", "link", "del", self.host_if], capture_output=True)
+        subprocess.run(["ip", "netns", "del", self.ns], capture_output=True)
+
+
+def _start_agent(tmp: Path, port: int, node: str, keepalive: int, slot: NetSlot | None) -> subprocess.Popen[bytes]:
+    host = slot.host_ip if slot else "127.0.0.1"
+    cfg = write_center(tmp / node, port, center=CENTER, node=node, host=host, keepalive=keepalive)
+    cmd = python_cmd("-m", "civiq", "edge", "run", str(cfg), "--simulate")
+    if slot is not None:
+        cmd = ["ip", "netns", "exec", slot.ns, *cmd]
+    log = open(tmp / f"{node}.log", "wb")  # noqa: SIM115 - the child owns it
+    return subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdout=log, stderr=log)
+
+
+def run(n: int = 10, keepalive: int = 5, batch: int = 5, modes: tuple[str, ...] = MODES,
+        log: Callable[[str], None] = print) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="civiq-bench-offline-"))
+    use_netns = "network cut" in modes and netns_available()
+    slots = [NetSlot(200 + k) for k in range(batch)] if use_netns else []
+    notes: list[str] = []
+    if "network cut" in modes and not use_netns:
+        notes.append("network cut skipped: `ip netns` is not usable here (needs root and iproute2)")
+        modes = tuple(m for m in modes if m != "network cut")
+    for s in slots:
+        s.create()
+    extra = "".join(f"listener {{port}} {s.host_ip}\n" for s in slots)
+    b = None
+    hook = Webhook()
+    results: dict[str, dict[str, list[float]]] = {}
+    try:
+        from civiq.broker import free_port
+
+        port = free_port()
+        from civiq.broker import Mosquitto
+
+        b = Mosquitto(port, extra_config="max_queued_bytes 0\n" + extra.format(port=port)).start() if slots \
+            else broker()
+        port = b.port
+        gw = GatewayProc(port, tmp / "gw", heartbeat_timeout_s=HEARTBEAT_TIMEOUT_S,
+                         alerts={"webhooks": [hook.url], "raise_after_s": 0, "clear_after_s": 0,
+                                 "flap_window_s": 0, "mqtt": False}).start()
+        t_gw = time.monotonic()
+        watch = StatusWatch(port)
+        try:
+            for mode in modes:
+                res: dict[str, list[float]] = {"alert": [], "will": [], "missed": []}
+                done = 0
+                while done < n:
+                    k = min(batch, n - done)
+                    nodes = [f"{mode.split()[0].lower().replace('sigstop', 'stop')}-{done + i}" for i in range(k)]
+                    procs = []
+                    for i, node in enumerate(nodes):
+                        procs.append(_start_agent(tmp, port, node, keepalive, slots[i] if mode == "network cut"
+                                                  else None))
+                    try:
+                        wait_until(lambda nodes=nodes: all(x in watch.births for x in nodes), 90, 0.05,
+                                   f"births of {nodes}")
+                        # the gateway waits one heartbeat timeout after start before any node_offline
+                        time.sleep(max(0.0, t_gw + HEARTBEAT_TIMEOUT_S + 2 - time.monotonic()))
+                        time.sleep(1.0)  # let the agents settle (first health, snapshot)
+                        t_fault = {}
+                        for i, (node, p) in enumerate(zip(nodes, procs, strict=True)):
+                            t_fault[node] = time.monotonic()
+                            if mode == "kill -9":
+                                p.send_signal(signal.SIGKILL)
+                            elif mode == "SIGSTOP":
+                                p.send_signal(signal.SIGSTOP)
+                            else:
+                                slots[i].cut()
+                            time.sleep(0.3)
+                        for node in nodes:
+                            t = hook.wait(node, 6 * keepalive + 30)
+                            if t is None:
+                                res["missed"].append(1)
+                            else:
+                                res["alert"].append(t - t_fault[node])
+                            if node in watch.deaths:
+                                res["will"].append(watch.deaths[node] - t_fault[node])
+                    finally:
+                        for p in procs:
+                            if p.poll() is None:
+                                p.send_signal(signal.SIGKILL)
+                            p.wait(30)
+                        if mode == "network cut":
+                            for s in slots[:k]:
+                                s.mend()
+                    done += k
+                results[mode] = res
+                d = dist(res["alert"])
+                log(f"  {mode}: alert p50 {d.p50:.2f} s, max {d.max:.2f} s, missed {len(res['missed'])}")
+        finally:
+            watch.close()
+            gw.stop()
+    finally:
+        hook.close()
+        if b is not None:
+            b.stop()
+        for s in slots:
+            s.delete()
+    return {"keepalive": keepalive, "results": results, "notes": notes, "n": n}
+
+
+def report(r: dict[str, Any]) -> str:
+    ka = r["keepalive"]
+    rows = []
+    for mode, res in r["results"].items():
+        a, w = dist(res["alert"]), dist(res["will"])
+        rows.append([mode, a.n, fmt(w.p50, 2), fmt(a.p50, 2), fmt(a.p95, 2), fmt(a.max, 2),
+                     f"{a.max / ka:.2f}", len(res["missed"])])
+    out = md_table(["fault", "N", "Last Will at a subscriber p50 (s)", "alert at webhook p50 (s)", "p95 (s)",
+                    "max (s)", "max ÷ keepalive", "missed"], rows)
+    out += f"\n\nMQTT keepalive {ka} s: a hung or cut-off agent can only be noticed after 1.5 × keepalive = " \
+           f"{1.5 * ka:.1f} s (the MQTT spec's bound, enforced by Mosquitto)."
+    for note in r["notes"]:
+        out += f"\n\n{note}"
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m bench.offline", description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=10)
+    ap.add_argument("--keepalive", type=int, default=5)
+    ap.add_argument("--modes", default=",".join(MODES))
+    a = ap.parse_args(argv)
+    r = run(a.n, a.keepalive, modes=tuple(m.strip() for m in a.modes.split(",")),
+            log=lambda s: print(s, file=sys.stderr))
+    print(report(r))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
