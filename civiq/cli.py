@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--config", default=None, help="gateway settings YAML (env CIVIQ_GW_* override it)")
     gi = gw.add_parser("install", help="install settings and systemd unit")
     gi.add_argument("--root", default="/")
+    gi.add_argument("--settings", default=None, help="gateway settings YAML to install")
     gk = gw.add_parser("ticket-key", help="print a center's ticket key (for its edge's center.ticket_key_file)")
     gk.add_argument("center")
     gk.add_argument("--config", default=None)

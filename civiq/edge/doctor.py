@@ -181,12 +181,12 @@ def check_devices(cfg: CenterConfig, simulate: bool) -> list[Finding]:
     from civiq.edge.hardware import build_hardware
 
     out = []
-    for port in sorted({p.port for p in cfg.printers} | {d.port for d in cfg.displays if d.port}
-                       | {k.port for k in cfg.keypads if k.port} | {q.port for q in cfg.qrboards if q.port}):
+    ports = [getattr(dev, "port", None) for dev in (*cfg.printers, *cfg.displays, *cfg.keypads, *cfg.qrboards)]
+    for port in sorted({p for p in ports if p}):
         if not os.path.exists(port):
             out.append(Finding(FAIL, f"serial port {port}", "does not exist: is the device plugged in and "
                                "powered? `ls -l /dev/civiq-*` should list it (udev rule "
-                               "firmware-config/99-civiq.rules)"))
+                               "firmware-config/udev/99-civiq.rules)"))
     try:
         hw = build_hardware(cfg, clock=SystemClock(), pin_factory=None, on_press=lambda s: None,
                             on_key=lambda c, a: None)

@@ -20,7 +20,7 @@ def main(args: argparse.Namespace) -> int:
     if args.cmd == "install":
         from civiq.install import install_gateway
 
-        return install_gateway(root=args.root)
+        return install_gateway(root=args.root, settings=args.settings)
     if args.cmd == "ticket-key":
         settings = load_settings(args.config)
         if settings is None:
