@@ -1,0 +1,192 @@
+"""``civiq demo`` as a new user runs it: one command, then the dashboard in a browser, then Ctrl-C.
+
+The demo runs as a subprocess (``python -m civiq demo``); the test reads the URL and the admin login from what
+it prints, logs in with headless Chromium, checks the three centers are listed and that their numbers move,
+screenshots the overview (into docs/img/demo-overview.png with ``CIVIQ_UPDATE_SCREENSHOTS=1``), then sends
+SIGINT and expects a clean exit. A second run has no Mosquitto on its PATH and must fall back to the embedded
+amqtt broker and still show the centers (checked through the JSON API).
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from civiq.broker import free_port
+from tests.conftest import wait_for
+
+ROOT = Path(__file__).resolve().parents[2]
+DOCS_IMG = ROOT / "docs" / "img"
+CHROMIUM = "/usr/bin/chromium"
+UPDATE = os.environ.get("CIVIQ_UPDATE_SCREENSHOTS") == "1"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run", "--disable-quic"]
+CENTERS = {"hcm-xuanthoison": "Xã Xuân Thới Sơn", "hcm-saigon": "Phường Sài Gòn", "hcm-cholon": "Phường Chợ Lớn"}
+
+
+class DemoProcess:
+    """``python -m civiq demo ...`` with its output collected line by line."""
+
+    def __init__(self, tmp: Path, port: int, env: dict[str, str] | None = None) -> None:
+        self.dir = tmp / "demo"
+        full_env = {**os.environ, "CIVIQ_DEMO_DIR": str(self.dir), "PYTHONUNBUFFERED": "1", **(env or {})}
+        full_env.pop("DISPLAY", None)
+        if "CIVIQ_DEMO_BROKER" not in (env or {}):
+            full_env.pop("CIVIQ_DEMO_BROKER", None)  # auto: Mosquitto when it is on the PATH
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "civiq", "demo", "--no-browser", "--duration", "40", "--speed", "120",
+             "--port", str(port)], cwd=ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            text=True, encoding="utf-8")
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_ready(self, timeout: float = 30.0) -> tuple[str, str]:
+        """The dashboard URL and the admin password, once the banner is out."""
+        wait_for(lambda: "Ctrl-C stops everything" in self.output or self.proc.poll() is not None,
+                 timeout=timeout, what="the demo's banner")
+        assert self.proc.poll() is None, f"the demo exited early:\n{self.output}"
+        url = re.search(r"Dashboard\s+(http://\S+)", self.output)
+        admin = re.search(r"\badmin\s+/\s+(\S+)", self.output)
+        assert url and admin, f"no URL or admin login in:\n{self.output}"
+        return url.group(1).rstrip("/"), admin.group(1)
+
+    def interrupt(self, timeout: float = 15.0) -> int:
+        """Ctrl-C; the exit code (fails the test when it takes longer than ``timeout``)."""
+        self.proc.send_signal(signal.SIGINT)
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            pytest.fail(f"the demo did not stop within {timeout} s of SIGINT:\n{self.output[-3000:]}")
+        self._reader.join(5)
+        return code
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(5)
+
+    def assert_clean(self) -> None:
+        out = self.output
+        assert "Traceback" not in out, out[-4000:]
+        assert "stopped cleanly" in out, out[-2000:]
+        log = (self.dir / "demo.log").read_text(encoding="utf-8")
+        assert "Traceback" not in log, log[-4000:]
+
+
+@pytest.fixture
+def demo_run(tmp_path: Path) -> Iterator[DemoProcess]:
+    d = DemoProcess(tmp_path, free_port())
+    yield d
+    d.kill()
+
+
+def _card_texts(page) -> dict[str, str]:  # noqa: ANN001
+    return page.evaluate(
+        "() => Object.fromEntries([...document.querySelectorAll('[data-center]')]"
+        ".map((e) => [e.dataset.center, e.textContent]))")
+
+
+def _check_png(path: Path) -> None:
+    assert path.stat().st_size > 15_000, "suspiciously small screenshot"
+    with Image.open(path) as img:
+        assert img.width >= 1000 and img.height >= 500
+        colors = img.convert("RGB").getcolors(maxcolors=1_000_000)
+        assert colors is not None and len(colors) > 200, "the screenshot is nearly uniform"
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed (apt-get install chromium)")
+def test_demo_dashboard_is_alive_and_ctrl_c_stops_it(demo_run: DemoProcess, tmp_path: Path) -> None:
+    sync_api = pytest.importorskip("playwright.sync_api")
+    url, password = demo_run.wait_ready()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.set_default_timeout(10_000)
+            page.goto(f"{url}/login?next=/")
+            page.fill("#user", "admin")
+            page.fill("#password", password)
+            page.click("#login-form button[type=submit]")
+            page.wait_for_url(f"{url}/")
+            page.wait_for_function("() => document.querySelectorAll('[data-center]').length === 3")
+            texts = _card_texts(page)
+            assert set(texts) == set(CENTERS)
+            for cid, name in CENTERS.items():  # the name from the center's config, sent in its birth
+                assert name in texts[cid]
+            # moving: the cards change in place (live updates) within a few seconds
+            first = texts
+            wait_for(lambda: all(_card_texts(page)[c] != first[c] for c in CENTERS), timeout=12,
+                     interval=0.2, what="every center's numbers to change")
+            # every center has served citizens by now (the gateway got the edges' events)
+            wait_for(lambda: all(int(page.text_content(f'[data-center="{c}"] [data-field="served_today"]')
+                                     or 0) > 0 for c in CENTERS), timeout=12, interval=0.2,
+                     what="served citizens")
+            page.wait_for_selector('#conn[data-state="live"]')
+            if UPDATE:  # the docs picture: a morning with a problem (Chợ Lớn's printer runs out at 08:10)
+                wait_for(lambda: page.text_content('[data-center="hcm-cholon"] [data-field="offline_devices"]')
+                         == "1", timeout=30, interval=0.2, what="the printer at Chợ Lớn to run out of paper")
+            shot = tmp_path / "demo-overview.png"
+            page.screenshot(path=str(shot), full_page=True)
+            _check_png(shot)
+            if UPDATE:
+                DOCS_IMG.mkdir(parents=True, exist_ok=True)
+                shutil.copy(shot, DOCS_IMG / "demo-overview.png")
+            assert errors == [], f"JavaScript errors: {errors}"
+        finally:
+            browser.close()
+    assert demo_run.interrupt() == 0
+    demo_run.assert_clean()
+
+
+def test_demo_without_mosquitto_uses_the_embedded_broker(tmp_path: Path) -> None:
+    bindir = str(Path(sys.executable).parent)
+    if shutil.which("mosquitto", path=bindir):  # pragma: no cover - depends on the machine
+        pytest.skip(f"mosquitto is in {bindir}")
+    demo = DemoProcess(tmp_path, free_port(), env={"PATH": bindir})
+    try:
+        url, password = demo.wait_ready()
+        assert "embedded amqtt" in demo.output and "Mosquitto" not in demo.output
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        form = urllib.parse.urlencode({"user": "admin", "password": password, "next": "/"}).encode()
+        opener.open(f"{url}/login", data=form, timeout=5).read()
+
+        def overview() -> list[dict]:
+            with opener.open(f"{url}/api/v1/overview", timeout=5) as r:
+                return json.load(r)["centers"]
+
+        wait_for(lambda: {c["center"] for c in overview()} == set(CENTERS) and
+                 all(c["issued_today"] > 0 and c["nodes_online"] == 1 for c in overview()), timeout=20,
+                 interval=0.5, what="three live centers with tickets through the embedded broker")
+    finally:
+        code = demo.interrupt() if demo.proc.poll() is None else demo.proc.returncode
+        demo.kill()
+    assert code == 0
+    demo.assert_clean()
