@@ -24,8 +24,8 @@ if TYPE_CHECKING:
 
 # web metric name -> (store metric, key): the center-level series
 _METRICS = {"waiting": ("waiting_total", ""), "longest_wait_s": ("longest_wait_s", ""),
-            "counters_open": ("counters_open", ""), "served": ("served", None), "eta_s": ("eta_s", None),
-            "issued": ("waiting_total", "")}
+            "counters_open": ("counters_open", ""), "served": ("served", None), "eta_s": ("eta_s", None)}
+# "issued" has no minute series: it is counted from the stored ticket.issued events (see history())
 
 
 def _dur(seconds: float, lang: str) -> str:
@@ -123,6 +123,8 @@ class GatewayAdapter(MemoryView):
     def history(self, center: str, metric: str, since: datetime, until: datetime) -> list[tuple[str, float]]:
         if metric not in HISTORY_METRICS:
             raise ViewError(f"unknown metric {metric!r}", 404)
+        if metric == "issued":
+            return self._issued(center, since, until)
         store_metric, key = _METRICS[metric]
         series = self.gw.store.series(center, store_metric, key=key, since=since, until=until)
         if key is None:  # per service/counter: sum them per minute
@@ -134,6 +136,20 @@ class GatewayAdapter(MemoryView):
         else:
             pts = series.get(key, [])
         return [(t.isoformat(), v) for t, v in pts]
+
+    def _issued(self, center: str, since: datetime, until: datetime) -> list[tuple[str, float]]:
+        """Tickets issued so far that local day, per minute with issues (like ``served``: a daily total)."""
+        store = self.gw.store
+        start = store.day_bounds(local_day(since, store.tz))[0]
+        per_minute: dict[datetime, float] = {}
+        day, count = None, 0
+        for e in store.events_between(center, start, until, types=["ticket.issued"]):
+            d = local_day(e.ts, store.tz)
+            day, count = d, (count + 1 if d == day else 1)
+            minute = e.ts.replace(second=0, microsecond=0)
+            if minute >= since.replace(second=0, microsecond=0):
+                per_minute[minute] = float(count)
+        return [(t.isoformat(), v) for t, v in sorted(per_minute.items())]
 
     def daily(self, center: str, days: int) -> list[JSON]:
         now = self.clock.now()

@@ -16,7 +16,9 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
+from http.cookiejar import CookieJar
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -58,6 +60,32 @@ def start_gateway(settings: GatewaySettings) -> Gateway:
 
 def base_url(gw: Gateway) -> str:
     return f"http://127.0.0.1:{gw.server.port}"
+
+
+class ApiClient:
+    """The gateway's JSON API as a logged-in user sees it (session cookie, CSRF token on writes)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(CookieJar()))
+        self.csrf = ""
+
+    def login(self, user: str = ADMIN[0], password: str = ADMIN[1]) -> ApiClient:
+        form = urllib.parse.urlencode({"user": user, "password": password, "next": "/"}).encode()
+        with self.opener.open(f"{self.url}/login", data=form, timeout=10) as r:
+            assert r.status == 200, r.status
+        self.csrf = self.get("/api/v1/me")["csrf"]
+        return self
+
+    def get(self, path: str) -> Any:
+        with self.opener.open(f"{self.url}{path}", timeout=10) as r:
+            return json.loads(r.read())
+
+    def post(self, path: str, body: object) -> Any:
+        req = urllib.request.Request(f"{self.url}{path}", data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json", "X-CSRF-Token": self.csrf})
+        with self.opener.open(req, timeout=10) as r:
+            return json.loads(r.read())
 
 
 # ------------------------------------------------------------------------------------------ edges
@@ -182,9 +210,10 @@ class Webhook:
             return [m for _, m in self.received if (kind is None or m.get("kind") == kind)
                     and (state is None or m.get("state") == state) and (key is None or m.get("key") == key)]
 
-    def times(self, kind: str, state: str) -> list[float]:
+    def times(self, key: str, state: str) -> list[float]:
+        """When (time.monotonic()) each ``state`` message of alert ``key`` arrived."""
         with self.lock:
-            return [t for t, m in self.received if m.get("kind") == kind and m.get("state") == state]
+            return [t for t, m in self.received if m.get("key") == key and m.get("state") == state]
 
     def summary(self) -> list[tuple[str, str, str]]:
         with self.lock:
