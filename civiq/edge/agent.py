@@ -101,6 +101,7 @@ class EdgeAgent:
         self._last_health: dict[str, DeviceHealth] = {}
         self._message_until: float = 0.0
         self.refused_presses = 0
+        self.store_fault: str | None = None  # set while the disk is full (docs/reliability.md, "Disk full")
         self._ntp: bool | None = None
         self._clock_offset: float | None = None
         self.hung = False  # tests set this to simulate a hung main loop (the watchdog must stop)
@@ -121,7 +122,11 @@ class EdgeAgent:
             return
         try:
             ticket = self.engine.issue(service)
-        except (QueueError, StoreFull) as e:
+        except StoreFull as e:
+            self.refused_presses += 1  # no number without a durable record: it could be issued twice
+            self._store_full(e)
+            return
+        except QueueError as e:
             log.error("cannot issue a %s ticket: %s", service, e)
             return
         if self.hw.dispenser is not None:
@@ -133,6 +138,8 @@ class EdgeAgent:
         try:
             self.counter_action(counter, action)
         except (QueueError, StoreFull) as e:
+            if isinstance(e, StoreFull):
+                self._store_full(e)
             log.warning("counter %s: %s refused: %s", counter, action, e)
             for pad in self.hw.counter_pads.get(counter, []):
                 self._submit_show(pad, "LOI" if action else "", key=f"lcd-{pad.id}")
@@ -265,7 +272,29 @@ class EdgeAgent:
 
         self.hw.worker_of[dev.id].submit(job, key=key)
 
+    def _store_full(self, e: StoreFull) -> None:
+        """The disk is full: refuse tickets (the dispenser LED blinks), report a failed "storage" device in
+        every health message (the gateway alerts), keep everything that needs no new event running."""
+        first = self.store_fault is None
+        self.store_fault = f"disk full: events cannot be saved, no ticket is issued ({e})"
+        if self.hw.dispenser is not None:
+            self.hw.dispenser.signal_fault(True)
+        if first:
+            log.error("%s", self.store_fault)
+            self._publish_health()
+
+    def _store_recovered(self) -> None:
+        self.store_fault = None
+        log.warning("events can be saved again: tickets are issued again")
+        printer = self._dispenser_printer()
+        if self.hw.dispenser is not None:
+            self.hw.dispenser.signal_fault(printer is not None and printer.health().state in
+                                           (DeviceState.failed, DeviceState.offline))
+        self._publish_health()
+
     def _on_engine_event(self, event: Event) -> None:
+        if self.store_fault is not None:
+            self._store_recovered()
         self.link.notify()
         self._dirty.set()
         if event.type in CALL_EVENTS:
@@ -292,11 +321,13 @@ class EdgeAgent:
                 try:
                     self.engine.device_event(etype, {"device": h.id, "kind": h.kind, "state": str(h.state),
                                                      "detail": h.detail})
-                except StoreFull:
+                except StoreFull as e:
                     log.error("disk full: device event for %s not logged", h.id)
+                    self._store_full(e)
                 self._publish_health()
             if dev is self._dispenser_printer() and self.hw.dispenser is not None:
-                self.hw.dispenser.signal_fault(h.state in (DeviceState.failed, DeviceState.offline))
+                self.hw.dispenser.signal_fault(h.state in (DeviceState.failed, DeviceState.offline)
+                                               or self.store_fault is not None)
         return h
 
     def poll_devices(self) -> list[DeviceHealth]:
@@ -316,8 +347,11 @@ class EdgeAgent:
     def health(self) -> Health:
         now = self.clock.now()
         host = host_health(self.state_dir, now, clock_offset_s=self._clock_offset, synced=self._ntp)
-        return Health(ts=now, host=host, devices=[d.health() for d in self.hw.devices.values()],
-                      outbox=self.link.pending_stats())
+        devices = [d.health() for d in self.hw.devices.values()]
+        if self.store_fault is not None:
+            devices.append(DeviceHealth(id="storage", kind="storage", state=DeviceState.failed,
+                                        detail=self.store_fault))
+        return Health(ts=now, host=host, devices=devices, outbox=self.link.pending_stats())
 
     def _publish_health(self) -> None:
         try:

@@ -108,7 +108,7 @@ def test_gateway_ingest(broker, publisher, clock, tmp_path: Path, data: st.DataO
         assert ing.wait_ready(10)
         leaves = ["event", "status", "queue", "health", "cmd_result"]
         burst = []
-        for i in range(data.draw(st.integers(20, 80))):
+        for _ in range(data.draw(st.integers(20, 80))):
             leaf = data.draw(st.sampled_from(leaves))
             node = data.draw(st.sampled_from(["pi-1", "pi-2", "PI 3", "x" * 70]))
             t = f"civiq/v1/{C}/{node}/{leaf}" if data.draw(st.integers(0, 9)) else data.draw(st.sampled_from(

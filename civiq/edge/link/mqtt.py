@@ -32,6 +32,7 @@ from __future__ import annotations
 import logging
 import random
 import socket
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -177,6 +178,7 @@ class EdgeLink:
         self._state_lock = threading.Lock()
         self._gateways: dict[str, bool] = {}  # gateway id -> online, from their retained status
         self._gateways_lock = threading.Lock()
+        self._last_bdseq = 0
         self._session: _Session | None = None  # the ready session, None while offline
         self._current: _Session | None = None  # the session being attempted or up (supervisor's)
         self._stopping = threading.Event()
@@ -347,7 +349,12 @@ class EdgeLink:
         except ValueError:
             log.warning("bad %s in store meta (%r): restarting at 1", BDSEQ_KEY, raw)
             n = 1
-        self.store.set_meta(BDSEQ_KEY, str(n))
+        n = max(n, self._last_bdseq + 1)  # grows even when it could not be saved
+        self._last_bdseq = n
+        try:
+            self.store.set_meta(BDSEQ_KEY, str(n))
+        except sqlite3.Error as e:  # disk full: connect anyway (the birth matters more than the saved bdseq)
+            log.error("bdseq %d not saved (%s); connecting anyway", n, e)
         return n
 
     def _connect_once(self) -> _Session | None:

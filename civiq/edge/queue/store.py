@@ -162,6 +162,11 @@ class _Tx:
     def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
         try:
             self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        except sqlite3.OperationalError as e:
+            if exc_type is None and "full" in str(e).lower():
+                self.store.db.execute("ROLLBACK")  # SQLite keeps the transaction open after SQLITE_FULL
+                raise StoreFull(str(e)) from None
+            raise
         finally:
             self.store.lock.release()
 

@@ -1,0 +1,222 @@
+"""Offline is detected, not guessed: a hung agent, a stale Last Will, a flapping link, seen by a real Gateway.
+
+The gateway runs with a :class:`FakeClock` so its hold-down timers (grace after start, ``clear_after_s``) are
+stepped by the test, while the MQTT side (keepalive, Last Will) runs in real time on a real Mosquitto.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from civiq.broker import free_port
+from civiq.clock import FakeClock
+from civiq.contract import Status, topic
+from civiq.edge.cli import make_agent
+from civiq.edge.config import load_config
+from civiq.gateway.service import Gateway
+from civiq.gateway.settings import GatewaySettings
+from tests.conftest import wait_for
+from tests.e2e.centers import write_center
+from tests.e2e.test_edge_agent import _env, _http
+from tests.reliability.faultkit import soak
+
+CENTER, NODE = "test-xa", "pi-1"
+KEY = f"{CENTER}/{NODE}/node_offline"
+KEEPALIVE = 5  # tests/e2e/centers.py
+
+
+@pytest.fixture
+def gateway(broker, clock: FakeClock, tmp_path: Path) -> Iterator[Gateway]:  # noqa: ANN001
+    settings = GatewaySettings.load(data_dir=tmp_path / "gw", mqtt={"host": broker.host, "port": broker.port,
+                                                                    "keepalive": 5},
+                                    http={"port": free_port()}, heartbeat_timeout_s=45,
+                                    alerts={"clear_after_s": 30, "mqtt": False})
+    gw = Gateway(settings, clock=clock, channels=[]).start()
+    assert gw.ingest.wait_ready(10)
+    wait_for(lambda: not gw.alerts.stale, what="the gateway's data is fresh")
+    clock.advance(46)  # past the grace that follows a (re)connected gateway
+    try:
+        yield gw
+    finally:
+        gw.stop()
+
+
+def offline_notices(gw: Gateway) -> list[tuple[str, str]]:
+    return [(n.state, n.note) for n in gw.alerts.notifications() if n.key == KEY]
+
+
+def node_status(gw: Gateway) -> str | None:
+    return (gw.state.node(CENTER, NODE) or {}).get("status")
+
+
+def test_hung_agent_is_offline_within_one_and_a_half_keepalives(gateway: Gateway, clock: FakeClock, broker,  # noqa: ANN001
+                                                                 tmp_path: Path) -> None:
+    http_port = free_port()
+    config = write_center(tmp_path, broker.port, http_port=http_port)
+    proc = subprocess.Popen([sys.executable, "-m", "civiq", "edge", "run", str(config), "--simulate"], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: node_status(gateway) == "online", timeout=30, what="agent online at the gateway")
+        _http(http_port, "/sim/press/A", "POST")
+        wait_for(lambda: gateway.store.event_count(CENTER) >= 1, what="an event stored")
+        os.kill(proc.pid, signal.SIGSTOP)  # hung: the TCP connection stays open, nothing answers
+        stopped = time.monotonic()
+        try:
+            wait_for(lambda: offline_notices(gateway), timeout=1.5 * KEEPALIVE + 2 + 3, interval=0.05,
+                     what="the offline alert")
+        except AssertionError:
+            raise AssertionError(f"no offline alert: node {gateway.state.node(CENTER, NODE)}, active "
+                                 f"{[(a.key, a.state) for a in gateway.alerts.active()]}, stale "
+                                 f"{gateway.alerts.stale}, notices {gateway.alerts.notifications()}") from None
+        took = time.monotonic() - stopped
+        assert took <= 1.5 * KEEPALIVE + 2, f"offline alert after {took:.1f} s"
+        assert offline_notices(gateway) == [("firing", "")]
+        os.kill(proc.pid, signal.SIGCONT)
+        wait_for(lambda: node_status(gateway) == "online", timeout=30, what="the agent back online")
+        clock.advance(31)  # the engine's clear_after_s
+        wait_for(lambda: len(offline_notices(gateway)) == 2, what="the recovery")
+        assert offline_notices(gateway) == [("firing", ""), ("resolved", "")]
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+    print(f"\nRESULT hung agent: offline alert {took:.1f} s after SIGSTOP (keepalive {KEEPALIVE} s)")
+
+
+class RawEdge:
+    """A paho client acting as one connection of an edge agent (its own bdseq in birth and will)."""
+
+    def __init__(self, broker, bdseq: int, client_id: str) -> None:  # noqa: ANN001
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.c.will_set(topic(CENTER, NODE, "status"), Status(online=False, bdseq=bdseq).to_json(), 1, True)
+        self.c.connect(broker.host, broker.port, keepalive=30)
+        self.c.loop_start()
+        self.c.publish(topic(CENTER, NODE, "status"), Status(online=True, bdseq=bdseq).to_json(), 1,
+                       True).wait_for_publish(5)
+
+    def die(self) -> None:
+        self.c.loop_stop()
+        self.c.socket().shutdown(socket.SHUT_RDWR)
+
+
+def test_stale_last_will_after_a_new_birth_raises_nothing(gateway: Gateway, broker, recorder) -> None:  # noqa: ANN001
+    rec = recorder(topic(CENTER, NODE, "status"))
+    old = RawEdge(broker, 1, "edge-old-connection")
+    wait_for(lambda: node_status(gateway) == "online")
+    new = RawEdge(broker, 2, "edge-new-connection")  # reconnected while the old TCP session lingers
+    wait_for(lambda: (gateway.state.node(CENTER, NODE) or {}).get("bdseq") == 2, what="the new birth")
+    old.die()  # the broker now publishes the old will, after the new birth
+    wait_for(lambda: any(b'"online":false' in p for p in rec.on("/status")), what="the stale will on the broker")
+    assert gateway.ingest.wait_idle(10)
+    time.sleep(0.2)  # the change hook runs right after the commit
+    assert node_status(gateway) == "online"
+    assert offline_notices(gateway) == [], "a stale will raised an alert"
+    new.die()  # the current connection's will does count
+    wait_for(lambda: offline_notices(gateway) == [("firing", "")], what="the real will's alert")
+
+
+class Proxy:
+    """A TCP relay between an agent and the broker whose connections can be cut (a flapping link)."""
+
+    def __init__(self, port: int) -> None:
+        self.upstream = port
+        self.srv = socket.create_server(("127.0.0.1", 0))
+        self.port = self.srv.getsockname()[1]
+        self.conns: list[socket.socket] = []
+        self.lock = threading.Lock()
+        self.cuts = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                a, _ = self.srv.accept()
+            except OSError:
+                return
+            try:
+                b = socket.create_connection(("127.0.0.1", self.upstream))
+            except OSError:
+                a.close()
+                continue
+            with self.lock:
+                self.conns += [a, b]
+            for x, y in ((a, b), (b, a)):
+                threading.Thread(target=self._pump, args=(x, y), daemon=True).start()
+
+    @staticmethod
+    def _pump(src: socket.socket, dst: socket.socket) -> None:
+        try:
+            while data := src.recv(65536):
+                dst.sendall(data)
+        except OSError:
+            pass
+        for s in (src, dst):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def cut(self) -> None:
+        with self.lock:
+            conns, self.conns = self.conns, []
+            self.cuts += 1
+        for s in conns:
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+                s.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.srv.close()
+        self.cut()
+
+
+@pytest.mark.slow
+def test_flapping_link_one_alert_one_recovery(gateway: Gateway, clock: FakeClock, broker, tmp_path: Path) -> None:  # noqa: ANN001
+    proxy = Proxy(broker.port)
+    cfg = load_config(write_center(tmp_path, proxy.port, http_port=free_port()), env={})
+    agent = make_agent(cfg, simulate=True)
+    agent.start()
+    duration, period = soak(20, 120), 5.0
+    try:
+        wait_for(lambda: node_status(gateway) == "online", timeout=20, what="agent online")
+        end = time.monotonic() + duration
+        births = 0
+        while time.monotonic() < end:
+            births += node_status(gateway) == "online"
+            proxy.cut()  # the link drops every `period` seconds, whether the agent got back in time or not
+            agent.sim.press_button("A")  # the queue goes on while the link flaps
+            time.sleep(period)
+            clock.advance(period)
+        # the agent's backoff grows while connections last < 10 s (up to 30 s): then it settles
+        wait_for(lambda: node_status(gateway) == "online", timeout=45, what="online after the flapping")
+        assert births >= 2, "the link never came back between cuts: not a flap"
+        assert offline_notices(gateway) == [("firing", "")], offline_notices(gateway)
+        clock.advance(31)
+        wait_for(lambda: len(offline_notices(gateway)) == 2, what="the one recovery")
+        assert offline_notices(gateway) == [("firing", ""), ("resolved", "")]
+        wait_for(lambda: agent.store.pending_count() == 0, what="outbox drained")
+        last = agent.store.last_seq()
+        assert gateway.store.event_count(CENTER) == last, "an event was lost while flapping"
+    finally:
+        agent.stop()
+        agent.sim.stop()
+        proxy.close()
+    print(f"\nRESULT flapping: {proxy.cuts} cuts ({births} while online) in {duration:.0f} s -> 1 alert, 1 recovery, "
+          f"{last} events all stored")
