@@ -281,7 +281,7 @@
     box.replaceChildren(...[  // replaceChildren turns a null into the text "null": drop them
       h("p", { class: "advice-summary" }, adv.summary || ""),
       adv.reason ? h("p", { class: "muted" }, adv.reason) : null,
-      h("table", { class: "data compact" },
+      !(adv.changes || []).length ? null : h("table", { class: "data compact" },
         h("thead", {}, h("tr", {}, h("th", {}, T.counter), h("th", {}, T.before), h("th", {}, T.after))),
         h("tbody", {}, (adv.changes || []).map((ch) => h("tr", {},
           h("td", {}, ch.counter), h("td", { class: "muted" }, (ch.before || []).map(name).join(", ")),
@@ -356,7 +356,7 @@
       return h("div", { class: `node panel st-${n.status}`, "data-node": `${n.center}/${n.node}` },
         h("div", { class: "node-head" }, h("span", { class: "node-name" }, `${n.center} / ${n.node}`), badge(n.status === "online" ? "ok" : n.status, T[n.status] || n.status)),
         h("dl", { class: "facts small" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))),
-        h("table", { class: "data compact" },
+        !(adv.changes || []).length ? null : h("table", { class: "data compact" },
           h("thead", {}, h("tr", {}, h("th", {}, T.device), h("th", {}, T.kind), h("th", {}, T.state), h("th", {}, T.detail))),
           h("tbody", {}, (n.devices || []).map((d) => h("tr", { "data-device": d.id },
             h("td", {}, d.id), h("td", {}, d.kind), h("td", {}, badge(d.state)), h("td", { class: "detail" }, d.detail || ""))))));
