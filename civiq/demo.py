@@ -304,8 +304,11 @@ class Demo:
         self.gateway = gw
         gw.start()
         self.port = gw.server.port if gw.server is not None else port
-        if not gw.ingest.wait_ready(15):
-            raise DemoError(f"the gateway could not subscribe on the broker at 127.0.0.1:{self.broker.port}")
+        deadline = time.monotonic() + 15
+        while not gw.ingest.wait_ready(0.5):
+            self._check()
+            if time.monotonic() > deadline:
+                raise DemoError(f"the gateway could not subscribe on the broker at 127.0.0.1:{self.broker.port}")
 
     def _add_users(self) -> None:
         users = self.gateway.users
@@ -446,22 +449,31 @@ class _Terminal:
         self.tty = out.isatty()
         self._last_print = 0.0
         self._dirty = False
+        self.gone = False
 
     def show(self, text: str) -> None:
         if self.tty:
             width = shutil.get_terminal_size((100, 20)).columns - 1
-            self.out.write("\r" + text[:width] + "\x1b[K")
+            self._write("\r" + text[:width] + "\x1b[K")
             self._dirty = True
-            self.out.flush()
         elif time.monotonic() - self._last_print >= PROGRESS_EVERY_S:
             self._last_print = time.monotonic()
-            print(text, file=self.out, flush=True)
+            self._write(text + "\n")
 
     def say(self, text: str) -> None:
         if self._dirty:
-            self.out.write("\r\x1b[K")
+            self._write("\r\x1b[K")
             self._dirty = False
-        print(text, file=self.out, flush=True)
+        self._write(text + "\n")
+
+    def _write(self, text: str) -> None:
+        if self.gone:
+            return
+        try:
+            self.out.write(text)
+            self.out.flush()
+        except (OSError, ValueError):  # the terminal was closed (SIGHUP): carry on stopping, silently
+            self.gone = True
 
 
 def _log_to_file(path: Path, verbose: bool) -> None:
@@ -495,64 +507,69 @@ def _open_browser(url: str) -> None:
 
 
 def main(args: argparse.Namespace, out: TextIO | None = None) -> int:
-    """``civiq demo``; returns the exit code (0 after Ctrl-C, SIGTERM or ``--duration``)."""
+    """``civiq demo``; returns the exit code: 0 after Ctrl-C, SIGTERM, SIGHUP or ``--duration``; 1 when it
+    cannot start; 2 for bad arguments."""
     out = out or sys.stdout
-    err = sys.stderr
     duration = getattr(args, "duration", None)
     if duration is not None and duration <= 0:
-        print("civiq demo: --duration must be a number of seconds above 0", file=err)
+        print("civiq demo: --duration must be a number of seconds above 0", file=sys.stderr)
         return 2
     workdir = os.environ.get("CIVIQ_DEMO_DIR") or None
     stop = threading.Event()
-    signals = {"n": 0}
-
-    def on_signal(signum: int, frame: object) -> None:
-        signals["n"] += 1
-        if signals["n"] > 2:  # a third Ctrl-C: the user really wants out
-            os._exit(130)
-        stop.set()
-
-    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         demo = Demo(centers=args.centers, speed=args.speed, port=args.port,
                     broker=os.environ.get("CIVIQ_DEMO_BROKER", "auto").strip().lower() or "auto",
                     workdir=Path(workdir) if workdir else None, should_stop=stop)
     except DemoError as e:
-        print(f"civiq demo: {e}", file=err)
+        print(f"civiq demo: {e}", file=sys.stderr)
         return 2
+    signals = {"n": 0}
+
+    def on_signal(signum: int, frame: object) -> None:
+        signals["n"] += 1
+        if signals["n"] > 2:  # a third Ctrl-C: the user really wants out now
+            os._exit(130)
+        stop.set()
+
+    # SIGHUP: the terminal was closed; stop as cleanly as for Ctrl-C
+    handled = [signal.SIGINT, signal.SIGTERM] + ([signal.SIGHUP] if hasattr(signal, "SIGHUP") else [])
+    old = {s: signal.signal(s, on_signal) for s in handled}
     _log_to_file(demo.dir / "demo.log", getattr(args, "verbose", False))
     term = _Terminal(out)
-    term.say(f"civiq demo: starting the broker, the gateway and {len(demo.centers)} centers ...")
-    code = 0
     try:
-        try:
-            demo.start()
-        except KeyboardInterrupt:
-            term.say("civiq demo: stopped before it was ready.")
-            return 0
-        except (DemoError, OSError, ValueError) as e:
-            log.exception("demo did not start")
-            term.say(f"civiq demo: cannot start: {e}\n  details in {demo.dir / 'demo.log'}")
-            demo.keep_dir = True
-            return 1
-        term.say(demo.banner())
-        term.say("")
-        if not getattr(args, "no_browser", False) and has_display():
-            _open_browser(demo.url)
-        t0 = time.monotonic()
-        while not stop.wait(0.5):
-            while demo.notes:  # what happened in the centers: printer out of paper, refilled
-                term.say(f"  {demo.notes.popleft()}")
-            term.show(demo.progress().line(demo.speed))
-            if duration is not None and time.monotonic() - t0 >= duration:
-                break
-        final = demo.progress()
-        term.say(final.line(demo.speed))
-        term.say("civiq demo: stopping the centers, the gateway and the broker ...")
+        code = _run(demo, term, stop, duration, browser=not getattr(args, "no_browser", False))
     finally:
         demo.stop()
         for s, h in old.items():
             signal.signal(s, h)
-    term.say("civiq demo: stopped cleanly.")
-    demo.cleanup()
+    if code == 0:
+        term.say("civiq demo: stopped cleanly.")
+        demo.cleanup()
     return code
+
+
+def _run(demo: Demo, term: _Terminal, stop: threading.Event, duration: float | None, browser: bool) -> int:
+    term.say(f"civiq demo: starting the broker, the gateway and {len(demo.centers)} centers ...")
+    try:
+        demo.start()
+    except KeyboardInterrupt:
+        term.say("civiq demo: interrupted before it was ready.")
+        return 0
+    except (DemoError, OSError, ValueError, TimeoutError) as e:
+        log.exception("the demo did not start")
+        term.say(f"civiq demo: cannot start: {e}\n  details in {demo.dir / 'demo.log'}")
+        demo.keep_dir = True
+        return 1
+    term.say(demo.banner() + "\n")
+    if browser and has_display():
+        _open_browser(demo.url)
+    t0 = time.monotonic()
+    while not stop.wait(0.5):
+        while demo.notes:  # what happened in the centers: printer out of paper, refilled
+            term.say(f"  {demo.notes.popleft()}")
+        term.show(demo.progress().line(demo.speed))
+        if duration is not None and time.monotonic() - t0 >= duration:
+            break
+    term.say(demo.progress().line(demo.speed))
+    term.say("civiq demo: stopping the centers, the gateway and the broker ...")
+    return 0

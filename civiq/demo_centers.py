@@ -164,7 +164,7 @@ _HARDWARE = {
 
 
 # ------------------------------------------------------------------------------------------ templates
-def _commune(cid: str, name: str, seed: int) -> DemoCenter:
+def _commune(cid: str, name: str, seed: int, variant: int = 0) -> DemoCenter:
     return DemoCenter(
         id=cid, name=name, kind="commune", seed=seed, no_show_rate=0.04,
         services=(
@@ -179,7 +179,7 @@ def _commune(cid: str, name: str, seed: int) -> DemoCenter:
     )
 
 
-def _ward(cid: str, name: str, seed: int) -> DemoCenter:
+def _ward(cid: str, name: str, seed: int, variant: int = 0) -> DemoCenter:
     return DemoCenter(
         id=cid, name=name, kind="ward", seed=seed, no_show_rate=0.06,
         services=(
@@ -203,7 +203,15 @@ def _ward(cid: str, name: str, seed: int) -> DemoCenter:
     )
 
 
-def _printer(cid: str, name: str, seed: int) -> DemoCenter:
+def _printer(cid: str, name: str, seed: int, variant: int = 0) -> DemoCenter:
+    """``variant`` shifts the paper incidents so two such centers do not run out at the same minute."""
+    shift = 35 * variant
+
+    def at(hhmm: str) -> str:
+        h, m = map(int, hhmm.split(":"))
+        t = h * 60 + m + shift
+        return f"{t // 60:02d}:{t % 60:02d}"
+
     return DemoCenter(
         id=cid, name=name, kind="printer", seed=seed, no_show_rate=0.05,
         services=(
@@ -216,7 +224,7 @@ def _printer(cid: str, name: str, seed: int) -> DemoCenter:
             CounterPlan("c2", "Quầy 2", ("B", "C"), (("C", 15),), ("11:30", "12:30")),
             CounterPlan("c3", "Quầy 3", ("C", "A"), (("A", 30),), ("12:00", "13:00")),
         ),
-        printer_faults=(PrinterFault("07:50", "08:10"), PrinterFault("14:15", "14:45")),
+        printer_faults=(PrinterFault(at("07:50"), at("08:10")), PrinterFault(at("14:15"), at("14:45"))),
     )
 
 
@@ -248,5 +256,5 @@ def demo_centers(n: int = 3) -> list[DemoCenter]:
         kind, cid, name = NAMES[i % len(NAMES)]
         if i >= len(NAMES):
             cid, name = f"{cid}-{i // len(NAMES) + 1}", f"{name} {i // len(NAMES) + 1}"
-        out.append(TEMPLATES[kind](cid, name, seed=1000 + i))
+        out.append(TEMPLATES[kind](cid, name, seed=1000 + i, variant=i // len(TEMPLATES)))
     return out

@@ -27,6 +27,10 @@ import pytest
 from PIL import Image
 
 from civiq.broker import free_port
+from civiq.demo import gateway_settings
+from civiq.demo_centers import demo_centers
+from civiq.demo_people import arrival_factor
+from civiq.edge.config import config_warnings, load_config
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,10 +109,14 @@ def demo_run(tmp_path: Path) -> Iterator[DemoProcess]:
     d.kill()
 
 
-def _card_texts(page) -> dict[str, str]:  # noqa: ANN001
-    return page.evaluate(
-        "() => Object.fromEntries([...document.querySelectorAll('[data-center]')]"
-        ".map((e) => [e.dataset.center, e.textContent]))")
+def _card_texts(page, states: set[str] | None = None) -> dict[str, str]:  # noqa: ANN001
+    """Each center card's text; adds every card's state class (``st-ok``, ``st-offline``...) to ``states``."""
+    cards = page.evaluate(
+        "() => [...document.querySelectorAll('[data-center]')].map((e) => [e.dataset.center, e.textContent,"
+        " [...e.classList].filter((c) => c.startsWith('st-')).join(' ')])")
+    if states is not None:
+        states.update(f"{cid} {cls}" for cid, _, cls in cards)
+    return {cid: text for cid, text, _ in cards}
 
 
 def _check_png(path: Path) -> None:
@@ -141,14 +149,17 @@ def test_demo_dashboard_is_alive_and_ctrl_c_stops_it(demo_run: DemoProcess, tmp_
             for cid, name in CENTERS.items():  # the name from the center's config, sent in its birth
                 assert name in texts[cid]
             # moving: the cards change in place (live updates) within a few seconds
-            first = texts
-            wait_for(lambda: all(_card_texts(page)[c] != first[c] for c in CENTERS), timeout=12,
+            first, seen = texts, set()
+            wait_for(lambda: all(_card_texts(page, seen)[c] != first[c] for c in CENTERS), timeout=12,
                      interval=0.2, what="every center's numbers to change")
             # every center has served citizens by now (the gateway got the edges' events)
             wait_for(lambda: all(int(page.text_content(f'[data-center="{c}"] [data-field="served_today"]')
                                      or 0) > 0 for c in CENTERS), timeout=12, interval=0.2,
                      what="served citizens")
             page.wait_for_selector('#conn[data-state="live"]')
+            # every node stayed online all along (the gateway's heartbeat timeout follows the clock's speed)
+            assert not [s for s in seen if "offline" in s or "unknown" in s], seen
+            assert "hcm-saigon st-ok" in seen and "hcm-xuanthoison st-ok" in seen, seen
             if UPDATE:  # the docs picture: a morning with a problem (Chợ Lớn's printer runs out at 08:10)
                 wait_for(lambda: page.text_content('[data-center="hcm-cholon"] [data-field="offline_devices"]')
                          == "1", timeout=30, interval=0.2, what="the printer at Chợ Lớn to run out of paper")
@@ -190,3 +201,39 @@ def test_demo_without_mosquitto_uses_the_embedded_broker(tmp_path: Path) -> None
         demo.kill()
     assert code == 0
     demo.assert_clean()
+
+
+# ------------------------------------------------------------------------------------------ the parts, fast
+def test_demo_centers_are_valid_configs_with_distinct_ids(tmp_path: Path) -> None:
+    centers = demo_centers(12)
+    assert len({c.id for c in centers}) == 12
+    assert [c.kind for c in centers[:3]] == ["commune", "ward", "printer"]
+    for c in centers:
+        path = tmp_path / f"{c.id}.yaml"
+        path.write_text(c.config_yaml(broker_port=1883, state_dir=str(tmp_path / c.id)), encoding="utf-8")
+        cfg = load_config(path, env={})  # the same check as `civiq config check`
+        assert config_warnings(cfg) == []
+        assert cfg.dispenser is not None and cfg.dispenser.debounce_ms == 50
+        assert set(cfg.dispenser.buttons) == {s.prefix for s in c.services}
+    # two failing printers never run out at the same minute
+    outs = [c.printer_faults[0].out for c in centers if c.printer_faults]
+    assert len(outs) == len(set(outs)) == 4
+    with pytest.raises(ValueError, match="between 1 and"):
+        demo_centers(0)
+
+
+def test_arrivals_follow_the_working_day() -> None:
+    assert arrival_factor(7.0) == arrival_factor(17.0) == arrival_factor(22.0) == 0.0  # closed
+    assert arrival_factor(7.5) > 1.5  # the crowd at the doors at opening
+    assert arrival_factor(9.0) == arrival_factor(15.0) == 1.0  # peaks
+    assert arrival_factor(12.0) < 0.2 < arrival_factor(11.0)  # quiet at lunch
+    assert 0 < arrival_factor(16.75) < 1.0
+
+
+def test_gateway_intervals_are_scaled_to_the_clock_speed(tmp_path: Path) -> None:
+    # edges report health every 15 real seconds: at x120 that is 1800 clock seconds between reports
+    s = gateway_settings(tmp_path, broker_port=1883, http_port=8080, speed=120)
+    assert s.heartbeat_timeout_s == 3 * 15 * 120
+    assert s.alerts.clear_after_s == 10 * 120 and s.alerts.flap_window_s == 600 * 120
+    assert s.balance.interval_s == 10 * 120
+    assert s.alerts.thresholds.outbox_oldest_s_max == 300 * 120
