@@ -356,7 +356,7 @@
       return h("div", { class: `node panel st-${n.status}`, "data-node": `${n.center}/${n.node}` },
         h("div", { class: "node-head" }, h("span", { class: "node-name" }, `${n.center} / ${n.node}`), badge(n.status === "online" ? "ok" : n.status, T[n.status] || n.status)),
         h("dl", { class: "facts small" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))),
-        !(adv.changes || []).length ? null : h("table", { class: "data compact" },
+        h("table", { class: "data compact" },
           h("thead", {}, h("tr", {}, h("th", {}, T.device), h("th", {}, T.kind), h("th", {}, T.state), h("th", {}, T.detail))),
           h("tbody", {}, (n.devices || []).map((d) => h("tr", { "data-device": d.id },
             h("td", {}, d.id), h("td", {}, d.kind), h("td", {}, badge(d.state)), h("td", { class: "detail" }, d.detail || ""))))));
