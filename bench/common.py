@@ -292,11 +292,12 @@ class GatewayProc:
         self.url = f"http://127.0.0.1:{self.http_port}"
 
     def start(self) -> GatewayProc:
-        add = subprocess.run(python_cmd("-m", "civiq", "gateway", "user", self.USER, "--role", "province_admin",
-                                        "--password", self.PASSWORD, "--config", str(self.config)),
-                             cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=60)
-        if add.returncode != 0:
-            raise RuntimeError(f"cannot add the dashboard user: {add.stderr}")
+        from civiq.gateway.web.auth import UserStore  # what `civiq gateway user` does, without a process
+
+        (self.dir / "data").mkdir(parents=True, exist_ok=True)
+        users = UserStore(self.dir / "data" / "users.db")
+        users.add_user(self.USER, self.PASSWORD, "province_admin")
+        users.close()
         with open(self.dir / "gateway.log", "ab") as log:
             self.proc = subprocess.Popen(python_cmd("-m", "civiq", "gateway", "run", "--config", str(self.config)),
                                          cwd=REPO, env=child_env(), stdout=log, stderr=log)

@@ -78,7 +78,7 @@ def _sample(pid: int, seconds: float, drive: Callable[[float], None] | None = No
 
 
 def run(idle_s: float = 15.0, peak_s: float = 20.0, tickets: float = 5.0, calls: float = 4.0,
-        log: Callable[[str], None] = print) -> dict[str, Any]:
+        log: Callable[[str], None] = print, settle_s: float = 5.0) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="civiq-bench-footprint-"))
     b = broker()
     proc = None
@@ -93,7 +93,7 @@ def run(idle_s: float = 15.0, peak_s: float = 20.0, tickets: float = 5.0, calls:
                                 env=child_env(), stdout=subprocess.DEVNULL, stderr=open(tmp / "agent.log", "wb"))  # noqa: SIM115
         wait_until(lambda: _api_up(url), 60, 0.05, "the agent's local API")
         startup_s = time.monotonic() - t_start
-        time.sleep(5)  # settle: first device poll, birth, health, QR page
+        time.sleep(settle_s)  # settle: first device poll, birth, health, QR page
         idle = _sample(proc.pid, idle_s)
         log(f"  idle: {idle['cpu_pct']:.1f} % CPU, RSS {idle['rss_mb_max']:.0f} MB")
         sent = {"tickets": 0, "calls": 0, "failed": 0}

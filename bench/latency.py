@@ -49,7 +49,7 @@ from bench.common import (
 
 LEVELS = (("idle", 0, 0.0), ("province (100 centers, 300 msg/s)", 100, 300.0),
           ("country (3,300 centers, 10,000 msg/s offered)", 3300, 10_000.0))
-DASH_TIMEOUT_S = 20.0
+DASH_TIMEOUT_S = 30.0  # after the last press
 CENTER = "bench-lat"
 
 
@@ -129,24 +129,24 @@ class LiveClient:
 
 
 def _measure(agent: Any, live: LiveClient, n: int, counts: dict[str, int]) -> dict[str, list[float]]:
+    """``n`` rounds of: press A, time the print; press k1 next, time the display. The dashboard is not waited
+    for inside the loop (a backlogged gateway would stall it): its arrival times are read from the live
+    client's log afterwards, waiting at most ``DASH_TIMEOUT_S`` after the last press."""
     sim, cfg = agent.sim, agent.cfg
     emu = sim.emulator_of("p1")
     pin_a = cfg.dispenser.buttons["A"]
     k1 = next(k for k in cfg.keypads if k.id == "k1")
     out: dict[str, list[float]] = {"print": [], "display": [], "dashboard": [], "dashboard_timeouts": []}
+    presses: list[tuple[float, int, int]] = []  # (t0, issued_today wanted, live message index then)
     for _ in range(n):
         printed = len(emu.tickets)
-        since = len(live.messages)
         counts["A"] += 1
+        since = len(live.messages)
         t0 = time.monotonic()
         sim.press_pin(pin_a)
+        presses.append((t0, counts["A"], since))
         emu.wait_tickets(printed + 1, timeout=15)
         out["print"].append(time.monotonic() - t0)
-        td = live.wait_issued("A", counts["A"], since, DASH_TIMEOUT_S)
-        if td is None:
-            out["dashboard_timeouts"].append(DASH_TIMEOUT_S)
-        else:
-            out["dashboard"].append(td - t0)
         label = agent.engine.waiting("A")[0].label  # c1 calls the oldest waiting ticket
         time.sleep(max(0.0, t0 + 1.2 - time.monotonic()))
         t1 = time.monotonic()
@@ -154,6 +154,13 @@ def _measure(agent: Any, live: LiveClient, n: int, counts: dict[str, int]) -> di
         wait_until(lambda label=label: sim.shown("d1") == label, 15, 0.0005, f"display d1 showing {label}")
         out["display"].append(time.monotonic() - t1)
         time.sleep(max(0.0, t1 + 1.2 - time.monotonic()))
+    live.wait_issued("A", counts["A"], presses[0][2], DASH_TIMEOUT_S)
+    for t0, want, since in presses:
+        td = live.wait_issued("A", want, since, 0)
+        if td is None:
+            out["dashboard_timeouts"].append(DASH_TIMEOUT_S)
+        else:
+            out["dashboard"].append(td - t0)
     return out
 
 
@@ -232,7 +239,7 @@ def report(results: list[dict[str, Any]]) -> str:
     rows = []
     for r in results:
         flood = r["flood"]
-        bg = "none" if flood is None else f"{flood['rate']:,.0f} msg/s offered"
+        bg = "none" if flood is None else f"{flood['rate']:,.0f} msg/s"
         for label, key in (("button → ticket printed", "print"), ("keypad next → display digits", "display"),
                            ("button → dashboard (WebSocket)", "dashboard")):
             d = r[key]
@@ -240,7 +247,8 @@ def report(results: list[dict[str, Any]]) -> str:
             if key == "dashboard":
                 extra = f"gateway ingested {r['ingested_rate']:,.0f} msg/s"
                 if r["timeouts"]:
-                    extra += f"; **{r['timeouts']} of {d.n + r['timeouts']} not shown within {DASH_TIMEOUT_S:.0f} s**"
+                    extra += (f"; **{r['timeouts']} of {d.n + r['timeouts']} not shown by {DASH_TIMEOUT_S:.0f} s "
+                              "after the last press**")
             rows.append([r["level"], bg, label, d.n, *ms(d), extra])
     return md_table(["background", "flood achieved", "path", "N", "p50 ms", "p95 ms", "p99 ms", "note"], rows)
 

@@ -1,0 +1,323 @@
+"""Run every benchmark and rewrite docs/benchmarks.md: ``python -m bench.run`` (what ``make bench`` runs).
+
+Six sections, each a ratio or a distribution measured side by side in this one run (the machine is shared
+and noisy, so absolute numbers from different runs are not comparable):
+
+1. gateway ingest vs bare MQTT consumers (:mod:`bench.ingest`)
+2. end-to-end latencies, idle and under background traffic (:mod:`bench.latency`)
+3. offline detection (:mod:`bench.offline`)
+4. edge agent footprint (:mod:`bench.footprint`)
+5. outbox replay after an outage (:mod:`bench.replay`)
+6. load-balancing quality (:mod:`bench.balance_quality`, unchanged)
+
+Options: ``--only ingest,latency,...`` runs a subset (the document then holds only those), ``--quick`` a
+smoke-sized run, ``--out PATH`` writes elsewhere (default docs/benchmarks.md; ``-`` prints it). A section
+that fails is reported in the document with its error and the exit status is 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bench.common import REPO, child_env, machine, python_cmd
+
+
+@dataclass
+class Params:
+    ingest_shapes: tuple[tuple[int, int], ...] = ((100, 30_000), (3300, 30_000))
+    ingest_workers: tuple[int, ...] = (1, 2, 4)
+    latency_n: int = 25
+    offline_n: int = 10
+    keepalive: int = 5
+    footprint_idle_s: float = 15.0
+    footprint_peak_s: float = 20.0
+    replay_quick: bool = False
+    balance_seeds: int = 10
+    balance_erlang_seeds: int = 80
+
+    @classmethod
+    def quick(cls) -> Params:
+        return cls(ingest_shapes=((100, 2000),), ingest_workers=(1, 2), latency_n=3, offline_n=2,
+                   footprint_idle_s=3, footprint_peak_s=4, replay_quick=True, balance_seeds=1,
+                   balance_erlang_seeds=4)
+
+
+def log(s: str) -> None:
+    print(s, file=sys.stderr, flush=True)
+
+
+# ============================================================================================ sections
+def sec_ingest(p: Params) -> tuple[str, str, dict[str, Any]]:
+    from bench import ingest
+
+    shapes = [ingest.run_shape(c, m, p.ingest_workers, log=log) for c, m in p.ingest_shapes]
+    spec = ",".join(f"{c}:{m}" for c, m in p.ingest_shapes)
+    cmd = f"python -m bench.ingest run --shapes {spec} --workers {','.join(map(str, p.ingest_workers))}"
+    notes = []
+    for s in shapes:
+        gw = next(r for r in s["rows"] if r.consumer.startswith("gateway, everything"))
+        ok = all(v["events"] == v["expected"] and v.get("pending", 0) == 0 and v.get("rejected", 0) == 0
+                 and v.get("vm", v["expected"]) == v["expected"] for v in s["verify"])
+        notes.append(f"{s['centers']:,} centers: one gateway process ingests **{gw.rate:,.0f} msg/s** "
+                     f"({gw.rate / s['base']:.2f} × a bare paho subscriber, {gw.rate / s['rows'][0].rate:.3f} × "
+                     f"mosquitto_sub); broker dropped {s['dropped']}; every event stored and exported: "
+                     f"{'yes' if ok else '**NO**'}.")
+        multi = [r for r in s["rows"] if "×" in r.consumer]
+        if multi:
+            notes.append("  Shared subscriptions: " + ", ".join(
+                f"{r.consumer.split(',')[0]} {r.rate / gw.rate:.2f} × one process" for r in multi) + ".")
+    best = max(r.rate for s in shapes for r in s["rows"] if r.consumer.startswith("gateway"))
+    text = "\n".join(f"- {n}" for n in notes) + "\n\n" + ingest.report(shapes)
+    return cmd, text, {"best_gateway_rate": best, "shapes": shapes}
+
+
+def sec_latency(p: Params) -> tuple[str, str, dict[str, Any]]:
+    from bench import latency
+
+    res = latency.run(p.latency_n, log=log)
+    return f"python -m bench.latency -n {p.latency_n}", latency.report(res), {"results": res}
+
+
+def sec_offline(p: Params) -> tuple[str, str, dict[str, Any]]:
+    from bench import offline
+
+    r = offline.run(p.offline_n, p.keepalive, log=log)
+    return f"python -m bench.offline -n {p.offline_n} --keepalive {p.keepalive}", offline.report(r), r
+
+
+def sec_footprint(p: Params) -> tuple[str, str, dict[str, Any]]:
+    from bench import footprint
+
+    r = footprint.run(p.footprint_idle_s, p.footprint_peak_s, log=log)
+    return (f"python -m bench.footprint --idle {p.footprint_idle_s:g} --peak {p.footprint_peak_s:g}",
+            footprint.report(r), r)
+
+
+def sec_replay(p: Params) -> tuple[str, str, dict[str, Any]]:
+    from bench import replay
+
+    rows = replay.run(log=log, quick=p.replay_quick)
+    return "python -m bench.replay" + (" --quick" if p.replay_quick else ""), replay.report(rows), {"rows": rows}
+
+
+def sec_balance(p: Params) -> tuple[str, str, dict[str, Any]]:
+    args = ["--seeds", str(p.balance_seeds), "--erlang-seeds", str(p.balance_erlang_seeds)]
+    out = subprocess.run(python_cmd("-m", "bench.balance_quality", *args), cwd=REPO, env=child_env(),
+                         capture_output=True, text=True, timeout=3600)
+    if out.returncode not in (0, 1) or "|" not in out.stdout:
+        raise RuntimeError(f"bench.balance_quality failed ({out.returncode}): {out.stderr[-1500:]}")
+    text = out.stdout.strip() + "\n\n(The method, the day profiles and how to read this table: " \
+        "[load-balancing.md](load-balancing.md).)"
+    return "python -m bench.balance_quality " + " ".join(args), text, {"erlang_pass": out.returncode == 0}
+
+
+@dataclass(frozen=True)
+class Section:
+    key: str
+    title: str
+    run: Callable[[Params], tuple[str, str, dict[str, Any]]]
+    method: str
+
+
+SECTIONS = (
+    Section("ingest", "1. Gateway ingest vs bare MQTT", sec_ingest,
+            "A publisher process floods contract payloads (50 % events, 40 % queue snapshots, 10 % health: a center "
+            "at its peak) as 100 and as 3,300 one-node centers would send them, at QoS1 with ≤ 5,000 unacknowledged, "
+            "into a fresh Mosquitto that drops nothing (`max_queued_messages 1000000`, no byte limit). Every consumer "
+            "had subscribed with a persistent session beforehand, so the broker holds the same backlog for each; "
+            "each then drains it **alone**: `mosquitto_sub` (the broker's delivery limit), a bare paho subscriber "
+            "(the Python MQTT limit), then the gateway with everything on — `Ingest` + `LiveState` + `SeriesStore` "
+            "(SQLite) + `InfluxExport` (disk spool → influxdb-client → a real VictoriaMetrics per config) — as 1, 2 "
+            "and 4 processes on MQTT v5 shared subscriptions. Rate = messages / (connect → last message received "
+            "*and committed*). Checks: `$SYS/broker/publish/messages/dropped`, event rows summed over workers, the "
+            "spool drained, one VictoriaMetrics `ticket_event_count` sample per event."),
+    Section("latency", "2. Latency a person sees", sec_latency,
+            "The agent runs on simulated hardware in the bench process: a gpiozero MockFactory pin is driven as the "
+            "button or key would; the ESC/POS printer emulator decodes the ticket off the pty; the Modbus display "
+            "emulator is polled every 0.5 ms. The dashboard path ends at the WebSocket `/api/v1/live?watch=center` "
+            "of a real `civiq gateway run` process, in a logged-in session, at the first message whose "
+            "`issued_today` shows the new ticket. Presses are 1.2 s apart (the edge sends queue snapshots at most "
+            "once a second). Background: `python -m bench.ingest flood` in another process, the contract mix of "
+            "100 centers at 300 msg/s and of 3,300 centers at 10,000 msg/s offered (DESIGN.md's scale table)."),
+    Section("offline", "3. Offline detection", sec_offline,
+            "Real agent processes (`python -m civiq edge run --simulate`, MQTT keepalive 5 s), a real gateway "
+            "process with a webhook channel pointing at a local HTTP server that timestamps each `node_offline` "
+            "alert. Faults: `kill -9` of the agent; `SIGSTOP` (a hung process, socket open); network cut: the "
+            "agent runs in its own network namespace joined by a veth pair, and the namespace's end of the link is "
+            "set down (a pulled cable: no RST, no ICMP). Time from the fault to the alert at the webhook; the Last "
+            "Will's arrival at an MQTT subscriber shows the broker's share. Fresh node per trial (no flap damping)."),
+    Section("footprint", "4. Edge agent footprint", sec_footprint,
+            "`python -m civiq edge run CONFIG --simulate` as a subprocess connected to Mosquitto, sampled from "
+            "`/proc/<pid>/status` (VmRSS, VmHWM) and `/proc/<pid>/stat` (utime + stime) every 0.5 s: idle, then "
+            "driven through its local simulator API (`POST /sim/press/{A,B}`, `POST /sim/key/{k1,k2}/next`)."),
+    Section("replay", "5. Outbox replay after an outage", sec_replay,
+            "Events of a busy center's day (~2,000 tickets) come from the real queue engine under a FakeClock "
+            "(`bench.loadsim.DaySim`, the `morning_surge` day scaled ×7) and are written to a real `EdgeStore` "
+            "(its trigger queues them in the outbox, as the offline agent does). Then `EdgeLink` connects to "
+            "Mosquitto and replays while a `civiq gateway run` process ingests. Times from the link's start."),
+    Section("balance", "6. Load-balancing quality", sec_balance,
+            "`bench/balance_quality.py` (unchanged): 4 day profiles × 5 strategies over simulated days driving the "
+            "real edge queue engine, common random numbers; plus the simulator's Erlang C validation."),
+)
+
+
+# ============================================================================================ the document
+def honest_notes(results: dict[str, dict[str, Any]]) -> list[str]:
+    notes = []
+    ing = results.get("ingest")
+    if ing:
+        best = ing["best_gateway_rate"]
+        notes.append(
+            f"**Ingest, country scale — target missed on this machine.** DESIGN.md plans ~300 msg/s per province "
+            f"and ~10,000 msg/s for the whole country. The best gateway configuration here ingested {best:,.0f} "
+            f"msg/s: a province is covered {best / 300:.0f}× over, the country is not ({best / 10_000:.0%} of it). "
+            "A gateway process is CPU-bound in Python (pydantic validation, ~0.1 ms/message, and building the "
+            "series rows and InfluxDB lines of each queue snapshot, ~0.2 ms) on one core: the bare paho figure "
+            "is the ceiling of any Python consumer. More processes do not help on 2 cores, and with shared "
+            "subscriptions they cannot help much anywhere: `queue` and `health` (half of this mix) are read by "
+            "every worker by design (retained state, live view, heartbeats), so W workers do W times that half; "
+            "with Mosquitto's round-robin each worker also sees false seq gaps and sends `rebirth` commands. "
+            "For a country, shard by center instead (one gateway per province, which is the deployment "
+            "DESIGN.md describes), or run workers on a broker that hashes shared messages by topic (EMQX).")
+    lat = results.get("latency")
+    if lat:
+        for r in lat["results"]:
+            d = r["dashboard"]
+            if r["timeouts"] or (d.n and d.p95 > 1.0):
+                notes.append(
+                    f"**Dashboard latency under '{r['level']}' — target (< 1 s, docs/api.md) missed.** The gateway "
+                    f"ingested {r['ingested_rate']:,.0f} msg/s while the flood offered more, so its broker queue "
+                    "grows and a new event waits behind the backlog. The edge's own paths (printer, display) are "
+                    "unaffected apart from CPU contention on this 2-core machine, which a Pi does not share with "
+                    "a gateway and a flood generator. Country-scale floods also saturate the Python flood "
+                    "publisher itself (see 'flood achieved').")
+                break
+    off = results.get("offline")
+    if off:
+        ka = off["keepalive"]
+        for mode in ("SIGSTOP", "network cut"):
+            res = off["results"].get(mode)
+            if res and res["alert"] and max(res["alert"]) > 1.5 * ka + 0.5:
+                notes.append(
+                    f"**Offline detection of a hung or cut-off agent takes longer than 1.5 × keepalive "
+                    f"({1.5 * ka:.1f} s)**: up to {max(res['alert']):.1f} s with keepalive {ka} s. The Last Will "
+                    "column shows the delay is the broker's (Mosquitto publishes the will that late; the gateway "
+                    "adds tens of milliseconds): Mosquitto 2.0 sweeps keepalives on a coarse timer, so expect "
+                    "≈ 2 × keepalive. Lower the edge keepalive if faster detection is needed.")
+                break
+        for n in off.get("notes", []):
+            notes.append(n)
+    fp = results.get("footprint")
+    if fp and fp["peak"]["hwm_mb"] > 200:
+        notes.append("**Edge memory** above 200 MB: check for a leak before trusting a Pi Zero 2 W.")
+    bal = results.get("balance")
+    if bal and not bal.get("erlang_pass"):
+        notes.append("**Load-balancing simulator**: the Erlang C validation did not pass at 5 % in this run.")
+    return notes
+
+
+def render(results: dict[str, dict[str, Any]], texts: dict[str, tuple[str, str]], errors: dict[str, str],
+           m: dict[str, str], total_s: float, argv: list[str]) -> str:
+    lines = [
+        "# Benchmarks",
+        "",
+        "Generated by `make bench` (`python -m bench.run" + (" " + " ".join(argv) if argv else "") + "`); do not "
+        "edit by hand. Every table comes from this **one run on this machine**; each figure is a ratio or a "
+        "distribution measured side by side in the same run, because the machine is shared and noisy and "
+        "absolute numbers from different runs do not compare.",
+        "",
+        f"- Machine: {m['nproc']} CPUs ({m['cpu']}), {m['memory']} RAM, Linux {m['kernel']}, Python {m['python']}",
+        f"- Date: {m['date']}; whole run {total_s / 60:.1f} min",
+        "- Every service is real: Mosquitto, VictoriaMetrics, `civiq gateway run` and `civiq edge run --simulate` "
+        "processes, SQLite files; simulated hardware is gpiozero's MockFactory and pty emulators that decode the "
+        "real protocol bytes.",
+        "- Run one section alone with the command shown under it (from the repository root).",
+        "",
+    ]
+    notes = honest_notes(results)
+    if notes or errors:
+        lines += ["## Where a target is missed, and why", ""]
+        lines += [f"- {n}" for n in notes]
+        lines += [f"- **Section '{k}' failed in this run**: `{v}`" for k, v in errors.items()]
+        lines.append("")
+    for s in SECTIONS:
+        if s.key not in texts and s.key not in errors:
+            continue
+        lines += [f"## {s.title}", "", s.method, ""]
+        if s.key in texts:
+            cmd, text = texts[s.key]
+            lines += [f"Command: `{cmd}`", "", text, ""]
+        else:
+            lines += [f"Not measured: the section failed (`{errors[s.key]}`).", ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def preflight(keys: list[str]) -> list[str]:
+    missing = []
+    need = {"ingest": ["mosquitto_sub", "victoria-metrics"], "latency": [], "offline": [], "footprint": [],
+            "replay": [], "balance": []}
+    from civiq.broker import Mosquitto
+
+    if not Mosquitto.available():
+        missing.append("mosquitto")
+    for k in keys:
+        missing += [b for b in need[k] if shutil.which(b) is None and b not in missing]
+    return missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    ap = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    ap.add_argument("--only", default="", help="comma-separated: " + ",".join(s.key for s in SECTIONS))
+    ap.add_argument("--quick", action="store_true", help="smoke-sized run (figures not meaningful)")
+    ap.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"), help="'-' prints the document")
+    a = ap.parse_args(argv)
+    keys = [k.strip() for k in a.only.split(",") if k.strip()] or [s.key for s in SECTIONS]
+    unknown = [k for k in keys if k not in {s.key for s in SECTIONS}]
+    if unknown:
+        ap.error(f"unknown section(s) {unknown}; choose from {[s.key for s in SECTIONS]}")
+    missing = preflight(keys)
+    if missing:
+        print(f"missing programs: {', '.join(missing)} (run `bash scripts/install-test-deps.sh` as root)",
+              file=sys.stderr)
+        return 2
+    p = Params.quick() if a.quick else Params()
+    m = machine()
+    t0 = time.monotonic()
+    results: dict[str, dict[str, Any]] = {}
+    texts: dict[str, tuple[str, str]] = {}
+    errors: dict[str, str] = {}
+    for s in SECTIONS:
+        if s.key not in keys:
+            continue
+        log(f"== {s.title}")
+        ts = time.monotonic()
+        try:
+            cmd, text, res = s.run(p)
+            results[s.key], texts[s.key] = res, (cmd, text)
+        except Exception as e:  # noqa: BLE001 - one broken section must not lose the others' results
+            traceback.print_exc()
+            errors[s.key] = f"{type(e).__name__}: {e}"[:500]
+        log(f"   ({time.monotonic() - ts:.0f} s)")
+    total = time.monotonic() - t0
+    doc = render(results, texts, errors, m, total, argv)
+    if a.out == "-":
+        print(doc)
+    else:
+        Path(a.out).write_text(doc, encoding="utf-8")
+        log(f"wrote {a.out} ({total / 60:.1f} min)")
+    return 1 if errors else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
