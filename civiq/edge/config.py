@@ -680,6 +680,19 @@ def _cross_check(v: _View) -> list[tuple[Loc, str]]:
         else:
             pins[pin] = who
 
+    # a 7-segment display must be able to draw every ticket prefix its counter calls
+    from civiq.edge.devices.display.max7219 import FONT
+
+    counters = {c.id: c for _i, c in v.counters}
+    for i, disp in v.displays:
+        if isinstance(disp, Max7219Display) and disp.counter in counters:
+            for prefix in counters[disp.counter].profile.services:
+                bad = [ch for ch in prefix if ch not in FONT]
+                if bad:
+                    out.append((("displays", i, "counter"), f"display {disp.id} is a 7-segment MAX7219 and cannot "
+                                f"draw '{bad[0]}' of service {prefix}, which counter {disp.counter} calls: use a "
+                                "text display there or a prefix made of A-J, L, N-P, R-U, Y"))
+
     # serial ports: one baud rate per port; distinct addresses on a bus; printers/nextion alone
     for port, users in _serial_users(v).items():
         first_loc, first_baud, first_who, _addr, _alone = users[0]
