@@ -103,7 +103,8 @@ def start_time(tz: str = DEFAULT_TZ, now: datetime | None = None) -> datetime:
     return local.replace(hour=START_LOCAL[0], minute=START_LOCAL[1], second=0, microsecond=0).astimezone(UTC)
 
 
-def gateway_settings(data_dir: Path, broker_port: int, http_port: int, speed: float):  # noqa: ANN201
+def gateway_settings(data_dir: Path, broker_port: int, http_port: int, speed: float,  # noqa: ANN201
+                     protocol: str = "5"):
     """Gateway settings for a clock running ``speed`` times real time.
 
     The edges report health every 15 *real* seconds, so every interval the gateway measures on the shared
@@ -119,7 +120,8 @@ def gateway_settings(data_dir: Path, broker_port: int, http_port: int, speed: fl
     return GatewaySettings.load(
         gateway_id="demo",
         data_dir=data_dir,
-        mqtt={"host": "127.0.0.1", "port": broker_port, "keepalive": 10, "session_expiry_s": 0},
+        mqtt={"host": "127.0.0.1", "port": broker_port, "keepalive": 10, "session_expiry_s": 0,
+              "protocol": protocol},
         http={"host": "127.0.0.1", "port": http_port, "public_base_url": f"http://127.0.0.1:{http_port}"},
         heartbeat_timeout_s=3 * HEALTH_REAL_S * speed,
         alerts={"clear_after_s": 10 * speed, "flap_window_s": 600 * speed, "mqtt": True,
@@ -134,41 +136,6 @@ def scale_ingest(ingest: Any, speed: float) -> None:
     for name in ("gap_grace_s", "rebirth_interval_s", "save_interval_s", "prune_interval_s", "heartbeat_check_s"):
         if hasattr(ingest, name):
             setattr(ingest, name, getattr(ingest, name) * speed)
-
-
-def speak_mqtt311(ingest: Any) -> None:
-    """Give the gateway's ingest an MQTT 3.1.1 client (same callbacks), for amqtt, which speaks no MQTT 5.
-
-    The ingest creates a v5 client and connects with v5 properties and subscribe options; this client accepts
-    those calls and drops what 3.1.1 cannot carry (session expiry: the demo broker keeps no sessions anyway).
-    """
-    import paho.mqtt.client as mqtt
-    from paho.mqtt.subscribeoptions import SubscribeOptions
-
-    from civiq.contract import GatewayStatus, gateway_status_topic
-
-    class Client311(mqtt.Client):
-        def connect_async(self, host: str, port: int = 1883, keepalive: int = 60, bind_address: str = "",
-                          bind_port: int = 0, clean_start: Any = None, properties: Any = None) -> None:
-            super().connect_async(host, port, keepalive, bind_address, bind_port)
-
-        def subscribe(self, topic: Any, qos: int = 0, options: Any = None, properties: Any = None) -> Any:
-            if isinstance(topic, list):
-                topic = [(t, o.QoS if isinstance(o, SubscribeOptions) else o) for t, o in topic]
-            elif isinstance(topic, tuple) and isinstance(topic[1], SubscribeOptions):
-                topic = (topic[0], topic[1].QoS)
-            return super().subscribe(topic, qos)
-
-    old = ingest.client
-    c = Client311(mqtt.CallbackAPIVersion.VERSION2, client_id=ingest.client_id, protocol=mqtt.MQTTv311,
-                  clean_session=True, manual_ack=True)
-    c.max_queued_messages_set(0)
-    c.reconnect_delay_set(min_delay=1, max_delay=10)
-    c.will_set(gateway_status_topic(ingest.settings.gateway_id), GatewayStatus(online=False).to_json(), qos=1,
-               retain=True)
-    c.on_connect, c.on_disconnect = old.on_connect, old.on_disconnect
-    c.on_subscribe, c.on_message = old.on_subscribe, old.on_message
-    ingest.client = c
 
 
 def port_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -293,11 +260,11 @@ class Demo:
                 self.port_note = f"port {port} is taken: the dashboard is on port {new} instead"
             port = new
         assert self.broker is not None and self.clock is not None
-        settings = gateway_settings(self._sub("gateway"), self.broker.port, port, self.speed)
+        # amqtt (the embedded broker) speaks no MQTT 5
+        protocol = "3.1.1" if self.broker_kind == "embedded" else "5"
+        settings = gateway_settings(self._sub("gateway"), self.broker.port, port, self.speed, protocol)
         gw = Gateway(settings, clock=self.clock, channels=None)
         scale_ingest(gw.ingest, self.speed)
-        if self.broker_kind == "embedded":
-            speak_mqtt311(gw.ingest)
         for c in self.centers:  # names before the first birth (which carries them too)
             gw.state.set_center_name(c.id, c.name)
             gw.view.service_names[c.id] = {s.prefix: s.name_vi for s in c.services}

@@ -212,8 +212,13 @@ class Ingest:
 
         mq = settings.mqtt
         self.client_id = mq.client_id or f"civiq-gw-{settings.gateway_id}"
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
-                        manual_ack=True)
+        self.v5 = mq.protocol == "5"
+        if self.v5:
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
+                            manual_ack=True)
+        else:  # e.g. amqtt (the demo broker): a persistent 3.1.1 session instead of session expiry
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                            protocol=mqtt.MQTTv311, clean_session=False, manual_ack=True)
         c.max_queued_messages_set(0)
         c.reconnect_delay_set(min_delay=0.2, max_delay=10)
         c.will_set(gateway_status_topic(settings.gateway_id), GatewayStatus(online=False).to_json(), qos=1,
@@ -242,11 +247,14 @@ class Ingest:
         self._stopping.clear()
         self._writer = threading.Thread(target=self._run_writer, name="gw-writer", daemon=True)
         self._writer.start()
-        props = Properties(PacketTypes.CONNECT)
-        props.SessionExpiryInterval = self.settings.mqtt.session_expiry_s
-        props.ReceiveMaximum = 2000
         mq = self.settings.mqtt
-        self.client.connect_async(mq.host, mq.port, mq.keepalive, clean_start=False, properties=props)
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = mq.session_expiry_s
+            props.ReceiveMaximum = 2000
+            self.client.connect_async(mq.host, mq.port, mq.keepalive, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(mq.host, mq.port, mq.keepalive)
         self.client.loop_start()
         return self
 
@@ -334,7 +342,11 @@ class Ingest:
             self.metrics.connected.set(1)
             client.publish(gateway_status_topic(self.settings.gateway_id),
                            GatewayStatus(online=True, ts=self.clock.now()).to_json(), qos=1, retain=True)
-            _, self._sub_mid = client.subscribe([(t, SubscribeOptions(qos=1)) for t in self.subscriptions()])
+            if self.v5:
+                subs = [(t, SubscribeOptions(qos=1)) for t in self.subscriptions()]
+            else:
+                subs = [(t, 1) for t in self.subscriptions()]
+            _, self._sub_mid = client.subscribe(subs)
         except Exception:  # noqa: BLE001 - never raise into paho
             log.exception("on_connect failed")
 

@@ -18,10 +18,10 @@ Errors are :class:`SettingsError` with the file (when there is one) and the dott
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from civiq.contract import ID_RE
@@ -50,6 +50,15 @@ class MqttSettings(_Section):
     # The broker keeps our session (and queues QoS1 events for us) this long while we are away.
     session_expiry_s: int = Field(24 * 3600, ge=0)
     client_id: str | None = None  # default: civiq-gw-<gateway_id>
+    # "5" (default) or "3.1.1" for brokers without MQTT 5, such as the embedded demo broker (amqtt):
+    # no shared subscriptions, and the session lasts as long as the broker keeps it.
+    protocol: Literal["5", "3.1.1"] = "5"
+
+    @model_validator(mode="after")
+    def _v5_features(self) -> MqttSettings:
+        if self.protocol == "3.1.1" and self.shared_group:
+            raise ValueError("shared_group needs MQTT 5 (protocol: '5'): shared subscriptions do not exist in 3.1.1")
+        return self
 
     def password(self) -> str | None:
         """The password read from ``password_file`` (stripped), or None."""
