@@ -15,6 +15,8 @@ from civiq.edge.config import CenterConfig, ConfigError, load_config
 from tests.e2e.centers import SIM_CENTER
 from tests.reliability.faultkit import fuzz
 
+pytestmark = pytest.mark.slow  # bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples
+
 EXAMPLES = [p for p in sorted((Path(__file__).resolve().parents[2] / "firmware-config").glob("*.yaml"))
             if "\ncounters:" in p.read_text(encoding="utf-8")]  # center files (not the gateway's settings)
 BASES = [p.read_text(encoding="utf-8") for p in EXAMPLES] + [

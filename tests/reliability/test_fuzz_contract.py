@@ -29,6 +29,8 @@ from civiq.contract import (
 )
 from tests.reliability.faultkit import fuzz
 
+pytestmark = pytest.mark.slow  # bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples
+
 TS = "2026-01-05T01:00:00+00:00"
 VALID: dict[str, dict[str, Any]] = {
     "status": {"online": True, "bdseq": 3, "ts": TS, "version": "0.1.0", "config_hash": "abc",

@@ -34,6 +34,8 @@ from civiq.edge.devices.qrboard.nextion import NextionQrBoard
 from civiq.edge.devices.transport import SerialTransport
 from tests.reliability.faultkit import fuzz
 
+pytestmark = pytest.mark.slow  # bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples
+
 noise = st.binary(max_size=200) | st.lists(st.sampled_from(
     [b"\x10\x04", b"\x1b", b"\x1d", b"\x1dv0", b"\x1d(k", b"\x02", b"\x03", b"\xff\xff\xff", b"\x01\x10",
      b"\x00", b"\xff" * 3, b"01K", b"\x1b@", b"\x1dV"]), max_size=20).map(b"".join)

@@ -26,6 +26,8 @@ from tests.conftest import wait_for
 from tests.reliability.faultkit import fuzz
 from tests.reliability.test_fuzz_contract import VALID, clean_json, mutated
 
+pytestmark = pytest.mark.slow  # bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples
+
 C, N = "fz-center", "pi-1"
 TS = "2026-01-05T01:00:00+00:00"
 hostile_extra = st.sampled_from([

@@ -24,6 +24,8 @@ from civiq.gateway.web.memory import sample_view
 from civiq.webthread import WebThread
 from tests.reliability.faultkit import fuzz
 
+pytestmark = pytest.mark.slow  # bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples
+
 PASSWORD = "admin-pass-123"
 STATUSES: collections.Counter[int] = collections.Counter()  # what the fuzzed POSTs got (the harness check)
 
