@@ -142,6 +142,7 @@ class Status(Model):
     devices: list[DeviceInfo] = []
     center_name: str | None = None
     services: dict[str, ServiceInfo] = {}
+    counters: dict[str, str] = {}  # counter id -> its name ("Quầy 1 - Đất đai")
     clean: bool = False  # a death sent on purpose (clean stop), not a will
 
 

@@ -94,6 +94,7 @@ class EdgeAgent:
                              center_name=cfg.center.name,
                              services={p: ServiceInfo(name_vi=s.name_vi, name_en=s.name_en)
                                        for p, s in services.items()},
+                             counters={c.id: c.name for c in cfg.counters},
                              on_command=self.handle_command, health_source=self.health)
         self._dirty = threading.Event()
         self._wake = threading.Event()

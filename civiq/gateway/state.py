@@ -115,6 +115,7 @@ class LiveState:
         self._nodes: dict[tuple[str, str], NodeRec] = {}
         self._names: dict[str, str] = {}
         self._service_names: dict[str, dict[str, str]] = {}  # center -> service id -> display name
+        self._counter_names: dict[str, dict[str, str]] = {}  # center -> counter id -> display name
         self._lock = threading.RLock()
         self._listeners: list[Callable[[Change], None]] = []
 
@@ -181,6 +182,8 @@ class LiveState:
                 if status.services:
                     names = self._service_names.setdefault(center, {})
                     names.update({sid: s.name_vi for sid, s in status.services.items() if s.name_vi})
+                if status.counters:
+                    self._counter_names.setdefault(center, {}).update(status.counters)
                 known = rec.devices
                 rec.devices = {}
                 for d in status.devices:
@@ -377,6 +380,9 @@ class LiveState:
                         "state": str(cs.state), "ticket": cs.ticket, "services": list(cs.services),
                         "served_today": cs.served_today if today else 0, "node": rec.node,
                     }
+                    cname = self._counter_names.get(center, {}).get(cid)
+                    if cname:
+                        counters[cid]["name"] = cname
             nodes = [self._node_dict(r) for r in recs]
             devices = [dict(d, node=n["node"], node_status=n["status"]) for n in nodes for d in n["devices"]]
             return {
@@ -456,7 +462,7 @@ class LiveState:
                     ],
                 })
             return json.dumps({"format": 1, "names": self._names, "service_names": self._service_names,
-                               "nodes": nodes}, ensure_ascii=False)
+                               "counter_names": self._counter_names, "nodes": nodes}, ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str, tz: str = DEFAULT_TZ) -> LiveState:
@@ -470,6 +476,7 @@ class LiveState:
             s = cls(tz)
             s._names = dict(doc.get("names") or {})
             s._service_names = {c: dict(v) for c, v in (doc.get("service_names") or {}).items()}
+            s._counter_names = {c: dict(v) for c, v in (doc.get("counter_names") or {}).items()}
             for n in doc["nodes"]:
                 rec = NodeRec(
                     n["center"], n["node"], online=n["online"], reason=n["reason"], bdseq=n["bdseq"],

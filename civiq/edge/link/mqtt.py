@@ -139,6 +139,7 @@ class EdgeLink:
         devices: Iterable[DeviceInfo] = (),
         center_name: str | None = None,
         services: Mapping[str, ServiceInfo] | None = None,
+        counters: Mapping[str, str] | None = None,
         on_command: Handler | None = None,
         max_inflight: int = 100,
         backoff_min: float = 0.5,
@@ -163,6 +164,7 @@ class EdgeLink:
         self.devices = list(devices)
         self.center_name = center_name
         self.services = dict(services or {})
+        self.counters = dict(counters or {})
         self.max_inflight = max_inflight
         self.backoff_min, self.backoff_max = backoff_min, backoff_max
         self.health_source = health_source
@@ -535,7 +537,7 @@ class EdgeLink:
     def _publish_birth(self, sess: _Session) -> None:
         birth = Status(online=True, bdseq=sess.bdseq, ts=self.clock.now(), version=self.version,
                        config_hash=self.config_hash, devices=self.devices, center_name=self.center_name,
-                       services=self.services)
+                       services=self.services, counters=self.counters)
         sess.client.publish(self._topic["status"], birth.to_json(), qos=1, retain=True)
 
     def _send_state(self, sess: _Session, leaf: str, entry: _Latest) -> None:

@@ -255,7 +255,7 @@
     $("counters").replaceChildren(...ctr.map(([id, x]) => {
       const actions = can.command ? (ACTIONS[x.state] || []) : [];
       return h("div", { class: `counter st-${x.state}`, "data-counter": id },
-        h("div", { class: "counter-head" }, h("span", { class: "counter-id" }, `${T.counter} ${id}`), badge(x.state, T[`st_${x.state}`])),
+        h("div", { class: "counter-head" }, h("span", { class: "counter-id" }, x.name || `${T.counter} ${id}`), badge(x.state, T[`st_${x.state}`])),
         h("div", { class: "counter-ticket", "data-field": "ticket" }, x.ticket || "—"),
         h("div", { class: "counter-services muted" }, (x.services || []).map((sid) => (c.services[sid] && c.services[sid].name) || sid).join(" · ")),
         h("div", { class: "counter-rate" }, `${T.served}: ${num(x.served_today)}`,
