@@ -8,6 +8,11 @@
   const TZ = "Asia/Ho_Chi_Minh";
   const can = (boot.user && boot.user.can) || {};
   const $ = (id) => document.getElementById(id);
+  // The data's clock: the server's time when the page was made, running at its rate (a demo runs faster).
+  const T0 = Date.now();
+  const SERVER_T0 = boot.server_now ? Date.parse(boot.server_now) : T0;
+  const RATE = boot.clock_rate || 1;
+  const now = () => SERVER_T0 + (Date.now() - T0) * RATE;
 
   // ------------------------------------------------------------------------------------ DOM helpers
   function h(tag, attrs, ...children) {
@@ -103,7 +108,7 @@
   function tickClock() {
     const el = $("clock");
     if (!el) return;
-    const upd = () => { el.textContent = new Date().toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit", timeZone: TZ }); };
+    const upd = () => { el.textContent = new Date(now()).toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit", timeZone: TZ }); };
     upd();
     setInterval(upd, 10000);
   }
@@ -268,7 +273,7 @@
     }));
     renderAdvice(cid, adv);
     if (history.length) {
-      history[history.length - 1] = [Date.now(), waiting];
+      history[history.length - 1] = [now(), waiting];
       drawToday();
     }
   }
@@ -300,7 +305,7 @@
   }
   function drawToday() {
     const d = boot.data;
-    $("chart-today").replaceChildren(lineChart(history, undefined, Date.now()));
+    $("chart-today").replaceChildren(lineChart(history, undefined, now()));
   }
   async function refreshHistory(cid) {
     try {
@@ -316,7 +321,7 @@
     const d = boot.data;
     history = d.history.map(([t, v]) => [Date.parse(t), v]);
     const waiting = Object.values(d.center.services || {}).reduce((a, q) => a + q.waiting, 0);
-    history.push([Date.now(), waiting]);
+    history.push([now(), waiting]);
     renderCenter(d.center, d.advice);
     drawToday();
     $("chart-days").replaceChildren(barChart((d.days || []).map((x) => ({ label: String(x.day).slice(5), value: x.served || 0 }))));
@@ -416,7 +421,7 @@
     const waiting = state === "waiting";
     $("t-ahead").textContent = waiting && t.ahead !== null && t.ahead !== undefined ? num(t.ahead) : "–";
     $("t-eta").textContent = waiting ? fmtDur(t.eta_s) : "–";
-    $("t-updated").textContent = new Date().toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone: TZ });
+    $("t-updated").textContent = new Date(now()).toLocaleTimeString(LANG, { hour: "2-digit", minute: "2-digit", second: "2-digit", timeZone: TZ });
   }
   function ticketPage() {
     renderTicket(boot.data.ticket);
