@@ -127,6 +127,11 @@ class FrameParser:
                 return out
             if len(self._buf) < etx + 3:
                 return out  # checksum not here yet
+            if STX in self._buf[etx + 1: etx + 3]:  # the "checksum" is the next frame's start: this one was cut
+                k = self._buf.index(STX, etx + 1)
+                self.garbage += k
+                del self._buf[:k]
+                continue
             raw = bytes(self._buf[: etx + 3])
             del self._buf[: etx + 3]
             out.append(self._decode(raw))
