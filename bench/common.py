@@ -126,13 +126,40 @@ def broker(extra: str = "") -> Mosquitto:
     return Mosquitto(extra_config=BENCH_BROKER_EXTRA + extra).start()
 
 
-def sys_counter(port: int, name: str = "publish/messages/dropped", timeout: float = 5.0) -> int:
-    """Read one ``$SYS/broker/...`` counter with ``mosquitto_sub`` (published every sys_interval = 1 s)."""
-    out = subprocess.run(["mosquitto_sub", "-p", str(port), "-h", "127.0.0.1", "-C", "1", "-W", str(int(timeout)),
-                          "-t", f"$SYS/broker/{name}"], capture_output=True, text=True, timeout=timeout + 5)
-    if out.returncode != 0 or not out.stdout.strip():
-        raise RuntimeError(f"cannot read $SYS/broker/{name}: {out.stderr.strip() or 'no value'}")
-    return int(out.stdout.split()[0])
+class SysWatch:
+    """Follows ``$SYS/broker/publish/messages/dropped`` for a broker's whole life (paho, own thread).
+
+    Mosquitto publishes it (retained) when it changes, at most every ``sys_interval`` (1 s here).
+    ``value`` is the last one seen (None: never seen), ``seen`` how many updates arrived."""
+
+    TOPIC = "$SYS/broker/publish/messages/dropped"
+
+    def __init__(self, port: int) -> None:
+        import paho.mqtt.client as mqtt
+
+        self.value: int | None = None
+        self.seen = 0
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-sys-{port}-{os.getpid()}")
+        self.c.on_connect = lambda cl, *a: cl.subscribe(self.TOPIC, 0)
+        self.c.on_message = self._on_message
+        self.c.connect("127.0.0.1", port, 30)
+        self.c.loop_start()
+
+    def _on_message(self, client: Any, userdata: Any, msg: Any) -> None:
+        try:
+            self.value = int(msg.payload.split()[0])
+            self.seen += 1
+        except (ValueError, IndexError):
+            pass
+
+    def read(self, settle_s: float = 2.5) -> int | None:
+        """The counter now: any change is published within one sys_interval (1 s), so wait a little more."""
+        time.sleep(settle_s)
+        return self.value
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
 
 
 class VictoriaMetrics:

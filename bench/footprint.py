@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -124,6 +125,7 @@ def run(idle_s: float = 15.0, peak_s: float = 20.0, tickets: float = 5.0, calls:
             except subprocess.TimeoutExpired:
                 proc.kill()
         b.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def report(r: dict[str, Any]) -> str:

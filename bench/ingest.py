@@ -33,6 +33,7 @@ import itertools
 import json
 import random
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -47,13 +48,13 @@ from typing import Any
 
 from bench.common import (
     REPO,
+    SysWatch,
     VictoriaMetrics,
     broker,
     child_env,
     fmt,
     md_table,
     python_cmd,
-    sys_counter,
 )
 
 LEAF_WEIGHTS = {"event": 0.5, "queue": 0.4, "health": 0.1}  # a center at its peak (docs/benchmarks.md)
@@ -395,6 +396,8 @@ def run_shape(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2
     b = broker()
     rows: list[Row] = []
     extra: dict[str, Any] = {}
+    sys_watch = SysWatch(b.port)
+    spawned: list[Worker] = []
     try:
         port = b.port
         # 1. sessions first
@@ -407,6 +410,7 @@ def run_shape(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2
         for n in workers_list:
             g = None if n == 1 else f"g{n}"
             groups[n] = [_spawn(port, "gateway", f"bench-gw{n}-{i}", g, tmp / f"gw{n}-{i}") for i in range(n)]
+        spawned += [bare, *[w for ws in groups.values() for w in ws]]
         for w in [bare, *[w for ws in groups.values() for w in ws]]:
             while not w.read(60).get("subscribed"):
                 pass
@@ -463,10 +467,17 @@ def run_shape(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2
             finally:
                 if vm is not None:
                     vm.stop()
-        extra["dropped"] = sys_counter(port)
+        dropped = sys_watch.read()
+        extra["dropped"] = "unknown ($SYS not received)" if dropped is None else dropped
         extra["base"] = base
     finally:
+        for w in spawned:  # after a failure: no worker may outlive the run
+            if w.proc.poll() is None:
+                w.proc.kill()
+                w.proc.wait()
+        sys_watch.close()
         b.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     return {"centers": centers, "messages": messages, "rows": rows, **extra}
 
 

@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import json
 import math
+import shutil
 import signal
 import subprocess
 import sys
@@ -229,6 +230,7 @@ def run(n: int = 30, levels: tuple[tuple[str, int, float], ...] = LEVELS, warmup
             agent.sim.stop()
         gw.stop()
         b.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 

@@ -283,6 +283,7 @@ def run(n: int = 10, keepalive: int = 5, batch: int = 5, modes: tuple[str, ...] 
             b.stop()
         for s in slots:
             s.delete()
+        shutil.rmtree(tmp, ignore_errors=True)
     return {"keepalive": keepalive, "results": results, "notes": notes, "n": n}
 
 

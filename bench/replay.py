@@ -16,6 +16,7 @@ busiest hour (ten links in one process: pessimistic, real centers each have thei
 from __future__ import annotations
 
 import argparse
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -126,6 +127,7 @@ def run(log: Callable[[str], None] = print, quick: bool = False) -> list[dict[st
     finally:
         gw.stop()
         b.stop()
+        shutil.rmtree(tmp, ignore_errors=True)
     return out
 
 

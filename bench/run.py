@@ -35,7 +35,7 @@ from bench.common import REPO, child_env, machine, python_cmd
 class Params:
     ingest_shapes: tuple[tuple[int, int], ...] = ((100, 30_000), (3300, 30_000))
     ingest_workers: tuple[int, ...] = (1, 2, 4)
-    latency_n: int = 25
+    latency_n: int = 30
     offline_n: int = 10
     keepalive: int = 5
     footprint_idle_s: float = 15.0
@@ -211,8 +211,9 @@ def honest_notes(results: dict[str, dict[str, Any]]) -> list[str]:
                     f"**Offline detection of a hung or cut-off agent takes longer than 1.5 × keepalive "
                     f"({1.5 * ka:.1f} s)**: up to {max(res['alert']):.1f} s with keepalive {ka} s. The Last Will "
                     "column shows the delay is the broker's (Mosquitto publishes the will that late; the gateway "
-                    "adds tens of milliseconds): Mosquitto 2.0 sweeps keepalives on a coarse timer, so expect "
-                    "≈ 2 × keepalive. Lower the edge keepalive if faster detection is needed.")
+                    "adds tens of milliseconds). Mosquitto checks keepalives on a timer of its own, so expect "
+                    "between 1.5 × and 2 × keepalive. Lower the edge keepalive (e.g. 3 s) if faster detection is "
+                    "worth the extra PINGREQs.")
                 break
         for n in off.get("notes", []):
             notes.append(n)
