@@ -3,6 +3,7 @@ reconnecting at once after a broker restart (50 in CI, 500 under ``CIVIQ_SOAK=1`
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -37,6 +38,7 @@ def arrivals(rec) -> dict[str, list[int]]:  # noqa: ANN001
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(soak(120, 1800))
 def test_several_agents_through_a_long_outage(tmp_path: Path, broker, recorder) -> None:  # noqa: ANN001
     rec = recorder("civiq/v1/+/+/event", persistent=True)
     outage = soak(8, 120)
@@ -82,8 +84,12 @@ def test_several_agents_through_a_long_outage(tmp_path: Path, broker, recorder) 
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(soak(120, 1800))
 def test_fleet_reconnects_after_a_broker_restart(tmp_path: Path, broker, recorder) -> None:  # noqa: ANN001
-    n = int(soak(50, 500))
+    # 50 in CI, 100 in the soak: paho 2.2 waits with select(), which cannot watch a file descriptor >= 1024, and
+    # each link holds 4 (socket + SQLite db, wal, shm); past ~200 links in one process their network threads die
+    # and CONNACKs never arrive (docs/reliability.md). 500 agents need several processes (CIVIQ_FLEET to try).
+    n = int(os.environ.get("CIVIQ_FLEET", soak(50, 100)))
     rec = recorder("civiq/v1/+/+/event", persistent=True)
     clock = SystemClock()
     links: list[EdgeLink] = []

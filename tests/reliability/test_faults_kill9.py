@@ -50,6 +50,7 @@ def start_agent(config: Path, http_port: int) -> subprocess.Popen:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(soak(120, 1800))
 def test_kill9_many_times_nothing_lost_nothing_reused(tmp_path: Path, broker) -> None:  # noqa: ANN001
     kills = int(soak(8, 100))
     rng = random.Random(20260105)

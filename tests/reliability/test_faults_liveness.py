@@ -196,6 +196,7 @@ class Proxy:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(soak(120, 1800))
 def test_flapping_link_one_alert_one_recovery(gateway: Gateway, clock: FakeClock, broker, tmp_path: Path) -> None:  # noqa: ANN001
     proxy = Proxy(broker.port)
     cfg = load_config(write_center(tmp_path, proxy.port, http_port=free_port()), env={})
