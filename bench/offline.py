@@ -296,8 +296,9 @@ def report(r: dict[str, Any]) -> str:
                      f"{a.max / ka:.2f}", len(res["missed"]), len(res["false"])])
     out = md_table(["fault", "N", "Last Will at a subscriber p50 (s)", "alert at webhook p50 (s)", "p95 (s)",
                     "max (s)", "max ÷ keepalive", "missed", "false alarms before the fault"], rows)
-    out += f"\n\nMQTT keepalive {ka} s: a hung or cut-off agent can only be noticed after 1.5 × keepalive = " \
-           f"{1.5 * ka:.1f} s (the MQTT spec's bound, enforced by Mosquitto)."
+    out += (f"\n\nMQTT keepalive {ka} s: the broker declares a silent client dead 1.5 × keepalive after its *last "
+            f"packet*, which precedes the fault by up to one keepalive, so the MQTT rule alone puts the will "
+            f"{0.5 * ka:.1f}–{1.5 * ka:.1f} s after a hang or a cut; anything beyond is the broker's own timing.")
     for note in r["notes"]:
         out += f"\n\n{note}"
     return out
