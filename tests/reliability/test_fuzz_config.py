@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from civiq.edge.config import CenterConfig, ConfigError, load_config
 from tests.e2e.centers import SIM_CENTER
-from tests.reliability.faultkit import fuzz
+from tests.reliability.faultkit import fuzz, soak
 
-pytestmark = pytest.mark.slow  # bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples
+# bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples, with the time that takes
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(soak(120, 1800))]
 
 EXAMPLES = [p for p in sorted((Path(__file__).resolve().parents[2] / "firmware-config").glob("*.yaml"))
             if "\ncounters:" in p.read_text(encoding="utf-8")]  # center files (not the gateway's settings)

@@ -27,9 +27,10 @@ from civiq.contract import (
     parse_topic,
     topic,
 )
-from tests.reliability.faultkit import fuzz
+from tests.reliability.faultkit import fuzz, soak
 
-pytestmark = pytest.mark.slow  # bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples
+# bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples, with the time that takes
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(soak(120, 1800))]
 
 TS = "2026-01-05T01:00:00+00:00"
 VALID: dict[str, dict[str, Any]] = {

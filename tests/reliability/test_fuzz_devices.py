@@ -32,9 +32,10 @@ from civiq.edge.devices.printer.render import TicketPrint, ticket_job
 from civiq.edge.devices.qrboard.emulator import NextionEmulator
 from civiq.edge.devices.qrboard.nextion import NextionQrBoard
 from civiq.edge.devices.transport import SerialTransport
-from tests.reliability.faultkit import fuzz
+from tests.reliability.faultkit import fuzz, soak
 
-pytestmark = pytest.mark.slow  # bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples
+# bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples, with the time that takes
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(soak(120, 1800))]
 
 noise = st.binary(max_size=200) | st.lists(st.sampled_from(
     [b"\x10\x04", b"\x1b", b"\x1d", b"\x1dv0", b"\x1d(k", b"\x02", b"\x03", b"\xff\xff\xff", b"\x01\x10",

@@ -23,10 +23,11 @@ from civiq.gateway.settings import GatewaySettings
 from civiq.gateway.state import LiveState
 from civiq.gateway.store.series import SeriesStore
 from tests.conftest import wait_for
-from tests.reliability.faultkit import fuzz
+from tests.reliability.faultkit import fuzz, soak
 from tests.reliability.test_fuzz_contract import VALID, clean_json, mutated
 
-pytestmark = pytest.mark.slow  # bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples
+# bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples, with the time that takes
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(soak(120, 1800))]
 
 C, N = "fz-center", "pi-1"
 TS = "2026-01-05T01:00:00+00:00"

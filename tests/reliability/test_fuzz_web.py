@@ -22,9 +22,10 @@ from civiq.clock import FakeClock
 from civiq.gateway.web import UserStore, create_app
 from civiq.gateway.web.memory import sample_view
 from civiq.webthread import WebThread
-from tests.reliability.faultkit import fuzz
+from tests.reliability.faultkit import fuzz, soak
 
-pytestmark = pytest.mark.slow  # bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples
+# bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples, with the time that takes
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(soak(120, 1800))]
 
 PASSWORD = "admin-pass-123"
 STATUSES: collections.Counter[int] = collections.Counter()  # what the fuzzed POSTs got (the harness check)
