@@ -25,6 +25,7 @@ TopicParts(center='hcm-q1', node='pi-1', leaf='event', cmd=None)
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import datetime
 from enum import StrEnum
@@ -354,6 +355,42 @@ def model_for(parts: TopicParts) -> type[Model]:
 
 
 M = TypeVar("M", bound=BaseModel)
+INT64 = 2**63
+_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]")
+
+
+class _BadNumber(ValueError):
+    pass
+
+
+def _no_constant(name: str) -> float:
+    raise _BadNumber(f"payload has {name}: numbers must be finite")
+
+
+def _finite_float(text: str) -> float:
+    v = float(text)
+    if math.isinf(v):
+        raise _BadNumber(f"payload has the number {text[:20]}, which is out of range")
+    return v
+
+
+def _int64(text: str) -> int:
+    if len(text) > 20:
+        raise _BadNumber(f"payload has an integer of {len(text)} digits: at most 64 bits")
+    v = int(text)
+    if not -INT64 <= v < INT64:
+        raise _BadNumber(f"payload has the integer {text}: at most 64 bits")
+    return v
+
+
+def _has_lone_surrogate(value: object) -> bool:
+    if isinstance(value, str):
+        return any("\ud800" <= ch <= "\udfff" for ch in value)
+    if isinstance(value, dict):
+        return any(_has_lone_surrogate(k) or _has_lone_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_lone_surrogate(v) for v in value)
+    return False
 
 
 def parse_payload(model: type[M], payload: bytes | str) -> M:
@@ -368,9 +405,13 @@ def parse_payload(model: type[M], payload: bytes | str) -> M:
     else:
         text = payload
     try:
-        raw = json.loads(text)
+        raw = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_int64)
     except (json.JSONDecodeError, RecursionError) as e:
         raise ContractError(f"payload is not JSON: {e}") from None
+    except _BadNumber as e:
+        raise ContractError(str(e)) from None
+    if _SURROGATE.search(text) and _has_lone_surrogate(raw):
+        raise ContractError("payload has a lone UTF-16 surrogate escape (\\udXXX): not valid Unicode text")
     if not isinstance(raw, dict):
         raise ContractError(f"payload must be a JSON object, got {type(raw).__name__}")
     try:

@@ -33,9 +33,24 @@ from tests.reliability.faultkit import soak
 CENTER, NODE = "test-xa", "pi-1"
 
 
+_STARTED: list[subprocess.Popen] = []
+
+
+@pytest.fixture(autouse=True)
+def _no_agent_left_behind():  # noqa: ANN202
+    """Whatever assertion fails, no agent process outlives the test."""
+    yield
+    while _STARTED:
+        p = _STARTED.pop()
+        if p.poll() is None:
+            p.kill()
+            p.wait(10)
+
+
 def start_agent(config: Path, http_port: int) -> subprocess.Popen:
     p = subprocess.Popen([sys.executable, "-m", "civiq", "edge", "run", str(config), "--simulate"], env=_env(),
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _STARTED.append(p)
 
     def up() -> bool:
         if p.poll() is not None:
