@@ -12,14 +12,11 @@ mocks the part it measures.
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.parse
 import urllib.request
@@ -30,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from civiq.broker import Mosquitto, free_port, wait_port
+from civiq.tsdb import VictoriaMetrics as _VictoriaMetrics
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -162,53 +160,11 @@ class SysWatch:
         self.c.loop_stop()
 
 
-class VictoriaMetrics:
-    """``victoria-metrics`` on a free port with its own storage dir (``-search.latencyOffset=0s``)."""
+class VictoriaMetrics(_VictoriaMetrics):
+    """The shared runner (civiq/tsdb.py); the bench deletes the storage when it stops it."""
 
-    def __init__(self, data: Path | None = None) -> None:
-        self.port = free_port()
-        self.data = data or Path(tempfile.mkdtemp(prefix="civiq-vm-"))
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    @staticmethod
-    def available() -> bool:
-        return shutil.which("victoria-metrics") is not None
-
-    def start(self) -> VictoriaMetrics:
-        self.data.mkdir(parents=True, exist_ok=True)
-        with open(self.data / "vm.log", "ab") as log:
-            self.proc = subprocess.Popen(
-                ["victoria-metrics", f"-httpListenAddr=127.0.0.1:{self.port}", f"-storageDataPath={self.data}",
-                 "-search.latencyOffset=0s", "-retentionPeriod=30d"], stdout=log, stderr=log)
-        wait_port("127.0.0.1", self.port, 20)
-        wait_until(self._healthy, 20, 0.05, "VictoriaMetrics /health")
-        return self
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None
-        shutil.rmtree(self.data, ignore_errors=True)
-
-    def count(self, match: str) -> int:
-        """Samples VictoriaMetrics holds for ``match`` (after a forced flush)."""
-        urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=10).close()
-        q = urllib.parse.urlencode({"match[]": match, "start": "0"})
-        with urllib.request.urlopen(f"{self.url}/api/v1/export?{q}", timeout=60) as r:
-            return sum(len(json.loads(ln)["timestamps"]) for ln in r.read().decode().splitlines() if ln.strip())
+    def stop(self) -> None:  # type: ignore[override]
+        self.remove()
 
     def count_stable(self, match: str, expect: int, timeout: float = 30.0) -> int:
         """Count until it reaches ``expect`` or stops moving for two reads; returns the last count."""

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
-import subprocess
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -18,6 +16,7 @@ import pytest
 
 from civiq.contract import DeviceHealth, Event, Health, HostHealth, OutboxHealth, QueueSnapshot, Status
 from civiq.gateway.store.influx import event_lines, health_lines, queue_lines, status_lines
+from civiq.tsdb import VictoriaMetrics
 from tests.conftest import wait_for
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "firmware-config/grafana/civiq-dashboard.json"
@@ -85,35 +84,15 @@ def test_the_dashboard_uses_only_series_and_labels_the_exporter_writes() -> None
         assert labels <= written[name], f"{name} has no label(s) {labels - written[name]}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def victoria(tmp_path: Path) -> Iterator[str]:
     if VM is None:
         pytest.skip("victoria-metrics not installed")
-    port = free_port()
-    with open(tmp_path / "vm.log", "ab") as log:
-        proc = subprocess.Popen([VM, f"-httpListenAddr=127.0.0.1:{port}", f"-storageDataPath={tmp_path / 'vm'}",
-                                 "-search.latencyOffset=0s"], stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-
-    def healthy() -> bool:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
+    vm = VictoriaMetrics(tmp_path / "vm").start()
     try:
-        wait_for(healthy, timeout=15, what="VictoriaMetrics /health")
-        yield url
+        yield vm.url
     finally:
-        proc.terminate()
-        proc.wait(10)
+        vm.stop()
 
 
 def get_json(url: str) -> dict:

@@ -6,20 +6,16 @@ gateway restart lose nothing and duplicate nothing.
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import urllib.parse
-import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from civiq.broker import free_port, wait_port
 from civiq.contract import Event, Health, QueueSnapshot
 from civiq.gateway.store.influx import InfluxExport, event_lines, health_lines, line, node_line, queue_lines
+from civiq.tsdb import VictoriaMetrics as _VictoriaMetrics
 from tests.conftest import wait_for
 
 VM = shutil.which("victoria-metrics")
@@ -29,48 +25,15 @@ pytestmark = pytest.mark.skipif(VM is None, reason="victoria-metrics is not inst
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
 
 
-class VictoriaMetrics:
-    def __init__(self, data: Path) -> None:
-        self.port = free_port()
-        self.data = data
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> VictoriaMetrics:
-        with open(self.data.parent / "vm.log", "ab") as log:  # the child keeps its own copy of the fd
-            self.proc = subprocess.Popen(
-                [VM, f"-httpListenAddr=127.0.0.1:{self.port}", f"-storageDataPath={self.data}",
-                 "-search.latencyOffset=0s", "-retentionPeriod=30d"], stdout=log, stderr=log)
-        wait_port("127.0.0.1", self.port, 15)
-        wait_for(self._healthy, timeout=15, what="VictoriaMetrics /health")
-        return self
-
-    def _healthy(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url}/health", timeout=1) as r:
-                return r.status == 200
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(15)
-        self.proc = None
-        wait_port("127.0.0.1", self.port, 10, up=False)
-
-    def export(self, match: str) -> list[dict]:
-        q = urllib.parse.urlencode({"match[]": match, "start": "0"})
-        with urllib.request.urlopen(f"{self.url}/api/v1/export?{q}", timeout=10) as r:
-            return [json.loads(ln) for ln in r.read().decode().splitlines() if ln.strip()]
+class VictoriaMetrics(_VictoriaMetrics):
+    """The shared runner (civiq/tsdb.py) with what these tests read back."""
 
     def export_when(self, match: str, n_samples: int) -> list[dict]:
         """Export once VictoriaMetrics shows at least ``n_samples`` and two reads in a row agree."""
         last: list = [None]
 
         def ready() -> list[dict] | None:
-            # recent samples reach search after a flush (otherwise within ~10 s); ask for it
-            urllib.request.urlopen(f"{self.url}/internal/force_flush", timeout=5).close()
+            self.flush()  # recent samples reach search after a flush (otherwise within ~10 s)
             got = self.export(match)
             n = sum(len(s["timestamps"]) for s in got)
             stable = n >= n_samples and n == last[0]
