@@ -78,7 +78,10 @@ class Mosquitto:
         user = f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
         conf.write_text(DEV_CONFIG.format(port=self.port) + user + persistence + self.extra_config)
         with open(self._dir / "mosquitto.log", "ab") as log:
-            self.proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log, stderr=log)
+            # its own session: a Ctrl-C meant for the program that started it (the demo, a test run) must not
+            # kill the broker before that program has stopped its clients cleanly
+            self.proc = subprocess.Popen([self.binary, "-c", str(conf)], stdout=log, stderr=log,
+                                         start_new_session=True)
         deadline = time.monotonic() + timeout
         while True:
             try:

@@ -46,7 +46,7 @@ class VictoriaMetrics:
             self.proc = subprocess.Popen(
                 [self.binary() or "victoria-metrics", f"-httpListenAddr=127.0.0.1:{self.port}",
                  f"-storageDataPath={self.data}", "-search.latencyOffset=0s",
-                 f"-retentionPeriod={self.retention}"], stdout=log, stderr=log)
+                 f"-retentionPeriod={self.retention}"], stdout=log, stderr=log, start_new_session=True)
         wait_port("127.0.0.1", self.port, timeout)
         deadline = time.monotonic() + timeout
         while not self.healthy():

@@ -219,10 +219,10 @@ class EdgeLink:
                 info = sess.client.publish(self._topic["status"], death.to_json(), qos=1, retain=True)
                 try:
                     info.wait_for_publish(timeout)
-                except (RuntimeError, ValueError) as e:
+                    if not info.is_published():
+                        log.warning("clean death status not acknowledged within %.1f s", timeout)
+                except (RuntimeError, ValueError) as e:  # the broker is gone: the will tells the story
                     log.warning("clean death status not sent: %s", e)
-                if not info.is_published():
-                    log.warning("clean death status not acknowledged within %.1f s", timeout)
             self._teardown(sess, graceful=clean)
             self._settle(sess)
         self._current = None
