@@ -44,7 +44,7 @@ def arrivals(rec) -> dict[str, list[int]]:  # noqa: ANN001
 @pytest.mark.timeout(soak(120, 1800))
 def test_several_agents_through_a_long_outage(tmp_path: Path, broker, recorder) -> None:  # noqa: ANN001
     rec = recorder("civiq/v1/+/+/event", persistent=True)
-    outage = soak(8, 120)
+    outage = soak(8, 600)  # the issue: a broker down for 10 minutes
     agents = []
     try:
         for i, (center, node) in enumerate([("xa-a", "pi-1"), ("xa-a", "pi-2"), ("xa-b", "pi-1")]):
