@@ -44,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
     cfg = _load(args.config)
     if cfg is None:
         return 2
-    from civiq.edge.web import agent_routes
+    from civiq.edge.web import agent_app, agent_routes
     from civiq.webthread import WebThread
 
     try:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
 
         routes += sim_routes(agent.sim)
     port = args.api_port if args.api_port is not None else cfg.http.port
-    server = WebThread(routes, host=cfg.http.host, port=port).start()
+    server = WebThread(agent_app(routes), host=cfg.http.host, port=port).start()
     runfile = Path(agent.state_dir) / RUNFILE
     import os
 

@@ -20,6 +20,24 @@ def json_response(data: object, status: int = 200) -> web.Response:
                         content_type="application/json")
 
 
+LOOPBACK = ("127.0.0.1", "::1")
+
+
+@web.middleware
+async def local_changes_only(request: web.Request, handler):  # noqa: ANN001, ANN201
+    """The QR page may be served to the LAN (``http.host: 0.0.0.0`` for an HDMI screen elsewhere); anything
+    that acts (test print, display test, the simulator's buttons) answers only to this machine."""
+    if request.method != "GET" and request.remote not in LOOPBACK:
+        return json_response({"ok": False, "error": "only from this machine"}, 403)
+    return await handler(request)
+
+
+def agent_app(routes: list[web.RouteDef]) -> web.Application:
+    app = web.Application(client_max_size=64 * 1024, middlewares=[local_changes_only])
+    app.add_routes(routes)
+    return app
+
+
 def agent_routes(agent) -> list[web.RouteDef]:  # noqa: ANN001
     from civiq.edge.devices.qrboard.page import QrItem, render_qr_page
 
