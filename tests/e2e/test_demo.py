@@ -31,14 +31,12 @@ from civiq.demo import gateway_settings
 from civiq.demo_centers import demo_centers
 from civiq.demo_people import arrival_factor
 from civiq.edge.config import config_warnings, load_config
+from tests.browser import HAVE_CHROMIUM, WHY_NOT, checked_page, chromium
 from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS_IMG = ROOT / "docs" / "img"
-CHROMIUM = "/usr/bin/chromium"
 UPDATE = os.environ.get("CIVIQ_UPDATE_SCREENSHOTS") == "1"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 CENTERS = {"hcm-xuanthoison": "Xã Xuân Thới Sơn", "hcm-saigon": "Phường Sài Gòn", "hcm-cholon": "Phường Chợ Lớn"}
 
 
@@ -130,51 +128,42 @@ def _check_png(path: Path) -> None:
         assert colors is not None and len(colors) > 200, "the screenshot is nearly uniform"
 
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed (apt-get install chromium)")
+@pytest.mark.skipif(not HAVE_CHROMIUM, reason=WHY_NOT)
 def test_demo_dashboard_is_alive_and_ctrl_c_stops_it(demo_run: DemoProcess, tmp_path: Path) -> None:
-    sync_api = pytest.importorskip("playwright.sync_api")
+    pytest.importorskip("playwright.sync_api")
     url, password = demo_run.wait_ready()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 900})
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.set_default_timeout(10_000)
-            page.goto(f"{url}/login?next=/")
-            page.fill("#user", "admin")
-            page.fill("#password", password)
-            page.click("#login-form button[type=submit]")
-            page.wait_for_url(f"{url}/")
-            page.wait_for_function("() => document.querySelectorAll('[data-center]').length === 3")
-            texts = _card_texts(page)
-            assert set(texts) == set(CENTERS)
-            for cid, name in CENTERS.items():  # the name from the center's config, sent in its birth
-                assert name in texts[cid]
-            # moving: the cards change in place (live updates) within a few seconds
-            first, seen = texts, set()
-            wait_for(lambda: all(_card_texts(page, seen)[c] != first[c] for c in CENTERS), timeout=12,
-                     interval=0.2, what="every center's numbers to change")
-            # every center has served citizens by now (the gateway got the edges' events)
-            wait_for(lambda: all(int(page.text_content(f'[data-center="{c}"] [data-field="served_today"]')
-                                     or 0) > 0 for c in CENTERS), timeout=12, interval=0.2,
-                     what="served citizens")
-            page.wait_for_selector('#conn[data-state="live"]')
-            # every node stayed online all along (the gateway's heartbeat timeout follows the clock's speed)
-            assert not [s for s in seen if "offline" in s or "unknown" in s], seen
-            assert "hcm-saigon st-ok" in seen and "hcm-xuanthoison st-ok" in seen, seen
-            if UPDATE:  # the docs picture: a morning with a problem (Chợ Lớn's printer runs out at 08:10)
-                wait_for(lambda: page.text_content('[data-center="hcm-cholon"] [data-field="offline_devices"]')
-                         == "1", timeout=30, interval=0.2, what="the printer at Chợ Lớn to run out of paper")
-            shot = tmp_path / "demo-overview.png"
-            page.screenshot(path=str(shot), full_page=True)
-            _check_png(shot)
-            if UPDATE:
-                DOCS_IMG.mkdir(parents=True, exist_ok=True)
-                shutil.copy(shot, DOCS_IMG / "demo-overview.png")
-            assert errors == [], f"JavaScript errors: {errors}"
-        finally:
-            browser.close()
+    with chromium() as browser, checked_page(browser, timeout_ms=10_000) as page:
+        page.goto(f"{url}/login?next=/")
+        page.fill("#user", "admin")
+        page.fill("#password", password)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_url(f"{url}/")
+        page.wait_for_function("() => document.querySelectorAll('[data-center]').length === 3")
+        texts = _card_texts(page)
+        assert set(texts) == set(CENTERS)
+        for cid, name in CENTERS.items():  # the name from the center's config, sent in its birth
+            assert name in texts[cid]
+        # moving: the cards change in place (live updates) within a few seconds
+        first, seen = texts, set()
+        wait_for(lambda: all(_card_texts(page, seen)[c] != first[c] for c in CENTERS), timeout=12,
+                 interval=0.2, what="every center's numbers to change")
+        # every center has served citizens by now (the gateway got the edges' events)
+        wait_for(lambda: all(int(page.text_content(f'[data-center="{c}"] [data-field="served_today"]')
+                                 or 0) > 0 for c in CENTERS), timeout=12, interval=0.2,
+                 what="served citizens")
+        page.wait_for_selector('#conn[data-state="live"]')
+        # every node stayed online all along (the gateway's heartbeat timeout follows the clock's speed)
+        assert not [s for s in seen if "offline" in s or "unknown" in s], seen
+        assert "hcm-saigon st-ok" in seen and "hcm-xuanthoison st-ok" in seen, seen
+        if UPDATE:  # the docs picture: a morning with a problem (Chợ Lớn's printer runs out at 08:10)
+            wait_for(lambda: page.text_content('[data-center="hcm-cholon"] [data-field="offline_devices"]')
+                     == "1", timeout=30, interval=0.2, what="the printer at Chợ Lớn to run out of paper")
+        shot = tmp_path / "demo-overview.png"
+        page.screenshot(path=str(shot), full_page=True)
+        _check_png(shot)
+        if UPDATE:
+            DOCS_IMG.mkdir(parents=True, exist_ok=True)
+            shutil.copy(shot, DOCS_IMG / "demo-overview.png")
     assert demo_run.interrupt() == 0
     demo_run.assert_clean()
 

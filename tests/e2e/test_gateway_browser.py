@@ -27,18 +27,16 @@ from civiq.broker import Mosquitto
 from civiq.gateway.service import Gateway, load_secret
 from civiq.gateway.web import ticket_token
 from civiq.gateway.web.api import PUBLIC_TICKET_KEYS
+from tests.browser import HAVE_CHROMIUM, WHY_NOT, checked_page, chromium
 from tests.conftest import wait_for
 from tests.e2e.system import ADMIN, SimCenter, base_url, gateway_settings, start_gateway
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 PRESS_TO_DOM_S = 1.5  # the edge sends at most one snapshot a second: press -> page within 1.5 s
 GATEWAY_TO_DOM_S = 1.0  # once the gateway has the number, the page shows it within a second
 
-if not os.path.exists(CHROMIUM):  # pragma: no cover - the machine's setup installs it (apt: chromium)
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+if not HAVE_CHROMIUM:  # pragma: no cover - the machine's setup installs it (apt: chromium)
+    pytest.skip(WHY_NOT, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 
 NAMES = {"xa-a": "Trung tâm Phục vụ hành chính công xã Bình Chánh",
@@ -104,22 +102,14 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser, system: System):  # noqa: ANN001, ANN201
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.set_default_timeout(5000)
-    yield pg
-    ctx.close()
-    assert errors == [], f"JavaScript errors: {errors}"
+    with checked_page(browser) as pg:
+        yield pg
 
 
 def login(page, url: str, then: str = "/") -> None:  # noqa: ANN001

@@ -25,17 +25,15 @@ from civiq.clock import SystemClock, local_day
 from civiq.contract import CounterState, QueueSnapshot, ServiceQueue
 from civiq.gateway.web import UserStore, create_app, ticket_token
 from civiq.gateway.web.memory import MemoryView, sample_view
+from tests.browser import HAVE_CHROMIUM, WHY_NOT, checked_page, chromium
 from tests.conftest import wait_for
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run", "--disable-quic"]
 SECRET = b"browser-test-secret-0123456789"
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
 XSS = '<img src=x onerror="window.__xss=1">'
 
-if not os.path.exists(CHROMIUM):  # pragma: no cover - the machine's setup installs it (apt: chromium)
-    pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)", allow_module_level=True)
+if not HAVE_CHROMIUM:  # pragma: no cover - the machine's setup installs it (apt: chromium)
+    pytest.skip(WHY_NOT, allow_module_level=True)
 sync_api = pytest.importorskip("playwright.sync_api")
 
 
@@ -74,10 +72,8 @@ class ServerThread:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+    with chromium() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
@@ -98,14 +94,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
 
 @pytest.fixture
 def page(browser, site: Site):  # noqa: ANN001, ANN201
-    ctx = browser.new_context(viewport={"width": 1400, "height": 900})
-    pg = ctx.new_page()
-    errors: list[str] = []
-    pg.on("pageerror", lambda e: errors.append(str(e)))
-    pg.set_default_timeout(5000)
-    yield pg
-    ctx.close()
-    assert errors == [], f"JavaScript errors: {errors}"
+    with checked_page(browser) as pg:
+        yield pg
 
 
 def login(page, site: Site, user: str, password: str, then: str = "/") -> None:  # noqa: ANN001
