@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from civiq.broker import Mosquitto, free_port, wait_port
+from civiq.edge.sim.example import write_sim_center
 from civiq.tsdb import VictoriaMetrics as _VictoriaMetrics
 
 REPO = Path(__file__).resolve().parent.parent
@@ -212,41 +213,11 @@ def proc_status_kb(pid: int, key: str = "VmRSS") -> int:
 
 
 # ============================================================================================ a center config
-SIM_CENTER = """\
-center: {{id: {center}, name: "Trung tâm Phục vụ hành chính công {center}", timezone: Asia/Ho_Chi_Minh}}
-node: {{id: {node}}}
-mqtt: {{host: {host}, port: {port}, keepalive: {keepalive}}}
-state_dir: {state_dir}
-http: {{host: 127.0.0.1, port: {http_port}}}
-queue: {{max_recalls: 2, estimate_window_min: 60}}
-services:
-  - {{prefix: A, name_vi: "Đất đai", name_en: "Land", portal_url: "https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh.html?ma_thu_tuc=1.000001"}}
-  - {{prefix: B, name_vi: "Hộ tịch", name_en: "Civil status", portal_url: "https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh.html?ma_thu_tuc=1.000002"}}
-counters:
-  - {{id: c1, name: "Quầy 1", profile: {{services: [A, B]}}}}
-  - {{id: c2, name: "Quầy 2", profile: {{services: [B, A]}}}}
-dispenser: {{buttons: {{A: 17, B: 27}}, led_pin: 22, buzzer_pin: 23, printer: p1, debounce_ms: 20}}
-printers:
-  - {{id: p1, port: /dev/civiq-printer, baudrate: 19200, codepage: none, width_dots: 576}}
-displays:
-  - {{id: d1, counter: c1, protocol: modbus, port: /dev/civiq-rs485, baudrate: 9600, address: 1, digits: 4}}
-  - {{id: d2, counter: c2, protocol: modbus, port: /dev/civiq-rs485, baudrate: 9600, address: 2, digits: 4}}
-keypads:
-  - {{id: k1, counter: c1, kind: gpio, pins: {{next: 5, recall: 6, no_show: 13, done: 26}}}}
-  - {{id: k2, counter: c2, kind: gpio, pins: {{next: 12, recall: 16, done: 20}}}}
-qrboards:
-  - {{id: q1, kind: nextion, port: /dev/civiq-qr, baudrate: 9600, cycle_seconds: 8}}
-"""
-
-
 def write_center(dir: Path, port: int, *, center: str = "bench-xa", node: str = "pi-1", host: str = "127.0.0.1",
                  keepalive: int = 5, http_port: int = 0) -> Path:
-    """A simulated center (printer, two Modbus displays, two GPIO keypads, a Nextion QR board)."""
-    dir.mkdir(parents=True, exist_ok=True)
-    path = dir / f"{center}-{node}.yaml"
-    path.write_text(SIM_CENTER.format(center=center, node=node, host=host, port=port, keepalive=keepalive,
-                                      state_dir=dir / f"state-{center}-{node}", http_port=http_port or free_port()))
-    return path
+    """The simulated example center (printer, two Modbus displays, two GPIO keypads, a Nextion QR board)."""
+    return write_sim_center(dir, port, center=center, node=node, host=host, keepalive=keepalive,
+                            http_port=http_port or free_port(), name=f"Trung tâm Phục vụ hành chính công {center}")
 
 
 # ============================================================================================ a gateway process

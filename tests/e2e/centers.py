@@ -1,40 +1,14 @@
-"""Center configs for whole-system tests, written as a technician would write them."""
+"""Center configs for whole-system tests: the simulated example center (civiq/edge/sim/example.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-SIM_CENTER = """\
-center: {{id: {center}, name: "Trung tâm Phục vụ hành chính công xã Thử Nghiệm", timezone: Asia/Ho_Chi_Minh}}
-node: {{id: {node}}}
-mqtt: {{host: 127.0.0.1, port: {port}, keepalive: 5}}
-state_dir: {state_dir}
-http: {{host: 127.0.0.1, port: {http_port}}}
-queue: {{max_recalls: 2, estimate_window_min: 60}}
-services:
-  - {{prefix: A, name_vi: "Đất đai", name_en: "Land", portal_url: "https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh.html?ma_thu_tuc=1.000001"}}
-  - {{prefix: B, name_vi: "Hộ tịch", name_en: "Civil status", portal_url: "https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh.html?ma_thu_tuc=1.000002"}}
-counters:
-  - {{id: c1, name: "Quầy 1", profile: {{services: [A, B]}}}}
-  - {{id: c2, name: "Quầy 2", profile: {{services: [B, A], rules: [{{service: A, over_minutes: 30}}]}}}}
-dispenser: {{buttons: {{A: 17, B: 27}}, led_pin: 22, buzzer_pin: 23, printer: p1, debounce_ms: 20}}
-printers:
-  - {{id: p1, port: /dev/civiq-printer, baudrate: 19200, codepage: none, width_dots: 576}}
-displays:
-  - {{id: d1, counter: c1, protocol: modbus, port: /dev/civiq-rs485, baudrate: 9600, address: 1, digits: 4}}
-  - {{id: d2, counter: c2, protocol: modbus, port: /dev/civiq-rs485, baudrate: 9600, address: 2, digits: 4}}
-keypads:
-  - {{id: k1, counter: c1, kind: gpio, pins: {{next: 5, recall: 6, no_show: 13, transfer: 19, done: 26}}}}
-  - {{id: k2, counter: c2, kind: gpio, pins: {{next: 12, recall: 16, done: 20}}}}
-qrboards:
-  - {{id: q1, kind: nextion, port: /dev/civiq-qr, baudrate: 9600, cycle_seconds: 8}}
-"""
+from civiq.edge.sim.example import SIM_CENTER, write_sim_center
+
+__all__ = ["SIM_CENTER", "write_center"]
 
 
 def write_center(dir: Path, port: int, *, center: str = "test-xa", node: str = "pi-1",
                  http_port: int = 0) -> Path:
-    state = dir / f"state-{center}-{node}"
-    path = dir / f"{center}-{node}.yaml"
-    path.write_text(SIM_CENTER.format(center=center, node=node, port=port, state_dir=state,
-                                      http_port=http_port or 8080))
-    return path
+    return write_sim_center(dir, port, center=center, node=node, http_port=http_port or 8080)

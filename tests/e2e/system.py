@@ -26,10 +26,10 @@ from typing import Any
 from civiq.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
+from civiq.edge.sim.example import DEFAULT_NAME, write_sim_center
 from civiq.gateway.service import Gateway
 from civiq.gateway.settings import GatewaySettings
 from tests.conftest import wait_for
-from tests.e2e.centers import write_center
 
 ROOT = Path(__file__).resolve().parents[2]
 ADMIN = ("tinh", "mat-khau-tinh-1")  # a province admin
@@ -91,12 +91,9 @@ class ApiClient:
 # ------------------------------------------------------------------------------------------ edges
 def center_config(workdir: Path, broker_port: int, center: str, node: str, http_port: int,
                   name: str | None = None) -> Path:
-    """``tests.e2e.centers.write_center``, with the center's display name of your choice."""
-    path = write_center(workdir, broker_port, center=center, node=node, http_port=http_port)
-    if name:
-        text = path.read_text(encoding="utf-8")
-        path.write_text(text.replace("Trung tâm Phục vụ hành chính công xã Thử Nghiệm", name), encoding="utf-8")
-    return path
+    """The simulated example center (civiq/edge/sim/example.py), with the display name of your choice."""
+    return write_sim_center(workdir, broker_port, center=center, node=node, http_port=http_port,
+                            name=name or DEFAULT_NAME)
 
 
 class SimCenter:
