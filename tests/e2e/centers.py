@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from civiq.edge.sim.example import SIM_CENTER, write_sim_center
-
-__all__ = ["SIM_CENTER", "write_center"]
+from civiq.edge.sim.example import write_sim_center
 
 
 def write_center(dir: Path, port: int, *, center: str = "test-xa", node: str = "pi-1",

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from civiq.edge.config import CenterConfig, ConfigError, load_config
-from tests.e2e.centers import SIM_CENTER
+from civiq.edge.sim.example import sim_center_yaml
 from tests.reliability.faultkit import fuzz, soak
 
 # bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples, with the time that takes
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(soak(120, 1800))]
 EXAMPLES = [p for p in sorted((Path(__file__).resolve().parents[2] / "firmware-config").glob("*.yaml"))
             if "\ncounters:" in p.read_text(encoding="utf-8")]  # center files (not the gateway's settings)
 BASES = [p.read_text(encoding="utf-8") for p in EXAMPLES] + [
-    SIM_CENTER.format(center="test-xa", node="pi-1", port=1883, state_dir="/tmp/civiq-fuzz-state", http_port=8080)]
+    sim_center_yaml(1883, state_dir="/tmp/civiq-fuzz-state")]
 TOKENS = [".nan", ".inf", "-1", "0", "1e999", "1" + "0" * 30, "~", "null", "[]", "{}", "*x", "&x", "!!binary AA",
           "yes", "no", "0x1F", "0o17", "'", '"', "|", ">", "---", "...", "\t", ":", "- ", "? ", "#", "@", "`",
           "!!python/object:os.system", "2001-12-14", "Đất đai", "\u202e", "\ud7ff", "%YAML 1.1", "<<: *x", "\\"]

@@ -41,12 +41,20 @@ qrboards:
 """
 
 
+def sim_center_yaml(port: int = 1883, *, center: str = "test-xa", node: str = "pi-1", http_port: int = 8080,
+                    host: str = "127.0.0.1", keepalive: int = 5, name: str = DEFAULT_NAME,
+                    state_dir: str | Path = "/tmp/civiq-sim-state") -> str:
+    """The config text itself."""
+    return SIM_CENTER.format(center=center, node=node, host=host, port=port, keepalive=keepalive,
+                             state_dir=state_dir, http_port=http_port, name=name)
+
+
 def write_sim_center(dir: Path, port: int, *, center: str = "test-xa", node: str = "pi-1", http_port: int = 8080,
                      host: str = "127.0.0.1", keepalive: int = 5, name: str = DEFAULT_NAME) -> Path:
     """Write ``<dir>/<center>-<node>.yaml`` (state under ``<dir>/state-<center>-<node>``) and return its path."""
     dir.mkdir(parents=True, exist_ok=True)
     path = dir / f"{center}-{node}.yaml"
-    path.write_text(SIM_CENTER.format(center=center, node=node, host=host, port=port, keepalive=keepalive,
-                                      state_dir=dir / f"state-{center}-{node}", http_port=http_port, name=name),
+    path.write_text(sim_center_yaml(port, center=center, node=node, http_port=http_port, host=host,
+                                    keepalive=keepalive, name=name, state_dir=dir / f"state-{center}-{node}"),
                     encoding="utf-8")
     return path
