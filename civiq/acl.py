@@ -38,7 +38,7 @@ from pathlib import Path
 from civiq.contract import ID_RE, ROOT
 
 _ID = re.compile(ID_RE)
-EDGE_WRITE_LEAVES = ("status", "event", "queue", "health", "cmd_result")
+EDGE_WRITE_LEAVES = ("status", "event", "queue", "health", "alive", "cmd_result")
 PBKDF2_ITERATIONS = 101  # what mosquitto_passwd 2.0 writes ($7$ = PBKDF2-SHA512)
 
 HEADER = f"""\

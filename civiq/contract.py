@@ -10,9 +10,11 @@ Topics::
     civiq/v1/<center>/<node>/event         edge -> gw   QoS1           Event (one per message, seq gap-free)
     civiq/v1/<center>/<node>/queue         edge -> gw   QoS1 retained  QueueSnapshot
     civiq/v1/<center>/<node>/health        edge -> gw   QoS1           Health
+    civiq/v1/<center>/<node>/alive         edge -> gw   QoS1           Alive (every birth.alive_s seconds)
     civiq/v1/<center>/<node>/cmd/<name>    gw -> edge   QoS1 (policy retained)  Command models below
     civiq/v1/<center>/<node>/cmd_result    edge -> gw   QoS1           CmdResult
     civiq/v1/gateway/<id>/status           gw -> all    QoS1 retained  GatewayStatus
+    civiq/v1/gateway/<id>/probe            gw -> itself QoS1           Probe (measures its own ingest lag)
     civiq/v1/alerts/<center>               gw -> all    QoS1           AlertMessage
 
 >>> t = topic("hcm-q1", "pi-1", "event")
@@ -54,7 +56,7 @@ class TopicParts(NamedTuple):
     cmd: str | None
 
 
-EDGE_LEAVES = ("status", "event", "queue", "health", "cmd_result")
+EDGE_LEAVES = ("status", "event", "queue", "health", "alive", "cmd_result")
 COMMANDS = ("policy", "rebirth", "display", "test_print", "counter")
 
 
@@ -71,6 +73,10 @@ def cmd_topic(center: str, node: str, name: str) -> str:
 
 def gateway_status_topic(gateway_id: str) -> str:
     return f"{ROOT}/gateway/{gateway_id}/status"
+
+
+def gateway_probe_topic(gateway_id: str) -> str:
+    return f"{ROOT}/gateway/{gateway_id}/probe"
 
 
 def alert_topic(center: str) -> str:
@@ -145,6 +151,23 @@ class Status(Model):
     services: dict[str, ServiceInfo] = {}
     counters: dict[str, str] = {}  # counter id -> its name ("Quầy 1 - Đất đai")
     clean: bool = False  # a death sent on purpose (clean stop), not a will
+    # Birth only: while connected, this node publishes at least every ``alive_s`` seconds (an ``Alive`` when
+    # it has nothing else to say). A gateway may declare it offline after ``silence_timeout(alive_s)`` of
+    # silence, without waiting for the broker's keepalive and Last Will. None: an edge that makes no promise.
+    alive_s: float | None = Field(default=None, gt=0, le=3600)
+
+
+def silence_timeout(alive_s: float) -> float:
+    """Seconds of silence after which a node that promised ``alive_s`` is offline: three beats + 1 s.
+
+    Two lost or late beats never cry wolf; with ``alive_s`` = keepalive / 2 (what civiq edges announce) the
+    node is declared offline 1.5 x keepalive + 1 s after its last message, about when the broker's own
+    keepalive rule would, but without depending on when the broker gets round to publishing the will.
+
+    >>> silence_timeout(2.5)
+    8.5
+    """
+    return 3 * alive_s + 1.0
 
 
 class EventType(StrEnum):
@@ -236,6 +259,12 @@ class OutboxHealth(Model):
     oldest_s: float = Field(ge=0, default=0)
 
 
+class Alive(Model):
+    """A node's "still here" while it has nothing else to send. ``bdseq``: its current connection's birth."""
+
+    bdseq: int = Field(ge=0)
+
+
 class Health(Model):
     ts: datetime
     host: HostHealth = HostHealth()
@@ -322,6 +351,12 @@ class GatewayStatus(Model):
     ts: datetime | None = None
 
 
+class Probe(Model):
+    """A gateway's message to itself. When it comes back, everything received before it has been seen."""
+
+    sent: float  # the sender's monotonic clock (meaningful only to the process that sent it)
+
+
 class AlertMessage(Model):
     """Published by the gateway on ``civiq/v1/alerts/<center>`` for each alert transition."""
 
@@ -343,6 +378,7 @@ LEAF_MODELS: dict[str, type[Model]] = {
     "event": Event,
     "queue": QueueSnapshot,
     "health": Health,
+    "alive": Alive,
     "cmd_result": CmdResult,
 }
 

@@ -48,6 +48,7 @@ class Recorder:
 
     def __init__(self, host: str, port: int, topics: list[str] | str = "#", persistent: bool = False) -> None:
         self.messages: list[tuple[str, bytes, bool]] = []
+        self.arrivals: list[tuple[float, str]] = []  # (monotonic time, topic) of each message
         self.lock = threading.Lock()
         # persistent: a durable session, so the broker queues for us while we are disconnected
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"rec-{id(self)}",
@@ -65,6 +66,7 @@ class Recorder:
         def on_message(c, u, m):  # noqa: ANN001
             with self.lock:
                 self.messages.append((m.topic, m.payload, bool(m.retain)))
+                self.arrivals.append((time.monotonic(), m.topic))
 
         def on_subscribe(c, u, mid, rc, p=None):  # noqa: ANN001
             self.subscribed.set()

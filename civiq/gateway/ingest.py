@@ -10,7 +10,17 @@ Two threads:
 * **the writer thread** gathers messages for up to ``batch_window_s`` (50 ms) or ``batch_max`` (1000)
   and applies them in **one SQLite transaction**: events through ``INSERT OR IGNORE`` (the de-duplication), queue snapshots and
   health into the minute series, every message into :class:`LiveState`, InfluxDB lines into the export
-  spool. It also runs the periodic jobs: heartbeat timeouts, gap watch (``rebirth``), state saving, pruning.
+  spool. It also runs the periodic jobs: heartbeat timeouts, silence watch, gap watch (``rebirth``), state
+  saving, pruning.
+
+Silence watch (offline in 1.5 x keepalive + 1 s, not whenever the broker sends the will): an edge's birth
+promises ``alive_s``, the longest it stays silent while connected. Every message's arrival is stamped on
+paho's thread with the real monotonic clock; a node silent for ``silence_timeout(alive_s)`` is offline
+(reason ``silent``). So that the gateway's own lag never passes for the node's silence, silence is measured
+up to a *horizon*, not up to "now": every ``silence_check_s`` the gateway publishes a ``Probe`` to itself
+(``civiq/v1/gateway/<id>/probe``), and the horizon is the send time of the newest probe the writer has
+applied. A backlog in the broker, in paho's socket or in the writer's queue holds the horizon back with
+everything else, and nobody is declared silent for it.
 
 Delivery: the client uses a persistent MQTT v5 session (``clean_start=False``, session expiry from the
 settings) and **acknowledges events only after they are committed** (paho ``manual_ack``), so events
@@ -57,19 +67,23 @@ from civiq.contract import (
     LEAF_MODELS,
     MAX_PAYLOAD_BYTES,
     ROOT,
+    Alive,
     CmdResult,
     Command,
     ContractError,
     Event,
     GatewayStatus,
     Health,
+    Probe,
     QueueSnapshot,
     RebirthCmd,
     Status,
     cmd_topic,
+    gateway_probe_topic,
     gateway_status_topic,
     parse_payload,
     parse_topic,
+    silence_timeout,
 )
 from civiq.gateway.metrics import GatewayMetrics
 from civiq.gateway.settings import GatewaySettings
@@ -79,7 +93,7 @@ from civiq.gateway.store.series import SeriesStore
 
 log = logging.getLogger("civiq.gateway.ingest")
 
-PLAIN_LEAVES = ("status", "queue", "health")  # every worker reads these (see module docstring)
+PLAIN_LEAVES = ("status", "queue", "health", "alive")  # every worker reads these (see module docstring)
 SHARED_LEAVES = ("event", "cmd_result")  # split between workers when shared_group is set
 
 
@@ -87,9 +101,11 @@ SHARED_LEAVES = ("event", "cmd_result")  # split between workers when shared_gro
 class Applied:
     """What the ingest just applied (passed to ``on_change`` after the batch was committed).
 
-    ``leaf``: status, event, queue, health, cmd_result, heartbeat (node timed out; model None) or
-    stale (the gateway lost/regained its broker; center/node empty, ``model`` is True/False).
-    ``new``: False for a duplicate event or a stale will (the state did not change).
+    ``leaf``: status, event, queue, health, alive, cmd_result, heartbeat (node timed out; ``model`` None,
+    or the seconds of silence when an ``alive_s`` promise was broken) or stale (the gateway lost/regained
+    its broker; center/node empty, ``model`` is True/False).
+    ``new``: False for a duplicate event or a stale will (the state did not change); for ``alive``, True
+    only when the beat brought a silent node back.
     """
 
     leaf: str
@@ -108,6 +124,7 @@ class _Item:
     model: Any
     received: datetime
     ack: tuple[int, int, int] | None = None  # (mid, qos, connection generation) to ack after commit
+    mono: float = 0.0  # real monotonic time of arrival on paho's thread (the silence watch)
 
 
 @dataclass
@@ -169,6 +186,7 @@ class Ingest:
         save_interval_s: float = 30.0,
         prune_interval_s: float = 3600.0,
         heartbeat_check_s: float = 1.0,
+        silence_check_s: float = 0.25,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -185,6 +203,7 @@ class Ingest:
         self.save_interval_s = save_interval_s
         self.prune_interval_s = prune_interval_s
         self.heartbeat_check_s = heartbeat_check_s
+        self.silence_check_s = silence_check_s
         self.recent_malformed: deque[Malformed] = deque(maxlen=50)
         self.ticks = 0  # passes of the writer's periodic jobs (lets tests wait for "a check has run")
 
@@ -201,10 +220,18 @@ class Ingest:
         self._gaps: dict[tuple[str, str], _GapWatch] = {}
         self._cmd_n = 0
         self._cmd_lock = threading.Lock()
+        # silence watch (writer thread only): arrival of each node's last message, its birth's alive_s,
+        # and the horizon (send time of the newest own probe applied); all real monotonic seconds
+        self._last_rx: dict[tuple[str, str], float] = {}
+        self._alive_s: dict[tuple[str, str], float] = {}
+        self._horizon: float | None = None
+        self.probe_topic = gateway_probe_topic(settings.gateway_id)
 
         m = self.metrics
         m.queue_depth.set_function(lambda: float(self._q.qsize()))
         m.nodes.set_function(lambda: {(k,): float(v) for k, v in self.state.node_counts().items()})
+        m.ingest_lag.set_function(lambda: float("nan") if self._horizon is None
+                                  else max(0.0, time.monotonic() - self._horizon))
         if influx is not None:
             m.influx_pending.set_function(lambda: float(influx.pending()))
             m.influx_sent.set_function(lambda: float(influx.sent))
@@ -239,7 +266,7 @@ class Ingest:
         g = self.settings.mqtt.shared_group
         out = [f"{ROOT}/+/+/{leaf}" for leaf in PLAIN_LEAVES]
         out += [(f"$share/{g}/" if g else "") + f"{ROOT}/+/+/{leaf}" for leaf in SHARED_LEAVES]
-        return out
+        return [*out, self.probe_topic]
 
     def start(self) -> Ingest:
         """Start the writer thread and connect (in the background; reconnects forever)."""
@@ -408,6 +435,14 @@ class Ingest:
             return
         if t.startswith(f"{ROOT}/gateway/"):  # gateways' own status (ours included): not edge data
             self._ack(msg)
+            if t == self.probe_topic:
+                try:
+                    probe = parse_payload(Probe, payload)
+                except ContractError as e:
+                    self._malformed(msg, _reason(e), str(e))
+                    return
+                self._count(1)
+                self._q.put(_Item("probe", "", "", probe, self.clock.now()))
             return
         try:
             parts = parse_topic(t)
@@ -422,12 +457,12 @@ class Ingest:
             self._malformed(msg, _reason(e), str(e))
             return
         self.metrics.messages.inc(leaf=parts.leaf)
-        now = self.clock.now()
+        now, mono = self.clock.now(), time.monotonic()
         if parts.leaf == "event":
             item = _Item("event", parts.center, parts.node, model, now,
-                         (msg.mid, msg.qos, self._gen) if msg.qos else None)
+                         (msg.mid, msg.qos, self._gen) if msg.qos else None, mono)
         else:
-            item = _Item(parts.leaf, parts.center, parts.node, model, now)
+            item = _Item(parts.leaf, parts.center, parts.node, model, now, mono=mono)
             self._ack(msg)
         self._count(1)
         self._q.put(item)
@@ -436,6 +471,7 @@ class Ingest:
     def _run_writer(self) -> None:
         mono = self.clock.monotonic
         next_hb = next_gap = mono()
+        next_silence = time.monotonic()  # real time, like the edges' beats
         next_save = mono() + self.save_interval_s
         next_prune = mono() + 60.0
         while True:
@@ -449,6 +485,9 @@ class Ingest:
                 if now_m >= next_hb:
                     next_hb = now_m + self.heartbeat_check_s
                     self._heartbeats()
+                if time.monotonic() >= next_silence:
+                    next_silence = time.monotonic() + self.silence_check_s
+                    self._watch_silence()
                 if now_m >= next_gap:
                     next_gap = now_m + 0.5
                     self._watch_gaps()
@@ -539,7 +578,20 @@ class Ingest:
         export = self.influx is not None
         if it.leaf == "stale":
             st.mark_stale(bool(m), rcv)
+            if not m:  # back on the broker: every node gets a full silence period from now
+                t = time.monotonic()
+                self._last_rx = dict.fromkeys(self._last_rx, t)
             applied.append(Applied("stale", "", "", bool(m), rcv))
+            return
+        if it.leaf == "probe":
+            assert isinstance(m, Probe)
+            self._horizon = m.sent if self._horizon is None else max(self._horizon, m.sent)
+            return
+        if it.mono:
+            self._last_rx[(c, n)] = it.mono
+        if it.leaf == "alive":
+            assert isinstance(m, Alive)
+            applied.append(Applied("alive", c, n, m, rcv, st.apply_alive(c, n, m.bdseq, rcv)))
             return
         if it.leaf == "event":
             assert isinstance(m, Event)
@@ -573,6 +625,11 @@ class Ingest:
         elif it.leaf == "status":
             assert isinstance(m, Status)
             new = st.apply_status(c, n, m, rcv)
+            if new and m.online:
+                if m.alive_s is None:
+                    self._alive_s.pop((c, n), None)
+                else:
+                    self._alive_s[(c, n)] = m.alive_s
             if not new:
                 log.info("ignored a stale death of %s/%s (bdseq %d)", c, n, m.bdseq)
             elif export:
@@ -602,6 +659,30 @@ class Ingest:
         if self.influx is not None:
             self.influx.add([ix.node_line(c, n, False, now) for c, n in gone])
         self._notify([Applied("heartbeat", c, n, None, now) for c, n in gone])
+
+    def _watch_silence(self) -> None:
+        """Send the next probe; declare offline the nodes silent past their promise, up to the horizon."""
+        if self.connected.is_set():
+            self.client.publish(self.probe_topic, Probe(sent=time.monotonic()).to_json(), qos=1)
+        horizon = self._horizon
+        if horizon is None or self.state.stale:
+            return
+        now = self.clock.now()
+        gone: list[tuple[str, str, float]] = []
+        for key, alive_s in self._alive_s.items():
+            last = self._last_rx.get(key)
+            if last is None:
+                continue
+            silent = horizon - last
+            if silent > silence_timeout(alive_s) and self.state.mark_silent(*key, now):
+                log.warning("%s/%s silent for %.1f s (promised a message every %.1f s): offline", *key,
+                            silent, alive_s)
+                gone.append((*key, silent))
+        if not gone:
+            return
+        if self.influx is not None:
+            self.influx.add([ix.node_line(c, n, False, now) for c, n, _ in gone])
+        self._notify([Applied("heartbeat", c, n, round(s, 1), now) for c, n, s in gone])
 
     def _watch_gaps(self) -> None:
         """Rebirth nodes whose gap has not filled within ``gap_grace_s`` (rate-limited, bounded)."""

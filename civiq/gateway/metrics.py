@@ -180,6 +180,8 @@ class GatewayMetrics:
         self.influx_sent = r.gauge("influx_sent_points", "Points written to InfluxDB since start")
         self.influx_failed = r.gauge("influx_failed_attempts", "Failed InfluxDB write attempts since start")
         self.nodes = r.gauge("nodes", "Known nodes by status", ["status"])
+        self.ingest_lag = r.gauge("ingest_lag_seconds", "Age of the newest own probe the writer has applied: "
+                                  "how far behind real time the silence watch sees (NaN before the first)")
 
     def render(self) -> str:
         return self.registry.render()

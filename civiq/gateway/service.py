@@ -185,7 +185,10 @@ class Gateway:
                 reason = "" if a.model.online else ("clean stop" if a.model.clean else "connection lost (Last Will)")
                 self.alerts.evaluate([node_condition(a.center, a.node, a.model.online, reason)])
             elif a.leaf == "heartbeat":
-                self.alerts.evaluate([node_condition(a.center, a.node, False, "no heartbeat")])
+                why = "no heartbeat" if a.model is None else f"silent for {a.model} s (hung, or its link is cut)"
+                self.alerts.evaluate([node_condition(a.center, a.node, False, why)])
+            elif a.leaf == "alive" and a.new:  # a silent node spoke again on the same connection
+                self.alerts.evaluate([node_condition(a.center, a.node, True)])
             elif a.leaf == "health" and isinstance(a.model, Health):
                 conds = conditions_from_health(a.center, a.node, a.model, self.settings.alerts.thresholds)
                 # a node that sends health is alive (it may have come back without a new birth)

@@ -9,8 +9,10 @@ Node status rules (docs/mqtt.md, "offline is detected, not guessed"):
 * a birth (``Status(online=True, bdseq=B)``) makes the node online with birth ``bdseq`` B;
 * a death (Last Will or clean stop, ``online=False``) with ``bdseq`` **lower** than the current birth's is a
   stale will from an earlier connection (it can arrive after the new birth) and is **ignored**;
-* a node silent for longer than the heartbeat timeout becomes offline with reason ``heartbeat``; health,
-  queue or event traffic brings it back (a death needs a new birth instead);
+* a node silent for longer than the heartbeat timeout becomes offline with reason ``heartbeat``; a node
+  whose birth promised ``alive_s`` and has been silent for ``silence_timeout(alive_s)`` becomes offline with
+  reason ``silent`` (:meth:`LiveState.mark_silent`, timed by the ingest in real time); in both cases any
+  traffic from the node brings it back (a death needs a new birth instead);
 * while the gateway itself has lost the broker (``mark_stale(True)``) every node shows ``unknown`` with
   ``stale: true``: we do not know, which is not the same as offline.
 
@@ -76,7 +78,7 @@ class NodeRec:
     center: str
     node: str
     online: bool | None = None  # None: never heard a status
-    reason: str = ""  # birth, will, clean, heartbeat, traffic
+    reason: str = ""  # birth, will, clean, heartbeat, silent, traffic
     bdseq: int | None = None
     version: str | None = None
     config_hash: str | None = None
@@ -149,11 +151,39 @@ class LiveState:
             rec = self._nodes[(center, node)] = NodeRec(center, node)
         return rec
 
-    def _seen(self, rec: NodeRec, now: datetime) -> None:
-        """Any traffic proves life: a node offline only by heartbeat comes back."""
+    def _seen(self, rec: NodeRec, now: datetime) -> bool:
+        """Any traffic proves life: a node offline only for its silence comes back (returns True then)."""
         rec.last_seen = now
-        if rec.online is False and rec.reason == "heartbeat":
+        if rec.online is False and rec.reason in ("heartbeat", "silent"):
             rec.online, rec.reason, rec.changed_at = True, "traffic", now
+            return True
+        return False
+
+    def apply_alive(self, center: str, node: str, bdseq: int, now: datetime) -> bool:
+        """An ``alive`` beat. Returns True when it brought the node back online (it had gone silent).
+
+        A beat for a node with no birth yet, or from another connection than the current birth's (``bdseq``
+        differs), is ignored: it never revives a node whose current connection died.
+        """
+        with self._lock:
+            rec = self._nodes.get((center, node))
+            if rec is None or (rec.bdseq is not None and rec.bdseq != bdseq):
+                return False
+            back = self._seen(rec, now)
+        if back:
+            self._changed("node", center, node)
+        return back
+
+    def mark_silent(self, center: str, node: str, now: datetime) -> bool:
+        """Declare an online node offline for its silence (reason ``silent``). False if it was not online
+        or the gateway is stale (the silence may be ours)."""
+        with self._lock:
+            rec = self._nodes.get((center, node))
+            if self.stale or rec is None or not rec.online:
+                return False
+            rec.online, rec.reason, rec.changed_at = False, "silent", now
+        self._changed("node", center, node)
+        return True
 
     def set_center_name(self, center: str, name: str) -> None:
         """Display name of a center (from the province's registry, or the edge's birth)."""

@@ -24,6 +24,7 @@ from civiq.broker import Mosquitto, free_port
 from civiq.clock import FakeClock
 from civiq.contract import (
     ROOT,
+    Alive,
     DeviceInfo,
     Event,
     GatewayStatus,
@@ -364,3 +365,29 @@ def test_replay_from_resends_acknowledged_events(make_link, recorder, clock: Fak
     wait_for(lambda: len(rec.on("/event")) == 17, what="seqs 4..10 sent again")
     assert event_seqs(rec.on("/event"))[10:] == list(range(4, 11))
     assert link.wait_drained(5) and store.pending_count() == 0
+
+
+def test_the_link_keeps_its_alive_promise_with_beats_only_when_it_has_nothing_else_to_say(
+        tmp_path: Path, make_link, recorder, clock: FakeClock) -> None:  # noqa: ANN001
+    rec = recorder(NODE_TOPICS)
+    store = EdgeStore(tmp_path / "edge.db")
+    link = make_link(store, keepalive=5, alive_s=0.4)
+    assert make_link(EdgeStore(tmp_path / "other.db"), keepalive=6).alive_s == 3.0  # keepalive / 2 by default
+    link.start()
+    wait_for(lambda: rec.on("/status"), what="birth")
+    birth = statuses(rec.on("/status"))[-1]
+    assert birth.online and birth.alive_s == 0.4
+    wait_for(lambda: len(rec.on("/alive")) >= 5, timeout=10, what="five beats")
+    beats = [parse_payload(Alive, p) for p in rec.on("/alive")]
+    assert {b.bdseq for b in beats} == {birth.bdseq}
+    # busy: an event every 0.1 s says enough, no beat is added
+    before = len(rec.on("/alive"))
+    for _ in range(20):
+        store.append("ticket.issued", {"ticket": "A001"}, clock.now())
+        link.notify()
+        time.sleep(0.1)
+    assert len(rec.on("/alive")) - before <= 1, "beats sent while events were flowing"
+    wait_for(lambda: len(rec.on("/alive")) >= before + 3, timeout=10, what="beats again when idle")
+    times = [t for t, topic in rec.arrivals if topic.startswith(f"{ROOT}/{CENTER}/{NODE}/")]
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert max(gaps) <= 0.4 + 0.35, f"the node stayed silent {max(gaps):.2f} s, promised 0.4 s"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from datetime import timedelta
 
 import paho.mqtt.client as mqtt
 import pytest
 
 from civiq.contract import (
+    Alive,
     ContractError,
     DisplayCmd,
     Event,
@@ -20,6 +22,7 @@ from civiq.contract import (
     Status,
     gateway_status_topic,
     parse_payload,
+    silence_timeout,
     topic,
 )
 from civiq.contract import (
@@ -384,3 +387,109 @@ def test_settings_file_env_and_errors(tmp_path, monkeypatch) -> None:  # noqa: A
         GatewaySettings.from_file(tmp_path / "missing.yaml")
     with pytest.raises(SettingsError, match="heartbeat_timeout_s"):
         GatewaySettings.load(heartbeat_timeout_s=0)
+
+
+# ----------------------------------------------------------------------------------- silence watch
+class Beating:
+    """Beats (``alive``) from an edge's current connection, at ``every`` seconds, until paused."""
+
+    def __init__(self, edge: Edge, every: float) -> None:
+        import threading
+
+        self.edge, self.every = edge, every
+        self.on = threading.Event()
+        self.on.set()
+        self.stopped = threading.Event()
+        self.t = threading.Thread(target=self._run, daemon=True)
+        self.t.start()
+
+    def _run(self) -> None:
+        while not self.stopped.wait(self.every):
+            if self.on.is_set():
+                self.edge.c.publish(topic(C, self.edge.node, "alive"), Alive(bdseq=self.edge.bdseq).to_json(), qos=1)
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.t.join(2)
+
+
+def promise_birth(edge: Edge, alive_s: float, clock) -> None:  # noqa: ANN001
+    edge.born = True
+    edge.pub("status", edge._birth(clock.now()).model_copy(update={"alive_s": alive_s}), retain=True)  # noqa: SLF001
+
+
+def silences(ing: Ingest) -> list[Applied]:
+    return [a for a in ing.changes if a.leaf == "heartbeat"]
+
+
+def test_a_node_that_breaks_its_alive_promise_goes_offline_once_and_comes_back(env, clock) -> None:  # noqa: ANN001
+    ing = env.ingest()
+    edge = env.edge()  # keepalive 30: the broker would take 45 s; the promise makes it 3 x 0.4 + 1 = 2.2 s
+    promise_birth(edge, 0.4, clock)
+    beats = Beating(edge, 0.2)
+    try:
+        wait_for(lambda: ing._horizon is not None and (ing.state.node(C, N) or {}).get("status") == "online")  # noqa: SLF001
+        time.sleep(silence_timeout(0.4) + 0.5)  # beating all along: must stay online
+        assert (ing.state.node(C, N) or {}).get("status") == "online"
+        assert silences(ing) == []
+        beats.on.clear()  # hung: the TCP connection is open, nothing is said
+        hung = time.monotonic()
+        wait_for(lambda: (ing.state.node(C, N) or {}).get("status") == "offline", timeout=10, interval=0.02,
+                 what="offline for its silence")
+        took = time.monotonic() - hung
+        assert silence_timeout(0.4) - 0.3 <= took <= silence_timeout(0.4) + 0.2 + 0.8, took
+        assert ing.state.node(C, N)["reason"] == "silent"
+        time.sleep(1.0)
+        assert len(silences(ing)) == 1, "declared silent more than once"
+        assert silences(ing)[0].model >= silence_timeout(0.4)
+        beats.on.set()  # it wakes up on the same connection: back online, no new birth needed
+        wait_for(lambda: (ing.state.node(C, N) or {}).get("status") == "online", what="back on its beat")
+        assert ing.state.node(C, N)["reason"] == "traffic"
+        assert [a.new for a in ing.changes if a.leaf == "alive"].count(True) == 1
+    finally:
+        beats.stop()
+
+
+def test_beats_of_a_dead_connection_do_not_revive_and_nodes_without_a_promise_are_left_to_the_will(
+        env, clock) -> None:  # noqa: ANN001
+    ing = env.ingest()
+    old = env.edge(node="pi-2")  # no alive_s in its birth (an older edge): never declared silent
+    old.birth(clock.now())
+    edge = env.edge()
+    promise_birth(edge, 0.3, clock)
+    wait_for(lambda: (ing.state.node(C, N) or {}).get("status") == "online")
+    wait_for(lambda: (ing.state.node(C, N) or {}).get("status") == "offline", timeout=5, what="silent")
+    edge.pub("alive", Alive(bdseq=edge.bdseq - 1))  # an earlier connection's beat
+    assert ing.wait_idle(5)
+    assert ing.state.node(C, N)["status"] == "offline"
+    time.sleep(silence_timeout(0.3))
+    assert (ing.state.node(C, "pi-2") or {}).get("status") == "online"
+    assert [(a.center, a.node) for a in silences(ing)] == [(C, N)]
+
+
+def test_the_gateways_own_lag_is_never_taken_for_a_nodes_silence(env, clock) -> None:  # noqa: ANN001
+    import threading
+
+    stall = threading.Event()
+
+    def slow_hook(a: Applied) -> None:  # a slow alert channel, say: the writer is stuck 3 s
+        ing.changes.append(a)
+        if a.leaf == "event" and not stall.is_set():
+            stall.set()
+            time.sleep(3.0)
+
+    ing = env.ingest(batch_max=1)  # one message a batch: after the stall the backlog drains slowly
+    ing.on_change = slow_hook
+    edge = env.edge()
+    promise_birth(edge, 0.3, clock)  # silent after 1.9 s
+    beats = Beating(edge, 0.1)
+    try:
+        wait_for(lambda: ing._horizon is not None and (ing.state.node(C, N) or {}).get("status") == "online")  # noqa: SLF001
+        edge.pub("event", ev(1, clock))
+        wait_for(stall.is_set, what="the writer stalls")
+        assert ing.wait_idle(20)
+        time.sleep(0.5)
+        assert silences(ing) == [], "the gateway's own stall was taken for the node's silence"
+        assert ing.state.node(C, N)["status"] == "online"
+    finally:
+        beats.stop()

@@ -15,9 +15,16 @@ QoS1 messages it still holds in memory, which would interleave with our outbox r
 a fresh paho client (``reconnect_on_failure=False``) with its own will, and the delay between attempts is
 "full jitter": uniform between ``backoff_min`` and ``min(backoff_max, backoff_min * 2**(attempt+1))``.
 
+Liveness: the birth promises ``alive_s`` (keepalive / 2): while connected the link publishes something at
+least that often, an ``alive`` message whenever it has sent nothing else for ``alive_s`` seconds. The gateway
+then sees a hung agent or a cut cable by the silence itself (``silence_timeout``: 1.5 x keepalive + 1 s after
+the last message) instead of waiting for the broker's Last Will, which Mosquitto 2.0 publishes seconds later
+than its keepalive rule says (docs/reliability.md).
+
 Threads: a supervisor (connects, reconnects), a pump (publishes the outbox, writes acks to SQLite, so the
-fsync never runs on paho's network thread), paho's network thread per connection, and a command worker.
-Reconnect delays and timeouts are real time; timestamps in payloads come from the injected clock.
+fsync never runs on paho's network thread), a beat (the ``alive`` messages), paho's network thread per
+connection, and a command worker. Reconnect delays, timeouts and beats are real time; timestamps in payloads
+come from the injected clock.
 
 Example::
 
@@ -46,6 +53,7 @@ import civiq
 from civiq.clock import Clock
 from civiq.contract import (
     ROOT,
+    Alive,
     CmdResult,
     Command,
     ContractError,
@@ -115,6 +123,11 @@ class _Session:
         self.pubacks: deque[int] = deque()  # mids, appended by the network thread
         self.inflight: dict[int, int] = {}  # mid -> seq, touched by the pump thread only
         self.sent_upto = 0  # highest seq handed to this connection (pump thread only)
+        self.last_out = time.monotonic()  # when we last handed paho a message for this connection
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        self.last_out = time.monotonic()
+        return self.client.publish(topic, payload, qos=qos, retain=retain)
 
 
 class EdgeLink:
@@ -145,6 +158,7 @@ class EdgeLink:
         backoff_min: float = 0.5,
         backoff_max: float = 30.0,
         health_source: Callable[[], Health] | None = None,
+        alive_s: float | None = None,
     ) -> None:
         if not 1 <= max_inflight <= 65_000:
             raise ValueError("max_inflight must be between 1 and 65000 (paho cannot track more than 65535)")
@@ -157,6 +171,9 @@ class EdgeLink:
         self.host, self.port = host, port
         self.clock = clock
         self.keepalive = keepalive
+        self.alive_s = alive_s if alive_s is not None else keepalive / 2
+        if self.alive_s <= 0:
+            raise ValueError("alive_s must be positive")
         self.username, self.password = username, password
         self.tls, self.ca_file = tls, ca_file
         self.version = version
@@ -171,10 +188,10 @@ class EdgeLink:
         self.client_id = f"civiq-edge-{center}-{node}"
 
         self._topic = {leaf: topic(center, node, leaf) for leaf in ("status", "event", "queue", "health",
-                                                                     "cmd_result")}
+                                                                     "alive", "cmd_result")}
         self._cmd_prefix = topic(center, node, "cmd/")
         self._counters = {"published": 0, "acked": 0, "connects": 0, "reconnects": 0, "connect_failures": 0,
-                          "disconnects": 0}
+                          "disconnects": 0, "beats": 0}
         self._counters_lock = threading.Lock()
         self._state: dict[str, _Latest] = {}
         self._state_lock = threading.Lock()
@@ -196,7 +213,8 @@ class EdgeLink:
             return
         self._stopping.clear()
         self._commands.start()
-        for name, target in (("civiq-link-supervisor", self._supervise), ("civiq-link-pump", self._pump)):
+        for name, target in (("civiq-link-supervisor", self._supervise), ("civiq-link-pump", self._pump),
+                             ("civiq-link-beat", self._beat)):
             t = threading.Thread(target=target, name=name, daemon=True)
             t.start()
             self._threads.append(t)
@@ -216,7 +234,7 @@ class EdgeLink:
         if sess is not None:
             if clean and sess.ready.is_set() and sess.alive:
                 death = Status(online=False, bdseq=sess.bdseq, ts=self.clock.now(), clean=True)
-                info = sess.client.publish(self._topic["status"], death.to_json(), qos=1, retain=True)
+                info = sess.publish(self._topic["status"], death.to_json(), qos=1, retain=True)
                 try:
                     info.wait_for_publish(timeout)
                     if not info.is_published():
@@ -503,7 +521,7 @@ class EdgeLink:
                     self._sleep(1.0)
                     continue
                 for ev in batch:
-                    info = cur.client.publish(self._topic["event"], ev.to_json(), qos=1)
+                    info = cur.publish(self._topic["event"], ev.to_json(), qos=1)
                     if info.rc != mqtt.MQTT_ERR_SUCCESS:
                         log.debug("publish of seq %d failed (%s); waiting for the reconnect", ev.seq,
                                   mqtt.error_string(info.rc))
@@ -517,6 +535,21 @@ class EdgeLink:
                 self._sleep(1.0)
         if active is not None:
             self._settle(active)
+
+    # ============================================================================================ beat
+    def _beat(self) -> None:
+        """Keep the birth's promise: something at least every ``alive_s`` seconds while connected."""
+        step = min(0.25, self.alive_s / 4)
+        while not self._stopping.wait(step):
+            sess = self._session
+            if sess is None or not sess.alive or time.monotonic() - sess.last_out < self.alive_s:
+                continue
+            try:
+                info = sess.publish(self._topic["alive"], Alive(bdseq=sess.bdseq).to_json(), qos=1)
+                if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                    self._count("beats")
+            except Exception:  # noqa: BLE001 - the beat must outlive any one bad moment
+                log.exception("alive beat failed")
 
     def _settle(self, sess: _Session) -> None:
         """Turn the PUBACKs received so far into outbox deletions (one SQLite transaction)."""
@@ -537,11 +570,11 @@ class EdgeLink:
     def _publish_birth(self, sess: _Session) -> None:
         birth = Status(online=True, bdseq=sess.bdseq, ts=self.clock.now(), version=self.version,
                        config_hash=self.config_hash, devices=self.devices, center_name=self.center_name,
-                       services=self.services, counters=self.counters)
-        sess.client.publish(self._topic["status"], birth.to_json(), qos=1, retain=True)
+                       services=self.services, counters=self.counters, alive_s=self.alive_s)
+        sess.publish(self._topic["status"], birth.to_json(), qos=1, retain=True)
 
     def _send_state(self, sess: _Session, leaf: str, entry: _Latest) -> None:
-        info = sess.client.publish(self._topic[leaf], entry.payload, qos=1, retain=entry.retain)
+        info = sess.publish(self._topic[leaf], entry.payload, qos=1, retain=entry.retain)
         entry.sent = info.rc == mqtt.MQTT_ERR_SUCCESS
 
     def _fresh_health(self) -> Health:
@@ -561,7 +594,7 @@ class EdgeLink:
         if sess is None:
             log.warning("offline: result of command %r (%s) not sent", result.id, result.cmd)
             return
-        sess.client.publish(self._topic["cmd_result"], result.to_json(), qos=1)
+        sess.publish(self._topic["cmd_result"], result.to_json(), qos=1)
 
     def _cmd_rebirth(self, name: str, cmd: Command) -> dict[str, int] | None:
         # ``from_seq`` is not in the v1 RebirthCmd yet; once the contract has it, a rebirth also fills gaps.
