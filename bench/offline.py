@@ -296,9 +296,11 @@ def report(r: dict[str, Any]) -> str:
                      f"{a.max / ka:.2f}", len(res["missed"]), len(res["false"])])
     out = md_table(["fault", "N", "Last Will at a subscriber p50 (s)", "alert at webhook p50 (s)", "p95 (s)",
                     "max (s)", "max ÷ keepalive", "missed", "false alarms before the fault"], rows)
-    out += (f"\n\nMQTT keepalive {ka} s: the broker declares a silent client dead 1.5 × keepalive after its *last "
-            f"packet*, which precedes the fault by up to one keepalive, so the MQTT rule alone puts the will "
-            f"{0.5 * ka:.1f}–{1.5 * ka:.1f} s after a hang or a cut; anything beyond is the broker's own timing.")
+    out += (f"\n\nMQTT keepalive {ka} s, target {1.5 * ka + 2:.1f} s (1.5 × keepalive + 2 s). The edge publishes "
+            f"something at least every {ka / 2:.1f} s (its birth's `alive_s`), so the broker's will (1.5 × keepalive "
+            f"after the last packet) comes {1.5 * ka - ka / 2:.1f}–{1.5 * ka:.1f} s after a hang or a cut, and the "
+            f"gateway's silence watch declares the node offline {1.5 * ka + 1:.1f} s after its last message at the "
+            f"latest, whichever is first (docs/mqtt.md, 'Liveness').")
     for note in r["notes"]:
         out += f"\n\n{note}"
     return out

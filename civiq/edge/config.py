@@ -254,8 +254,9 @@ class MqttConfig(Section):
     tls: bool = Field(default=False, description="Connect with TLS.", examples=[True])
     ca_file: Path | None = Field(default=None, description="CA certificate (PEM) for TLS; null = system CAs.",
                                  examples=["/etc/civiq/ca.pem"])
-    keepalive: int = Field(default=10, ge=5, le=600, description="MQTT keepalive in seconds (5-600). A dead "
-                           "link is noticed after 1.5 × keepalive.", examples=[10])
+    keepalive: int = Field(default=10, ge=5, le=600, description="MQTT keepalive in seconds (5-600). The agent "
+                           "also publishes something at least every keepalive / 2 s, so a hung agent or a cut "
+                           "link is offline at the gateway within 1.5 × keepalive + 2 s.", examples=[10])
 
     @model_validator(mode="after")
     def _check(self) -> MqttConfig:
