@@ -36,7 +36,8 @@ TS = "2026-01-05T01:00:00+00:00"
 VALID: dict[str, dict[str, Any]] = {
     "status": {"online": True, "bdseq": 3, "ts": TS, "version": "0.1.0", "config_hash": "abc",
                "devices": [{"id": "p1", "kind": "printer"}], "center_name": "Xã Thử",
-               "services": {"A": {"name_vi": "Đất đai", "name_en": "Land"}}},
+               "services": {"A": {"name_vi": "Đất đai", "name_en": "Land"}}, "alive_s": 2.5},
+    "alive": {"bdseq": 3},
     "event": {"seq": 7, "ts": TS, "type": "ticket.issued", "clock": "synced",
               "data": {"ticket": "A001", "service": "A", "number": 1, "day": "2026-01-05", "ahead": 0}},
     "queue": {"ts": TS, "day": "2026-01-05", "last_seq": 7,
