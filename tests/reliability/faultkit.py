@@ -1,4 +1,5 @@
-"""Shared helpers of the reliability tests: CI vs soak sizes, hypothesis settings, a Mosquitto on any config.
+"""Shared helpers of the reliability tests: CI vs soak sizes, hypothesis settings, a Mosquitto on any config,
+an in-process gateway on a fake clock.
 
 ``make soak`` sets ``CIVIQ_SOAK=1`` and runs ``pytest -m slow``: every long test reads its size from
 :func:`soak` so the same test runs short in CI and long in the soak.
@@ -17,7 +18,11 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
-from civiq.broker import wait_port
+from civiq.broker import free_port, wait_port
+from civiq.clock import FakeClock
+from civiq.gateway.service import Gateway
+from civiq.gateway.settings import GatewaySettings
+from tests.conftest import wait_for
 
 SOAK = os.environ.get("CIVIQ_SOAK", "").strip().lower() not in ("", "0", "false", "no")
 
@@ -64,3 +69,16 @@ class ConfMosquitto:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
+
+
+def start_gateway(broker, clock: FakeClock, tmp_path: Path) -> Gateway:  # noqa: ANN001
+    """A real Gateway on ``broker``: alerts clear after 30 s of the fake clock, its start-up grace already past."""
+    settings = GatewaySettings.load(data_dir=tmp_path / "gw", mqtt={"host": broker.host, "port": broker.port,
+                                                                    "keepalive": 5},
+                                    http={"port": free_port()}, heartbeat_timeout_s=45,
+                                    alerts={"clear_after_s": 30, "mqtt": False})
+    gw = Gateway(settings, clock=clock, channels=[]).start()
+    assert gw.ingest.wait_ready(10)
+    wait_for(lambda: not gw.alerts.stale, what="the gateway's data is fresh")
+    clock.advance(46)  # past the grace that follows a (re)connected gateway
+    return gw

@@ -17,11 +17,13 @@ from pathlib import Path
 import pytest
 
 from civiq.broker import free_port
+from civiq.clock import FakeClock
 from civiq.contract import DeviceState, Event, EventType, Health, parse_payload
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from tests.conftest import wait_for
 from tests.e2e.centers import write_center
+from tests.reliability.faultkit import start_gateway
 
 PREFIX = "civiq/v1/test-xa/pi-1"
 
@@ -51,8 +53,17 @@ def fill(disk: Path) -> Path:
     return filler
 
 
-def test_disk_full_refuses_tickets_reports_and_recovers(tiny_disk: Path, tmp_path: Path, broker, recorder) -> None:  # noqa: ANN001
+STORAGE_ALERT = "test-xa/pi-1/storage/device_failed"
+
+
+def test_disk_full_refuses_tickets_reports_and_recovers(tiny_disk: Path, tmp_path: Path, broker, recorder,  # noqa: ANN001
+                                                        clock: FakeClock) -> None:
     rec = recorder(f"{PREFIX}/#")
+    gw = start_gateway(broker, clock, tmp_path)  # a real gateway: the alert on-call would get
+
+    def storage_alerts() -> list[tuple[str, str]]:
+        return [(n.state, n.detail) for n in gw.alerts.notifications() if n.key == STORAGE_ALERT]
+
     cfg = load_config(write_center(tmp_path, broker.port, http_port=free_port()), env={})
     agent = make_agent(cfg, simulate=True, state_dir=tiny_disk / "state")
     agent.start()
@@ -82,6 +93,8 @@ def test_disk_full_refuses_tickets_reports_and_recovers(tiny_disk: Path, tmp_pat
         assert storage[-1].state == DeviceState.failed and "disk full" in storage[-1].detail
         hosts = [parse_payload(Health, p).host for p in rec.on("/health")]
         assert hosts[-1].disk_used_pct is not None and hosts[-1].disk_used_pct > 90
+        alert = wait_for(storage_alerts, what="the gateway's storage alert")
+        assert alert[0][0] == "firing" and "disk full" in alert[0][1], alert
 
         filler.unlink()  # the technician frees space: no restart needed
         agent.sim.press_button("B")
@@ -100,9 +113,14 @@ def test_disk_full_refuses_tickets_reports_and_recovers(tiny_disk: Path, tmp_pat
         assert len(set(by_seq.values())) == len(by_seq), f"a ticket number issued twice: {by_seq}"
         wait_for(lambda: not any(d.id == "storage" for d in parse_payload(Health, rec.on("/health")[-1]).devices),
                  what="a health without the storage fault")
+        assert gw.ingest.wait_idle(5)
+        clock.advance(31)  # the engine's clear_after_s
+        wait_for(lambda: [s for s, _ in storage_alerts()] == ["firing", "resolved"], what="the alert resolved")
+        assert gw.store.event_count("test-xa") == last, "the gateway is missing events"
     finally:
         agent.stop()
         agent.sim.stop()
+        gw.stop()
     db = sqlite3.connect(tiny_disk / "state" / "edge.db")
     assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     db.close()

@@ -28,27 +28,14 @@ from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.edge.sim.example import write_sim_center
 from civiq.gateway.service import Gateway
-from civiq.gateway.settings import GatewaySettings
 from tests.conftest import Recorder, wait_for
 from tests.e2e.centers import write_center
 from tests.e2e.test_edge_agent import _env
-from tests.reliability.faultkit import soak
+from tests.reliability.faultkit import soak, start_gateway
 
 CENTER, NODE = "test-xa", "pi-1"
 KEY = f"{CENTER}/{NODE}/node_offline"
 KEEPALIVE = 5
-
-
-def start_gateway(broker, clock: FakeClock, tmp_path: Path) -> Gateway:  # noqa: ANN001
-    settings = GatewaySettings.load(data_dir=tmp_path / "gw", mqtt={"host": broker.host, "port": broker.port,
-                                                                    "keepalive": 5},
-                                    http={"port": free_port()}, heartbeat_timeout_s=45,
-                                    alerts={"clear_after_s": 30, "mqtt": False})
-    gw = Gateway(settings, clock=clock, channels=[]).start()
-    assert gw.ingest.wait_ready(10)
-    wait_for(lambda: not gw.alerts.stale, what="the gateway's data is fresh")
-    clock.advance(46)  # past the grace that follows a (re)connected gateway
-    return gw
 
 
 @pytest.fixture
