@@ -250,7 +250,8 @@ class GatewayProc:
 
         (self.dir / "data").mkdir(parents=True, exist_ok=True)
         users = UserStore(self.dir / "data" / "users.db")
-        users.add_user(self.USER, self.PASSWORD, "province_admin")
+        if users.get(self.USER) is None:  # a restart on the same data dir keeps its users
+            users.add_user(self.USER, self.PASSWORD, "province_admin")
         users.close()
         with open(self.dir / "gateway.log", "ab") as log:
             self.proc = subprocess.Popen(python_cmd("-m", "civiq", "gateway", "run", "--config", str(self.config)),

@@ -285,6 +285,27 @@ def test_gateway_presence(make_link, recorder, tmp_path: Path) -> None:
     assert link.connected
 
 
+def test_a_gateway_coming_back_gets_a_fresh_announcement(make_link, recorder, tmp_path: Path) -> None:  # noqa: ANN001
+    rec = recorder(NODE_TOPICS)
+    gw = recorder(f"{ROOT}/gateway/#")
+    t = gateway_status_topic("gw-1")
+    gw.client.publish(t, GatewayStatus(online=True).to_json(), qos=1, retain=True).wait_for_publish(5)
+    store = EdgeStore(tmp_path / "edge.db")
+    link = make_link(store)
+    link.start()
+    wait_for(lambda: link.gateway_online, what="the retained gateway status")
+    link.publish_state("queue", QueueSnapshot(ts=link.clock.now(), day="2026-01-05", last_seq=0), retain=True)
+    time.sleep(2.5)  # a retained "online" at our own connect is no news: one birth only
+    assert len(rec.on("/status")) == 1
+    gw.client.publish(t, GatewayStatus(online=False).to_json(), qos=1, retain=True)  # killed: its will
+    wait_for(lambda: not link.gateway_online)
+    gw.client.publish(t, GatewayStatus(online=True).to_json(), qos=1, retain=True)  # restarted
+    wait_for(lambda: len(rec.on("/status")) == 2, timeout=5, what="a second birth for the new gateway")
+    first, again = statuses(rec.on("/status"))
+    assert again.online and again.bdseq == first.bdseq, "the same connection announces itself again"
+    wait_for(lambda: len(rec.on("/queue")) >= 2 and rec.on("/health"), what="the queue snapshot and a health")
+
+
 AGENT = """
 import sys, time
 from civiq.clock import SystemClock

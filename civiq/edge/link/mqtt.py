@@ -21,6 +21,9 @@ then sees a hung agent or a cut cable by the silence itself (``silence_timeout``
 the last message) instead of waiting for the broker's Last Will, which Mosquitto 2.0 publishes seconds later
 than its keepalive rule says (docs/reliability.md).
 
+A gateway coming (back) online (its live status, not the retained copy) makes the link re-announce itself on
+the same connection: birth, latest queue snapshot, fresh health, after a 0-2 s jitter.
+
 Threads: a supervisor (connects, reconnects), a pump (publishes the outbox, writes acks to SQLite, so the
 fsync never runs on paho's network thread), a beat (the ``alive`` messages), paho's network thread per
 connection, and a command worker. Reconnect delays, timeouts and beats are real time; timestamps in payloads
@@ -198,6 +201,7 @@ class EdgeLink:
         self._gateways: dict[str, bool] = {}  # gateway id -> online, from their retained status
         self._gateways_lock = threading.Lock()
         self._last_bdseq = 0
+        self._reannounce_at: float | None = None  # a gateway came (back) online: rebirth at this monotonic time
         self._session: _Session | None = None  # the ready session, None while offline
         self._current: _Session | None = None  # the session being attempted or up (supervisor's)
         self._stopping = threading.Event()
@@ -489,10 +493,16 @@ class EdgeLink:
                         log.warning("ignored bad gateway status from %r: %s", gateway_id, e)
                         return
                 with self._gateways_lock:
+                    was = self._gateways.get(gateway_id)
                     if online is None:
                         self._gateways.pop(gateway_id, None)
                     else:
                         self._gateways[gateway_id] = online
+                if online and not was and not msg.retain:
+                    # a gateway (re)started while we were connected: re-announce ourselves (birth, queue,
+                    # a fresh health), spread over up to 2 s so a province's edges do not answer in one burst
+                    self._reannounce_at = time.monotonic() + random.uniform(0.0, 2.0)
+                    self._wake.set()
         except Exception:
             log.exception("on_message failed for %r", getattr(msg, "topic", "?"))
 
@@ -509,6 +519,11 @@ class EdgeLink:
                     self._sleep(0.5)
                     continue
                 self._settle(cur)
+                due = self._reannounce_at
+                if due is not None and time.monotonic() >= due:
+                    self._reannounce_at = None
+                    log.info("a gateway came online: re-announcing (birth, queue, health)")
+                    self.rebirth()
                 if self._rewind.is_set():
                     self._rewind.clear()
                     cur.sent_upto = 0
