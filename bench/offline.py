@@ -252,8 +252,18 @@ def run(n: int = 10, keepalive: int = 5, batch: int = 5, modes: tuple[str, ...] 
                             else:
                                 slots[i].cut()
                             time.sleep(0.3)
+                        alerted = {}
                         for node in nodes:
-                            t = hook.wait(node, t_fault[node], 6 * keepalive + 30)
+                            alerted[node] = hook.wait(node, t_fault[node], 6 * keepalive + 30)
+                        # the broker's will may come after the gateway's alert (its silence watch): wait for it
+                        # too, so the will column measures the broker and not the end of the trial
+                        try:
+                            wait_until(lambda nodes=nodes: all(x in watch.deaths for x in nodes), 3 * keepalive,
+                                       0.05, "the wills")
+                        except TimeoutError:
+                            pass  # reported as a missing will (the column's N), not a failure
+                        for node in nodes:
+                            t = alerted[node]
                             if hook.early(node, t_fault[node]):
                                 res["false"].append(1)
                             if t is None:
@@ -292,15 +302,17 @@ def report(r: dict[str, Any]) -> str:
     rows = []
     for mode, res in r["results"].items():
         a, w = dist(res["alert"]), dist(res["will"])
-        rows.append([mode, a.n, fmt(w.p50, 2), fmt(a.p50, 2), fmt(a.p95, 2), fmt(a.max, 2),
+        rows.append([mode, a.n, fmt(w.p50, 2), fmt(w.max, 2), fmt(a.p50, 2), fmt(a.p95, 2), fmt(a.max, 2),
                      f"{a.max / ka:.2f}", len(res["missed"]), len(res["false"])])
-    out = md_table(["fault", "N", "Last Will at a subscriber p50 (s)", "alert at webhook p50 (s)", "p95 (s)",
-                    "max (s)", "max ÷ keepalive", "missed", "false alarms before the fault"], rows)
+    out = md_table(["fault", "N", "Last Will at a subscriber p50 (s)", "Last Will max (s)",
+                    "alert at webhook p50 (s)", "p95 (s)", "max (s)", "max ÷ keepalive", "missed",
+                    "false alarms before the fault"], rows)
     out += (f"\n\nMQTT keepalive {ka} s, target {1.5 * ka + 2:.1f} s (1.5 × keepalive + 2 s). The edge publishes "
-            f"something at least every {ka / 2:.1f} s (its birth's `alive_s`), so the broker's will (1.5 × keepalive "
-            f"after the last packet) comes {1.5 * ka - ka / 2:.1f}–{1.5 * ka:.1f} s after a hang or a cut, and the "
+            f"something at least every {ka / 2:.1f} s (its birth's `alive_s`), so the MQTT rule (1.5 × keepalive "
+            f"after the last packet) alone would put the broker's will {1.5 * ka - ka / 2:.1f}–{1.5 * ka:.1f} s after "
+            "a hang or a cut; the Last Will columns show what Mosquitto adds with its whole-second clock. The "
             f"gateway's silence watch declares the node offline {1.5 * ka + 1:.1f} s after its last message at the "
-            f"latest, whichever is first (docs/mqtt.md, 'Liveness').")
+            "latest, whichever comes first (docs/mqtt.md, 'Liveness').")
     for note in r["notes"]:
         out += f"\n\n{note}"
     return out

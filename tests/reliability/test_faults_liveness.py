@@ -23,7 +23,7 @@ import pytest
 from bench.offline import NetSlot, netns_available
 from civiq.broker import Mosquitto, free_port
 from civiq.clock import FakeClock
-from civiq.contract import Status, topic
+from civiq.contract import Alive, Status, topic
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.edge.sim.example import write_sim_center
@@ -141,17 +141,41 @@ def test_half_open_agent_is_offline_within_one_and_a_half_keepalives_plus_two(ha
 class RawEdge:
     """A paho client acting as one connection of an edge agent (its own bdseq in birth and will)."""
 
-    def __init__(self, broker, bdseq: int, client_id: str) -> None:  # noqa: ANN001
+    def __init__(self, broker, bdseq: int, client_id: str, alive_s: float | None = None) -> None:  # noqa: ANN001
+        self.bdseq = bdseq
         self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
         self.c.will_set(topic(CENTER, NODE, "status"), Status(online=False, bdseq=bdseq).to_json(), 1, True)
         self.c.connect(broker.host, broker.port, keepalive=30)
         self.c.loop_start()
-        self.c.publish(topic(CENTER, NODE, "status"), Status(online=True, bdseq=bdseq).to_json(), 1,
-                       True).wait_for_publish(5)
+        self.c.publish(topic(CENTER, NODE, "status"), Status(online=True, bdseq=bdseq, alive_s=alive_s).to_json(),
+                       1, True).wait_for_publish(5)
+
+    def beat(self) -> None:
+        self.c.publish(topic(CENTER, NODE, "alive"), Alive(bdseq=self.bdseq).to_json(), 1).wait_for_publish(5)
 
     def die(self) -> None:
         self.c.loop_stop()
         self.c.socket().shutdown(socket.SHUT_RDWR)
+
+
+def test_silence_then_the_will_of_the_same_connection_is_one_alert(gateway: Gateway, clock: FakeClock,  # noqa: ANN001
+                                                                    broker) -> None:
+    edge = RawEdge(broker, 1, "edge-hung", alive_s=0.3)  # keepalive 30: the broker alone would take 45 s
+    wait_for(lambda: node_status(gateway) == "online")
+    for _ in range(5):
+        edge.beat()
+        time.sleep(0.2)
+    wait_for(lambda: offline_notices(gateway), timeout=5, what="the silence watch's alert")  # 3 x 0.3 + 1 s
+    assert gateway.state.node(CENTER, NODE)["reason"] == "silent"
+    edge.die()  # now the broker publishes the same connection's will: nothing new to say
+    wait_for(lambda: gateway.state.node(CENTER, NODE)["reason"] == "will", what="the will applied")
+    assert gateway.ingest.wait_idle(5)
+    assert offline_states(gateway) == ["firing"]
+    assert [n.detail for n in gateway.alerts.notifications() if n.key == KEY][0].startswith("silent for")
+    RawEdge(broker, 2, "edge-back")  # the agent restarts: a new birth (no promise: it stays online)
+    wait_for(lambda: node_status(gateway) == "online", what="online again")
+    clock.advance(31)
+    wait_for(lambda: offline_states(gateway) == ["firing", "resolved"], what="one recovery")
 
 
 def test_stale_last_will_after_a_new_birth_raises_nothing(gateway: Gateway, broker, recorder) -> None:  # noqa: ANN001

@@ -16,7 +16,8 @@ a fresh paho client (``reconnect_on_failure=False``) with its own will, and the 
 "full jitter": uniform between ``backoff_min`` and ``min(backoff_max, backoff_min * 2**(attempt+1))``.
 
 Liveness: the birth promises ``alive_s`` (keepalive / 2): while connected the link publishes something at
-least that often, an ``alive`` message whenever it has sent nothing else for ``alive_s`` seconds. The gateway
+least that often, an ``alive`` message whenever it has sent nothing else for ``alive_s`` seconds (only while a
+gateway's status says online: beats nobody reads would pile up in the gateway's persistent session). The gateway
 then sees a hung agent or a cut cable by the silence itself (``silence_timeout``: 1.5 x keepalive + 1 s after
 the last message) instead of waiting for the broker's Last Will, which Mosquitto 2.0 publishes seconds later
 than its keepalive rule says (docs/reliability.md).
@@ -558,6 +559,8 @@ class EdgeLink:
         while not self._stopping.wait(step):
             sess = self._session
             if sess is None or not sess.alive or time.monotonic() - sess.last_out < self.alive_s:
+                continue
+            if not self.gateway_online:  # nobody watches: beats would only pile up in the gateway's session
                 continue
             try:
                 info = sess.publish(self._topic["alive"], Alive(bdseq=sess.bdseq).to_json(), qos=1)
