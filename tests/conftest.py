@@ -100,3 +100,13 @@ def recorder(broker: Mosquitto) -> Iterator[Callable[..., Recorder]]:
     yield make
     for r in made:
         r.close()
+
+
+@pytest.fixture
+def hook():  # noqa: ANN201 - tests.e2e.system.Webhook, imported late (it pulls in the whole edge)
+    """A real HTTP server recording every alert POSTed to it (a webhook channel's receiver)."""
+    from tests.e2e.system import Webhook
+
+    h = Webhook()
+    yield h
+    h.close()

@@ -39,13 +39,6 @@ HEARTBEAT_S = 20.0  # > the edge's 15 s health interval
 
 
 @pytest.fixture
-def hook() -> Iterator[Webhook]:
-    h = Webhook()
-    yield h
-    h.close()
-
-
-@pytest.fixture
 def stack() -> Iterator[list]:
     """Things to stop at the end, newest first (edges before the gateway)."""
     things: list = []

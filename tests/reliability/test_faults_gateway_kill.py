@@ -16,7 +16,6 @@ import sqlite3
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,13 +31,6 @@ pytestmark = pytest.mark.slow
 CENTERS = ("xa-k1", "xa-k2")
 PAPER_KEY = "xa-k1/pi-1/p1/printer_paper_out"
 GRACE_S = 8  # the gateway's heartbeat timeout, which is also its node_offline grace after a start
-
-
-@pytest.fixture
-def hook() -> Iterator[Webhook]:
-    h = Webhook()
-    yield h
-    h.close()
 
 
 def online_nodes(gw: GatewayProc) -> float:

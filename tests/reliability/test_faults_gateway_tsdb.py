@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,6 @@ from tests.gateway.test_influx import VictoriaMetrics, make_export, snap
 from tests.reliability.faultkit import soak
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def hook() -> Iterator[Webhook]:
-    h = Webhook()
-    yield h
-    h.close()
 
 
 @pytest.mark.timeout(soak(120, 1200))
