@@ -1,6 +1,6 @@
 """Run every benchmark and rewrite docs/benchmarks.md: ``python -m bench.run`` (what ``make bench`` runs).
 
-Six sections, each a ratio or a distribution measured side by side in this one run (the machine is shared
+Seven sections, each a ratio or a distribution measured side by side in this one run (the machine is shared
 and noisy, so absolute numbers from different runs are not comparable):
 
 1. gateway ingest vs bare MQTT consumers (:mod:`bench.ingest`)
@@ -9,6 +9,7 @@ and noisy, so absolute numbers from different runs are not comparable):
 4. edge agent footprint (:mod:`bench.footprint`)
 5. outbox replay after an outage (:mod:`bench.replay`)
 6. load-balancing quality (:mod:`bench.balance_quality`, unchanged)
+7. edge start-up after a long event log, with and without a checkpoint (:mod:`bench.startup`)
 
 Options: ``--only ingest,latency,...`` runs a subset (the document then holds only those), ``--quick`` a
 smoke-sized run, ``--out PATH`` writes elsewhere (default docs/benchmarks.md; ``-`` prints it). A section
@@ -43,12 +44,13 @@ class Params:
     replay_quick: bool = False
     balance_seeds: int = 10
     balance_erlang_seeds: int = 80
+    startup_days: int = 30
 
     @classmethod
     def quick(cls) -> Params:
         return cls(ingest_shapes=((100, 2000),), ingest_workers=(1, 2), latency_n=3, offline_n=2,
                    footprint_idle_s=3, footprint_peak_s=4, replay_quick=True, balance_seeds=1,
-                   balance_erlang_seeds=4)
+                   balance_erlang_seeds=4, startup_days=1)
 
 
 def log(s: str) -> None:
@@ -109,6 +111,13 @@ def sec_replay(p: Params) -> tuple[str, str, dict[str, Any]]:
     return "python -m bench.replay" + (" --quick" if p.replay_quick else ""), replay.report(rows), {"rows": rows}
 
 
+def sec_startup(p: Params) -> tuple[str, str, dict[str, Any]]:
+    from bench import startup
+
+    r = startup.run(p.startup_days, log=log)
+    return f"python -m bench.startup --days {p.startup_days}", startup.report(r), r
+
+
 def sec_balance(p: Params) -> tuple[str, str, dict[str, Any]]:
     args = ["--seeds", str(p.balance_seeds), "--erlang-seeds", str(p.balance_erlang_seeds)]
     out = subprocess.run(python_cmd("-m", "bench.balance_quality", *args), cwd=REPO, env=child_env(),
@@ -167,6 +176,11 @@ SECTIONS = (
     Section("balance", "6. Load-balancing quality", sec_balance,
             "`bench/balance_quality.py` (unchanged): 4 day profiles × 5 strategies over simulated days driving the "
             "real edge queue engine, common random numbers; plus the simulator's Erlang C validation."),
+    Section("startup", "7. Edge start-up after a long event log", sec_startup,
+            "The agent rebuilds its queue by folding its event log. A busy day from the real engine (the one the "
+            "outbox replay uses) is repeated to make months of log in a real `EdgeStore` file; then the engine "
+            "starts from it three ways: the whole log, a checkpoint at the last event (what a clean stop leaves), "
+            "and a checkpoint 5 minutes old (what a crash between two periodic checkpoints leaves)."),
 )
 
 
@@ -272,7 +286,7 @@ def render(results: dict[str, dict[str, Any]], texts: dict[str, tuple[str, str]]
 def preflight(keys: list[str]) -> list[str]:
     missing = []
     need = {"ingest": ["mosquitto_sub", "victoria-metrics"], "latency": [], "offline": [], "footprint": [],
-            "replay": [], "balance": []}
+            "replay": [], "balance": [], "startup": []}
     from civiq.broker import Mosquitto
 
     if not Mosquitto.available():

@@ -44,6 +44,10 @@ class Notifier:
     def status(self, text: str) -> bool:
         return self.notify(f"STATUS={text}")
 
+    def extend_timeout(self, seconds: float) -> bool:
+        """Ask for ``seconds`` more before systemd's start (or stop) timeout (systemd >= 236)."""
+        return self.notify(f"EXTEND_TIMEOUT_USEC={int(seconds * 1e6)}")
+
 
 def watchdog_interval_s() -> float | None:
     """Half of systemd's WatchdogSec (from $WATCHDOG_USEC), the interval to ping at; None when unset."""

@@ -50,6 +50,7 @@ HEALTH_INTERVAL_S = 15.0
 SNAPSHOT_INTERVAL_S = 30.0
 SNAPSHOT_MIN_GAP_S = 1.0
 POLL_INTERVAL_S = 3.0
+CHECKPOINT_INTERVAL_S = 300.0  # queue state saved for a fast restart (and on every clean stop)
 
 CALL_EVENTS = {EventType.ticket_called, EventType.ticket_recalled}
 
@@ -76,10 +77,15 @@ class EdgeAgent:
         services = {s.prefix: ServiceDef(prefix=s.prefix, name_vi=s.name_vi, name_en=s.name_en,
                                          portal_url=s.portal_url or "") for s in cfg.services}
         self.services = services
+        t0 = time.monotonic()
         self.engine = QueueEngine(self.store, self.clock, services,
                                   {c.id: c.profile for c in cfg.counters}, tz=cfg.center.timezone,
                                   max_recalls=cfg.queue.max_recalls,
-                                  estimate_window_min=cfg.queue.estimate_window_min)
+                                  estimate_window_min=cfg.queue.estimate_window_min,
+                                  on_replay=self._replaying)
+        e = self.engine
+        log.info("queue state rebuilt in %.2f s: %d events replayed%s", time.monotonic() - t0, e.replayed,
+                 f" after the checkpoint at seq {e.restored_from}" if e.restored_from is not None else "")
         self.hw: Hardware = build_hardware(cfg, clock=self.clock, pin_factory=pin_factory,
                                            resolve_port=resolve_port, on_press=self.on_dispenser_press,
                                            on_key=self.on_key)
@@ -108,6 +114,18 @@ class EdgeAgent:
         self.hung = False  # tests set this to simulate a hung main loop (the watchdog must stop)
         self._thread: threading.Thread | None = None
         self.engine.subscribe(self._on_engine_event)
+
+    def _replaying(self, n: int) -> None:
+        """A long replay (no usable checkpoint): keep systemd from killing the start-up as hung."""
+        self.notifier.extend_timeout(30)
+        self.notifier.status(f"rebuilding the queue state: {n} events replayed")
+
+    def checkpoint(self) -> None:
+        """Save the queue state (the next start replays only what follows); a failure only logs."""
+        try:
+            self.engine.checkpoint()
+        except Exception as e:  # noqa: BLE001 - e.g. disk full: the older checkpoint stays valid
+            log.warning("queue state checkpoint not saved: %s", e)
 
     # ------------------------------------------------------------------------------------ inputs
     def on_dispenser_press(self, service: str) -> None:
@@ -403,6 +421,9 @@ class EdgeAgent:
 
     def _loop(self) -> None:
         next_health = next_snapshot = next_poll = next_qr = 0.0
+        # after a long replay, save at once: a crash loop must not pay for it again and again
+        next_checkpoint = time.monotonic() + (0 if self.engine.replayed >= 50_000 else CHECKPOINT_INTERVAL_S)
+        checkpointed = self.engine.restored_from if not self.engine.replayed else -1
         last_snapshot = -1e9
         qr_index = 0
         qr_cycle = min((q.cycle_seconds for q in self.cfg.qrboards), default=8)
@@ -428,6 +449,11 @@ class EdgeAgent:
                     self._update_qrboards(qr_index)
                     qr_index += 1
                     next_qr = now + qr_cycle
+                if now >= next_checkpoint:
+                    next_checkpoint = now + CHECKPOINT_INTERVAL_S
+                    if self.engine.last_seq != checkpointed:
+                        checkpointed = self.engine.last_seq
+                        self.checkpoint()
             except Exception:  # noqa: BLE001 - the loop must survive anything
                 log.exception("agent loop")
             self.notifier.watchdog()
@@ -440,6 +466,7 @@ class EdgeAgent:
         self._wake.set()
         if self._thread:
             self._thread.join(5)
+        self.checkpoint()
         try:
             self.link.stop(clean=True)
         finally:

@@ -86,3 +86,11 @@ def test_unknown_section_is_a_clear_error(capsys: pytest.CaptureFixture[str]) ->
     with pytest.raises(SystemExit):
         bench_run.main(["--only", "nope"])
     assert "unknown section" in capsys.readouterr().err
+
+
+def test_startup_from_a_checkpoint_folds_only_the_tail() -> None:
+    from bench import startup
+
+    r = startup.run(days=1, log=lambda s: None)
+    assert r["events"] == r["per_day"] > 1000 and r["crash_replayed"] < r["events"] // 50
+    assert "TimeoutStartSec" in startup.report(r)

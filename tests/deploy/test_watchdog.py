@@ -148,6 +148,59 @@ def test_edge_agent_is_ready_without_a_broker(notify: NotifySocket, tmp_path: Pa
     assert code == 0, err
 
 
+def test_a_long_log_asks_systemd_for_time_and_a_clean_stop_saves_a_checkpoint(notify: NotifySocket,
+                                                                              tmp_path: Path) -> None:
+    """Start-up replays the event log: months of a busy center would outlast TimeoutStartSec (60 s) on a Pi,
+    and systemd would kill every start. The agent asks for more time while it replays without a checkpoint,
+    and every clean stop saves one, so the next start replays only what came after."""
+    from datetime import UTC, datetime
+
+    from civiq.contract import ClockQuality, EventType
+    from civiq.edge.queue.engine import CHECKPOINT_KEY, REPLAY_PAGE
+    from civiq.edge.queue.store import EdgeStore
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead_port = s.getsockname()[1]
+    cfg = write_center(tmp_path, dead_port)
+    db = tmp_path / "state-test-xa-pi-1" / "edge.db"
+    db.parent.mkdir(parents=True)
+    store = EdgeStore(db)
+    now = datetime.now(UTC)
+    with store.transaction() as tx:  # last year's log, as far as the fold is concerned
+        for i in range(2 * REPLAY_PAGE + 100):
+            tx.append(EventType.device_fault, {"device": "p1", "kind": "printer", "state": "degraded",
+                                               "detail": f"old {i}"}, now, ClockQuality.synced)
+    store.ack(list(range(1, store.last_seq() + 1)))  # long delivered
+    logged = store.last_seq()
+    store.close()
+
+    def start_and_stop() -> tuple[list[str], str]:
+        t0 = time.monotonic()
+        first = len(notify.messages)
+        proc = spawn(["edge", "run", str(cfg), "--simulate", "--api-port", "0"], notify)
+        try:
+            wait_for(lambda: notify.times_of("WATCHDOG=1", after=max(notify.times_of("READY=1", after=t0),
+                                                                       default=float("inf"))),
+                     timeout=30, what="READY=1, then a watchdog ping")
+        finally:
+            code, err = stop(proc)
+        assert code == 0, err
+        with notify.lock:
+            return [m for _, m in notify.messages[first:]], err
+
+    messages, _ = start_and_stop()
+    ready_at = next(i for i, m in enumerate(messages) if "READY=1" in m.splitlines())
+    extends = [m for m in messages[:ready_at] if "EXTEND_TIMEOUT_USEC=30000000" in m.splitlines()]
+    assert len(extends) >= 2, f"no EXTEND_TIMEOUT_USEC during a {logged}-event replay: {messages[:ready_at]}"
+    store = EdgeStore(db)
+    assert store.get_meta(CHECKPOINT_KEY), "no checkpoint after a clean stop"
+    store.close()
+    messages, _ = start_and_stop()  # from the checkpoint: nothing long to replay, no extension asked
+    ready_at = next(i for i, m in enumerate(messages) if "READY=1" in m.splitlines())
+    assert not [m for m in messages[:ready_at] if "EXTEND_TIMEOUT_USEC" in m], messages[:ready_at]
+
+
 def test_gateway_is_ready_and_pings_the_watchdog(broker, notify: NotifySocket, tmp_path: Path) -> None:
     settings = tmp_path / "gateway.yaml"
     settings.write_text(f"gateway_id: gw-test\ndata_dir: {tmp_path / 'gw'}\n"

@@ -419,3 +419,105 @@ def test_device_events_share_the_log(tmp_path: Path, clock: FakeClock) -> None:
     with pytest.raises(QueueError, match="not JSON"):
         eng.device_event("device.recovered", {"device": object()})
     assert eng.snapshot().last_seq == 2
+
+
+# --------------------------------------------------------------------------------------------- checkpoint
+def full_state(eng: QueueEngine) -> dict:
+    """Everything the fold holds, plus the orders a citizen would see (line, counters)."""
+    from civiq.edge.queue.engine import _STATE
+
+    state = {k: getattr(eng, k) for k in _STATE}
+    return {**state, "line_order": list(eng._line), "counter_order": list(eng._counters),  # noqa: SLF001
+            "snapshot": eng.snapshot()}
+
+
+def busy_days(eng: QueueEngine, clock: FakeClock, rng, steps: int) -> None:  # noqa: ANN001
+    for _ in range(steps):
+        r = rng.random()
+        try:
+            if r < 0.35:
+                eng.issue(rng.choice("ABC"))
+            elif r < 0.6:
+                eng.call_next(rng.choice(list(COUNTERS)))
+            elif r < 0.68:
+                eng.complete(rng.choice(list(COUNTERS)))
+            elif r < 0.72:
+                eng.recall(rng.choice(list(COUNTERS)))
+            elif r < 0.75:
+                eng.no_show(rng.choice(list(COUNTERS)))
+            elif r < 0.78:
+                eng.transfer(rng.choice(list(COUNTERS)), to_service=rng.choice("ABC"))
+            elif r < 0.80:
+                eng.transfer(rng.choice(list(COUNTERS)), to_counter=rng.choice(list(COUNTERS)))
+            elif r < 0.82:
+                eng.break_counter(rng.choice(list(COUNTERS)))
+            elif r < 0.84:
+                eng.close_counter(rng.choice(list(COUNTERS)))
+            elif r < 0.87:
+                eng.open_counter(rng.choice(list(COUNTERS)))
+            elif r < 0.88:
+                eng.apply_policy(Policy(version=eng.policy_version + 1,
+                                        counters={"c2": WorkProfile(services=rng.sample("ABC", 2))}))
+            elif r < 0.89:
+                eng.device_event("device.fault", {"device": "p1", "kind": "printer", "state": "failed"})
+            elif r < 0.90:
+                clock.advance(-3600)  # an NTP correction backwards
+        except QueueError:
+            pass  # nothing to call, a closed counter...: refused, as at a real counter
+        clock.advance(rng.choice([5, 30, 90, 400, 3 * 3600]))  # now and then a night passes
+
+
+def test_checkpoint_plus_tail_rebuilds_exactly_what_the_whole_log_does(tmp_path: Path) -> None:
+    import random
+    import shutil
+
+    rng = random.Random(7)
+    clock = FakeClock(datetime(2026, 1, 5, 1, 0, tzinfo=UTC))
+    eng = make(tmp_path, clock)
+    for round_ in range(12):
+        busy_days(eng, clock, rng, rng.randint(5, 60))
+        if round_ % 3 != 2:
+            eng.checkpoint()  # sometimes the tail after it is long, sometimes empty
+        busy_days(eng, clock, rng, rng.randint(0, 40))
+        live = full_state(eng)
+        eng.store.close()
+        restarted = make(tmp_path, clock)  # checkpoint + tail
+        assert restarted.restored_from is not None and restarted.replayed < restarted.last_seq
+        copy = tmp_path / f"full-{round_}"
+        copy.mkdir()
+        shutil.copy(tmp_path / "queue.db", copy / "queue.db")
+        whole = QueueEngine(EdgeStore(copy / "queue.db"), clock, SERVICES, COUNTERS)
+        whole.store.set_meta("engine.checkpoint", "")
+        whole.store.close()
+        whole = QueueEngine(EdgeStore(copy / "queue.db"), clock, SERVICES, COUNTERS)  # the whole log
+        assert whole.restored_from is None and whole.replayed == whole.last_seq
+        assert full_state(restarted) == live
+        assert full_state(whole) == live
+        whole.store.close()
+        eng = restarted
+    assert eng.last_seq > 300 and len({e.data["day"] for e in events(eng, EventType.ticket_issued)}) >= 3
+
+
+def test_a_checkpoint_that_does_not_fit_is_ignored_and_the_log_replayed(tmp_path: Path, clock: FakeClock) -> None:
+    eng = make(tmp_path, clock)
+    for s in "AABC":
+        eng.issue(s)
+    eng.call_next("c1")
+    eng.checkpoint()
+    before = eng.snapshot()
+    eng.store.close()
+    # another estimate window: the fold would differ, so the whole log is replayed
+    other = make(tmp_path, clock, estimate_window_min=30)
+    assert other.restored_from is None and other.snapshot() == before
+    other.store.close()
+    # another set of counters (one added): replayed too, the new counter is there, open
+    more = make(tmp_path, clock, counters={**COUNTERS, "c4": WorkProfile(services=["C"])})
+    assert more.restored_from is None and more.counter("c4").state.value == "open"
+    more.store.set_meta("engine.checkpoint", '{"fingerprint": "garbage"')  # torn or damaged: not JSON
+    more.store.close()
+    again = make(tmp_path, clock)
+    assert again.restored_from is None and again.snapshot() == before
+    again.checkpoint()
+    again.store.close()
+    fast = make(tmp_path, clock)
+    assert fast.restored_from == fast.last_seq and fast.replayed == 0 and fast.snapshot() == before

@@ -1,7 +1,12 @@
 """The center's queue, event-sourced: every state is a fold of the edge store's event log.
 
 On construction :class:`QueueEngine` replays ``store.events()`` through the same ``_apply`` that live
-operations use, so a restart rebuilds exactly the state (and snapshot) the engine had. An operation holds the
+operations use, so a restart rebuilds exactly the state (and snapshot) the engine had. So that start-up does
+not grow with the log (a year of a busy center is a million events: minutes on a Pi, past systemd's start
+timeout), :meth:`QueueEngine.checkpoint` saves the folded state at its last seq in the store's ``meta``
+table, and a restart replays only the events after it. A checkpoint from other code (the fingerprint of the
+state's fields, the time zone and the estimate window) or one that does not match the log is ignored and
+the whole log is replayed, as before: the checkpoint can only save time, never change the state. An operation holds the
 engine lock, decides, appends its event(s) (one SQLite transaction when more than one), and only then applies
 them to memory: a failed write (disk full, crash) leaves memory and log in agreement. Subscribers get each
 committed :class:`~civiq.contract.Event`, in seq order, after the lock is released.
@@ -41,9 +46,13 @@ Choices worth knowing (see also :mod:`civiq.edge.queue.profiles` for the next-ti
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 import json
 import logging
+import pickle
 import threading
+import zlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -162,13 +171,22 @@ class _C:
 Callback = Callable[[Event], object]
 
 
+CHECKPOINT_KEY = "engine.checkpoint"
+_CHECKPOINT_FORMAT = 1
+# every attribute the fold writes (see _apply and its handlers): what a checkpoint holds
+_STATE = ("_tickets", "_line", "_numbers", "_served", "_counters", "_policy_version", "_policy_profiles",
+          "_departures", "_day", "_eff", "_last_clock", "_last_seq")
+REPLAY_PAGE = 5000
+
+
 class QueueEngine:
     """The queue of one center (see the module docstring). All public methods are thread-safe."""
 
     def __init__(self, store: EdgeStore, clock: Clock, services: Mapping[str, ServiceDef],
                  counters: Mapping[str, WorkProfile], tz: str = DEFAULT_TZ, max_recalls: int = 3,
                  estimate_window_min: float = 60,
-                 clock_quality: Callable[[], ClockQuality] | None = None) -> None:
+                 clock_quality: Callable[[], ClockQuality] | None = None,
+                 on_replay: Callable[[int], object] | None = None) -> None:
         if max_recalls < 0:
             raise QueueError("max_recalls must be 0 or more")
         if estimate_window_min <= 0:
@@ -203,9 +221,66 @@ class QueueEngine:
         self._eff: datetime | None = None
         self._last_clock: ClockQuality | None = None
         self._last_seq = 0
+        self.replayed = 0  # events folded at start-up (after the checkpoint, if one was usable)
+        self.restored_from: int | None = None  # the checkpoint's seq, when one was used
         with self._lock:
-            for ev in store.events():
-                self._apply(ev)
+            self._restore()
+            while True:  # in pages: a long log never sits in memory whole
+                page = list(store.events(after_seq=self._last_seq, limit=REPLAY_PAGE))
+                for ev in page:
+                    self._apply(ev)
+                self.replayed += len(page)
+                if on_replay is not None and page:
+                    on_replay(self.replayed)
+                if len(page) < REPLAY_PAGE:
+                    break
+
+    # =========================================================================================== checkpoint
+    def _fingerprint(self) -> str:
+        fields = [f.name for cls in (_T, _C) for f in dataclasses.fields(cls)]
+        return (f"{_CHECKPOINT_FORMAT}|{self.tz}|{self.window_s}|{','.join(sorted(self.configured))}|"
+                f"{','.join(_STATE)}|{','.join(fields)}")
+
+    def checkpoint(self) -> int:
+        """Save the folded state at the last seq (one ``meta`` row); a restart replays only what follows.
+        Returns that seq. Raises what the store raises (e.g. ``sqlite3.OperationalError`` when the disk is
+        full): the caller decides; an old checkpoint stays valid, it only means a longer replay."""
+        with self._lock:
+            blob = pickle.dumps({k: getattr(self, k) for k in _STATE}, protocol=pickle.HIGHEST_PROTOCOL)
+            seq = self._last_seq
+        self.store.set_meta(CHECKPOINT_KEY, json.dumps({
+            "fingerprint": self._fingerprint(), "seq": seq,
+            "state": base64.b64encode(zlib.compress(blob)).decode()}))
+        return seq
+
+    def _restore(self) -> None:
+        """Load the checkpoint if it is ours and matches the log; else leave the fresh state (full replay)."""
+        raw = self.store.get_meta(CHECKPOINT_KEY)
+        if not raw:
+            return
+        try:
+            cp = json.loads(raw)
+            if cp.get("fingerprint") != self._fingerprint():
+                log.info("engine checkpoint from another version or setup: replaying the whole log")
+                return
+            seq = int(cp["seq"])
+            if seq > self.store.last_seq():
+                log.warning("engine checkpoint at seq %d is ahead of the log (%d): ignored", seq,
+                            self.store.last_seq())
+                return
+            # the checkpoint is this store's own meta row, written by checkpoint() above: not outside input
+            state = pickle.loads(zlib.decompress(base64.b64decode(cp["state"])))  # noqa: S301
+            if set(state) != set(_STATE) or state["_last_seq"] != seq:
+                raise ValueError("checkpoint fields do not match")
+        except Exception as e:  # noqa: BLE001 - anything odd: the full replay is always right
+            log.warning("engine checkpoint not usable (%s): replaying the whole log", e)
+            return
+        for k, v in state.items():
+            setattr(self, k, v)
+        loaded = self._counters  # configured counters first, in their order, as a full replay has them
+        self._counters = {c: loaded.get(c, _C()) for c in self.configured}
+        self._counters.update({c: v for c, v in loaded.items() if c not in self._counters})
+        self.restored_from = seq
 
     # =========================================================================================== reads
     @property
