@@ -432,36 +432,29 @@ def full_state(eng: QueueEngine) -> dict:
 
 
 def busy_days(eng: QueueEngine, clock: FakeClock, rng, steps: int) -> None:  # noqa: ANN001
+    """``steps`` random operations, as counters and citizens would do them, with time (and nights) passing."""
+    counter = lambda: rng.choice(list(COUNTERS))  # noqa: E731
+    actions = [  # (weight, what)
+        (35, lambda: eng.issue(rng.choice("ABC"))),
+        (25, lambda: eng.call_next(counter())),
+        (8, lambda: eng.complete(counter())),
+        (4, lambda: eng.recall(counter())),
+        (3, lambda: eng.no_show(counter())),
+        (3, lambda: eng.transfer(counter(), to_service=rng.choice("ABC"))),
+        (2, lambda: eng.transfer(counter(), to_counter=counter())),
+        (2, lambda: eng.break_counter(counter())),
+        (2, lambda: eng.close_counter(counter())),
+        (3, lambda: eng.open_counter(counter())),
+        (1, lambda: eng.apply_policy(Policy(version=eng.policy_version + 1,
+                                            counters={"c2": WorkProfile(services=rng.sample("ABC", 2))}))),
+        (1, lambda: eng.device_event("device.fault", {"device": "p1", "kind": "printer", "state": "failed"})),
+        (1, lambda: clock.advance(-3600)),  # an NTP correction backwards
+        (10, lambda: None),
+    ]
     for _ in range(steps):
-        r = rng.random()
+        [act] = rng.choices([a for _, a in actions], weights=[w for w, _ in actions])
         try:
-            if r < 0.35:
-                eng.issue(rng.choice("ABC"))
-            elif r < 0.6:
-                eng.call_next(rng.choice(list(COUNTERS)))
-            elif r < 0.68:
-                eng.complete(rng.choice(list(COUNTERS)))
-            elif r < 0.72:
-                eng.recall(rng.choice(list(COUNTERS)))
-            elif r < 0.75:
-                eng.no_show(rng.choice(list(COUNTERS)))
-            elif r < 0.78:
-                eng.transfer(rng.choice(list(COUNTERS)), to_service=rng.choice("ABC"))
-            elif r < 0.80:
-                eng.transfer(rng.choice(list(COUNTERS)), to_counter=rng.choice(list(COUNTERS)))
-            elif r < 0.82:
-                eng.break_counter(rng.choice(list(COUNTERS)))
-            elif r < 0.84:
-                eng.close_counter(rng.choice(list(COUNTERS)))
-            elif r < 0.87:
-                eng.open_counter(rng.choice(list(COUNTERS)))
-            elif r < 0.88:
-                eng.apply_policy(Policy(version=eng.policy_version + 1,
-                                        counters={"c2": WorkProfile(services=rng.sample("ABC", 2))}))
-            elif r < 0.89:
-                eng.device_event("device.fault", {"device": "p1", "kind": "printer", "state": "failed"})
-            elif r < 0.90:
-                clock.advance(-3600)  # an NTP correction backwards
+            act()
         except QueueError:
             pass  # nothing to call, a closed counter...: refused, as at a real counter
         clock.advance(rng.choice([5, 30, 90, 400, 3 * 3600]))  # now and then a night passes
