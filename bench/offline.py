@@ -311,7 +311,7 @@ def report(r: dict[str, Any]) -> str:
             f"something at least every {ka / 2:.1f} s (its birth's `alive_s`), so the MQTT rule (1.5 × keepalive "
             f"after the last packet) alone would put the broker's will {1.5 * ka - ka / 2:.1f}–{1.5 * ka:.1f} s after "
             "a hang or a cut; the Last Will columns show what Mosquitto adds with its whole-second clock. The "
-            f"gateway's silence watch declares the node offline {1.5 * ka + 1:.1f} s after its last message at the "
+            f"gateway's silence watch declares the node offline {1.5 * ka + 0.5:.1f} s after its last message at the "
             "latest, whichever comes first (docs/mqtt.md, 'Liveness').")
     for note in r["notes"]:
         out += f"\n\n{note}"

@@ -232,7 +232,7 @@ def honest_notes(results: dict[str, dict[str, Any]]) -> list[str]:
                 notes.append(
                     f"**Offline detection of a hung or cut-off agent missed its target (1.5 × keepalive + 2 s = "
                     f"{1.5 * ka + 2:.1f} s)**: up to {worst:.1f} s for '{mode}'. The gateway's silence watch should "
-                    f"have declared the node offline {1.5 * ka + 1:.1f} s after its last message: look at "
+                    f"have declared the node offline {1.5 * ka + 0.5:.1f} s after its last message: look at "
                     "`civiq_gw_ingest_lag_seconds` (a gateway behind real time judges nobody) and at the edge's "
                     "`alive` beats (docs/mqtt.md, 'Liveness').")
                 break

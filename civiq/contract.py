@@ -158,16 +158,16 @@ class Status(Model):
 
 
 def silence_timeout(alive_s: float) -> float:
-    """Seconds of silence after which a node that promised ``alive_s`` is offline: three beats + 1 s.
+    """Seconds of silence after which a node that promised ``alive_s`` is offline: three beats + 0.5 s.
 
     Two lost or late beats never cry wolf; with ``alive_s`` = keepalive / 2 (what civiq edges announce) the
-    node is declared offline 1.5 x keepalive + 1 s after its last message, about when the broker's own
+    node is declared offline 1.5 x keepalive + 0.5 s after its last message, about when the broker's own
     keepalive rule would, but without depending on when the broker gets round to publishing the will.
 
     >>> silence_timeout(2.5)
-    8.5
+    8.0
     """
-    return 3 * alive_s + 1.0
+    return 3 * alive_s + 0.5
 
 
 class EventType(StrEnum):

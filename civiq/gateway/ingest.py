@@ -13,7 +13,7 @@ Two threads:
   spool. It also runs the periodic jobs: heartbeat timeouts, silence watch, gap watch (``rebirth``), state
   saving, pruning.
 
-Silence watch (offline in 1.5 x keepalive + 1 s, not whenever the broker sends the will): an edge's birth
+Silence watch (offline in 1.5 x keepalive + 0.5 s, not whenever the broker sends the will): an edge's birth
 promises ``alive_s``, the longest it stays silent while connected. Every message's arrival is stamped on
 paho's thread with the real monotonic clock; a node silent for ``silence_timeout(alive_s)`` is offline
 (reason ``silent``). So that the gateway's own lag never passes for the node's silence, silence is measured
@@ -186,7 +186,7 @@ class Ingest:
         save_interval_s: float = 30.0,
         prune_interval_s: float = 3600.0,
         heartbeat_check_s: float = 1.0,
-        silence_check_s: float = 0.25,
+        silence_check_s: float = 0.1,
     ) -> None:
         self.settings = settings
         self.state = state

@@ -82,7 +82,7 @@ def test_half_open_agent_is_offline_within_one_and_a_half_keepalives_plus_two(ha
                                                                               tmp_path: Path) -> None:
     fault, broker, slot = half_open
     gateway = start_gateway(broker, clock, tmp_path)
-    rec = Recorder(broker.host, broker.port, topic(CENTER, NODE, "status"))
+    rec = Recorder(broker.host, broker.port, [topic(CENTER, NODE, "status"), topic(CENTER, NODE, "alive")])
     config = write_sim_center(tmp_path / "edge", broker.port, center=CENTER, node=NODE, keepalive=KEEPALIVE,
                               host=slot.host_ip if slot else "127.0.0.1", http_port=free_port())
     cmd = [sys.executable, "-m", "civiq", "edge", "run", str(config), "--simulate"]
@@ -91,7 +91,7 @@ def test_half_open_agent_is_offline_within_one_and_a_half_keepalives_plus_two(ha
     will_at: list[float] = []
     try:
         wait_for(lambda: node_status(gateway) == "online", timeout=30, what="agent online at the gateway")
-        time.sleep(KEEPALIVE)  # a few beats: the gateway knows the node's rhythm
+        wait_for(lambda: len(rec.on("/alive")) >= 2, timeout=3 * KEEPALIVE, what="the agent's alive beats")
         births = len(rec.on("/status"))
         if slot is None:
             os.kill(proc.pid, signal.SIGSTOP)  # hung: the TCP connection stays open, nothing answers
@@ -108,7 +108,7 @@ def test_half_open_agent_is_offline_within_one_and_a_half_keepalives_plus_two(ha
         took = time.monotonic() - faulted
         assert took <= 1.5 * KEEPALIVE + 2, f"offline alert {took:.1f} s after the fault ({fault})"
         # whichever tells first, the broker's will (1.5 x keepalive after the last packet, by Mosquitto's
-        # coarse clock) or the gateway's silence watch (3 beats + 1 s after the last message), tells once
+        # coarse clock) or the gateway's silence watch (3 beats + 0.5 s after the last message), tells once
         first = [n.detail for n in gateway.alerts.notifications() if n.key == KEY][0]
         # the broker's Last Will for the same connection comes later: it changes nothing, no second alert
         wait_for(lambda: alerted() and will_at, timeout=30, interval=0.05, what="the broker's will, later")
@@ -165,7 +165,7 @@ def test_silence_then_the_will_of_the_same_connection_is_one_alert(gateway: Gate
     for _ in range(5):
         edge.beat()
         time.sleep(0.2)
-    wait_for(lambda: offline_notices(gateway), timeout=5, what="the silence watch's alert")  # 3 x 0.3 + 1 s
+    wait_for(lambda: offline_notices(gateway), timeout=5, what="the silence watch's alert")  # 3 x 0.3 + 0.5 s
     assert gateway.state.node(CENTER, NODE)["reason"] == "silent"
     edge.die()  # now the broker publishes the same connection's will: nothing new to say
     wait_for(lambda: gateway.state.node(CENTER, NODE)["reason"] == "will", what="the will applied")

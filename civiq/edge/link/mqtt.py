@@ -18,7 +18,7 @@ a fresh paho client (``reconnect_on_failure=False``) with its own will, and the 
 Liveness: the birth promises ``alive_s`` (keepalive / 2): while connected the link publishes something at
 least that often, an ``alive`` message whenever it has sent nothing else for ``alive_s`` seconds (only while a
 gateway's status says online: beats nobody reads would pile up in the gateway's persistent session). The gateway
-then sees a hung agent or a cut cable by the silence itself (``silence_timeout``: 1.5 x keepalive + 1 s after
+then sees a hung agent or a cut cable by the silence itself (``silence_timeout``: 1.5 x keepalive + 0.5 s after
 the last message) instead of waiting for the broker's Last Will, which Mosquitto 2.0 publishes seconds later
 than its keepalive rule says (docs/reliability.md).
 
