@@ -186,7 +186,7 @@ class Ingest:
         save_interval_s: float = 30.0,
         prune_interval_s: float = 3600.0,
         heartbeat_check_s: float = 1.0,
-        silence_check_s: float = 0.1,
+        silence_check_s: float = 0.25,
     ) -> None:
         self.settings = settings
         self.state = state
