@@ -464,6 +464,15 @@ class AlertEngine:
             return self.db.execute("SELECT count(*) FROM deliveries WHERE status='pending' AND channel=?",
                                    (channel,)).fetchone()[0]
 
+    def next_attempt_in(self, channel: str) -> float | None:
+        """Seconds until the channel's next delivery is due (0 or less: due now); None when nothing is pending.
+
+        Deliveries go out in order, so this is the oldest pending one's time (for tests and diagnostics)."""
+        with self._lock:
+            row = self.db.execute("SELECT next_at FROM deliveries WHERE status='pending' AND channel=? "
+                                  "ORDER BY notification_id LIMIT 1", (channel,)).fetchone()
+        return None if row is None else row[0] - self._now()
+
     def delivery_errors(self) -> dict[str, str]:
         """The last error of each channel that has undelivered notifications."""
         with self._lock:
