@@ -65,7 +65,7 @@ def _eta_text(eta_s: float | None) -> str:
 class EdgeAgent:
     def __init__(self, cfg: CenterConfig, *, clock: Clock | None = None, pin_factory: object | None = None,
                  resolve_port: Callable[[str], str] = lambda p: p, state_dir: str | Path | None = None,
-                 notifier: Notifier | None = None) -> None:
+                 notifier: Notifier | None = None, speaker_output: object | None = None) -> None:
         self.cfg = cfg
         self.clock = clock or SystemClock()
         self.tz = ZoneInfo(cfg.center.timezone)
@@ -89,6 +89,7 @@ class EdgeAgent:
         self.hw: Hardware = build_hardware(cfg, clock=self.clock, pin_factory=pin_factory,
                                            resolve_port=resolve_port, on_press=self.on_dispenser_press,
                                            on_key=self.on_key)
+        self.announcer = self._build_announcer(speaker_output)
         from civiq.edge.link import EdgeLink
 
         m = cfg.mqtt
@@ -114,6 +115,26 @@ class EdgeAgent:
         self.hung = False  # tests set this to simulate a hung main loop (the watchdog must stop)
         self._thread: threading.Thread | None = None
         self.engine.subscribe(self._on_engine_event)
+
+    def _build_announcer(self, output: object | None):  # noqa: ANN202 - Announcer | None
+        """The hall speaker (civiq/edge/voice), a device like the others: in health, polled, closed."""
+        if self.cfg.speaker is None:
+            return None
+        from civiq.edge.voice.announcer import announcer_from_config
+        from civiq.edge.worker import Worker
+
+        ann = announcer_from_config(self.cfg, self.state_dir, output=output, on_health=self._check_device)
+        self.hw.devices[ann.id] = ann
+        self.hw.workers[f"speaker-{ann.id}"] = self.hw.worker_of[ann.id] = Worker(f"speaker-{ann.id}")
+        return ann
+
+    def say_test(self, text: str | None = None):  # noqa: ANN201 - Announcement
+        """The chime and a sample call (or ``text``) on the speaker, now; returns what was said."""
+        if self.announcer is None:
+            raise KeyError("no speaker configured (add a speaker: section)")
+        counter = self.cfg.counters[0].id
+        service = self.cfg.services[0].prefix
+        return self.announcer.say(f"{service}015", counter, text=text)
 
     def _replaying(self, n: int) -> None:
         """A long replay (no usable checkpoint): keep systemd from killing the start-up as hung."""
@@ -322,6 +343,9 @@ class EdgeAgent:
                 self._submit_show(d, label, key=f"show-{d.id}")
             for pad in self.hw.counter_pads.get(counter, []):
                 self._submit_show(pad, label, key=f"lcd-{pad.id}")
+            if self.announcer is not None:  # only queued here: the engine thread never waits for a sound
+                self.announcer.announce(label, counter, recall=event.type == EventType.ticket_recalled,
+                                        priority=event.data.get("priority"), service=event.data.get("service"))
         elif event.type in (EventType.counter_closed, EventType.counter_break):
             counter = event.data.get("counter")
             text = "" if event.type == EventType.counter_closed else "----"

@@ -34,7 +34,8 @@ def make_agent(cfg: CenterConfig, simulate: bool, **kw):  # noqa: ANN201
         from civiq.edge.sim.hardware import SimHardware, sim_dir_for
 
         sim = SimHardware(cfg, sim_dir_for(cfg, kw.get("state_dir"))).start()
-        agent = EdgeAgent(cfg, pin_factory=sim.pin_factory, resolve_port=sim.resolve_port, **kw)
+        agent = EdgeAgent(cfg, pin_factory=sim.pin_factory, resolve_port=sim.resolve_port,
+                          speaker_output=sim.speaker, **kw)
         agent.sim = sim
         return agent
     return EdgeAgent(cfg, pin_factory=None, **kw)

@@ -479,6 +479,76 @@ class HdmiBoard(Section):
 QrBoardConfig = Annotated[Union[NextionBoard, HdmiBoard], Field(discriminator="kind")]  # noqa: UP007
 
 
+def _template(v: Any) -> str:
+    from civiq.edge.voice.phrase import parse_template
+
+    if not isinstance(v, str) or not v.strip():
+        raise ValueError(f"a call template is text like 'Mời công dân có số thứ tự {{ticket}} đến "
+                         f"{{counter}}', got {v!r}")
+    parse_template(v)  # ValueError names the unknown placeholder
+    if "{ticket}" not in v:
+        raise ValueError("the template must say the ticket: put {ticket} in it")
+    return v
+
+
+Template = Annotated[str, BeforeValidator(_template)]
+
+
+class SpeakerConfig(Section):
+    """The hall speaker: a chime, then the call in Vietnamese ("Mời công dân có số thứ tự A 0 1 5 đến quầy
+    số 3"), made of pre-recorded clips (the clip pack; espeak-ng says any clip the pack lacks). Offline:
+    nothing needs the internet. See docs/technician.md, "Speakers" and "Recording kit"."""
+
+    id: Ident = Field(default="speaker", description="Device id in health reports.", examples=["speaker"])
+    speech: bool = Field(default=True, description="Say the call. With `false` only the chime sounds.",
+                         examples=[True])
+    chime: bool = Field(default=True, description="Sound a chime before each call (also when speech is off).",
+                        examples=[True])
+    output: Literal["alsa", "none"] = Field(
+        default="alsa", description="`alsa`: play on this Pi's sound card with `aplay`; `none`: no local "
+        "sound (the hall board page plays the call in the browser, or nothing).", examples=["alsa"])
+    device: str = Field(default="default", min_length=1, description="ALSA device for `aplay -D` (list them "
+                        "with `aplay -L`; e.g. `plughw:CARD=Headphones` for the Pi's jack, "
+                        "`plughw:CARD=Device` for a USB sound card).", examples=["default", "plughw:1,0"])
+    voice: Literal["vi", "vi-vn-x-south", "vi-vn-x-central"] = Field(
+        default="vi", description="espeak-ng voice of the generated pack and of the fallback: `vi` "
+        "(northern), `vi-vn-x-south`, `vi-vn-x-central`.", examples=["vi-vn-x-south"])
+    pack_dir: Path | None = Field(
+        default=None, description="Directory of the clip pack (WAV files + manifest.json); default "
+        "`<state_dir>/voice`. `civiq edge install` generates it; `civiq edge voice-pack build` remakes it.",
+        examples=["/var/lib/civiq/voice"])
+    template: Template = Field(
+        default="Mời công dân có số thứ tự {ticket} đến {counter}", description="The sentence said; "
+        "placeholders `{ticket}`, `{counter}` (its spoken name), `{service}` (the service's Vietnamese "
+        "name). Numbers in the text are read as numbers.",
+        examples=["Mời công dân có số thứ tự {ticket} đến {counter}"])
+    recall_template: Template | None = Field(
+        default=None, description="The sentence for a recall; default: the same as `template`.",
+        examples=["Xin mời lại công dân có số thứ tự {ticket} đến {counter}"])
+    priority_prefix: str | None = Field(
+        default=None, description="Said before the sentence when the ticket is a priority ticket.",
+        examples=["Ưu tiên"])
+    numbers: Literal["digits", "number"] = Field(
+        default="digits", description="How the ticket number is read: `digits` (A015: \"A không một năm\") "
+        "or `number` (\"A mười lăm\").", examples=["digits"])
+    linh: Literal["linh", "lẻ"] = Field(default="linh", description="The word for an empty tens place: "
+                                        "`linh` (northern) or `lẻ` (southern): 105 một trăm linh năm.",
+                                        examples=["lẻ"])
+    thousand: Literal["nghìn", "ngàn"] = Field(default="nghìn", description="`nghìn` (northern) or `ngàn` "
+                                               "(southern).", examples=["ngàn"])
+    repeat: int = Field(default=2, ge=1, le=5, description="How many times the sentence is said per call.",
+                        examples=[2])
+    cooldown_s: float = Field(default=10, ge=0, le=600, description="A call of the same ticket to the same "
+                              "counter within this many seconds of the last announcement is not said "
+                              "again (a recall always is).", examples=[10])
+    counter_names: dict[Ident, str] = Field(
+        default={}, description="Counter id -> the name said for it; default: the counter's `name`.",
+        examples=[{"c3": "quầy số 3"}])
+
+    def pack_path(self, state_dir: Path) -> Path:
+        return Path(self.pack_dir) if self.pack_dir is not None else Path(state_dir) / "voice"
+
+
 # ------------------------------------------------------------------------------------------ cross-checks
 UART_PORTS = ("/dev/ttyAMA0", "/dev/serial0", "/dev/ttyS0")
 UART_PINS = {14: "UART TXD", 15: "UART RXD"}
@@ -744,6 +814,26 @@ def _serial_users(v: _View) -> dict[str, list[tuple[Loc, int, str, int | None, b
     return users
 
 
+def _speaker_check(cfg: Any) -> list[tuple[Loc, str]]:
+    """Counter names of the speaker refer to counters; a pack or espeak-ng must exist to say anything."""
+    sp = cfg.speaker
+    if sp is None:
+        return []
+    out: list[tuple[Loc, str]] = []
+    counters = [c.id for c in cfg.counters]
+    for cid in sp.counter_names:
+        if cid not in counters:
+            out.append((("speaker", "counter_names", cid, "[key]"), _undefined("counter", cid, counters)))
+    if sp.speech and sp.pack_dir is not None and not Path(sp.pack_dir).is_dir():
+        from civiq.edge.voice.audio import espeak_available
+
+        if not espeak_available():
+            out.append((("speaker", "pack_dir"), f"the clip pack {sp.pack_dir} does not exist and espeak-ng is "
+                        "not installed, so nothing could be said: copy a pack there, or `apt install "
+                        "espeak-ng` and run `civiq edge voice-pack build`"))
+    return out
+
+
 def _partial_checks(data: Any) -> list[tuple[Loc, str]]:
     return _cross_check(_View.partial(data)) if isinstance(data, Mapping) else []
 
@@ -784,10 +874,13 @@ class CenterConfig(Section):
                                                     "pins": {"next": 5, "recall": 6}}]])
     qrboards: list[QrBoardConfig] = Field(default=[], description="QR boards; `kind`: nextion, hdmi.",
                                           examples=[[{"id": "q1", "kind": "hdmi"}]])
+    speaker: SpeakerConfig | None = Field(default=None, description="The hall speaker (voice call); "
+                                          "absent: no sound.", examples=[{"output": "alsa", "device":
+                                                                          "default", "repeat": 2}])
 
     @model_validator(mode="after")
     def _cross_references(self) -> CenterConfig:
-        problems = _cross_check(_View.of(self))
+        problems = _cross_check(_View.of(self)) + _speaker_check(self)
         if problems:
             raise problems_error(problems)
         return self
@@ -804,6 +897,8 @@ class CenterConfig(Section):
         out = [(self.dispenser.id, "dispenser")] if self.dispenser else []
         out += [(p.id, "printer") for p in self.printers] + [(d.id, "display") for d in self.displays]
         out += [(k.id, "keypad") for k in self.keypads] + [(q.id, "qrboard") for q in self.qrboards]
+        if self.speaker is not None:
+            out.append((self.speaker.id, "speaker"))
         return out
 
     def serial_ports(self) -> dict[str, int]:
@@ -860,6 +955,11 @@ def config_warnings(cfg: CenterConfig) -> list[str]:
             out.append(f"service(s) {', '.join(missing)} have no dispenser button")
     if cfg.mqtt.password_file is not None:
         out += password_file_warnings(Path(cfg.mqtt.password_file))
+    if cfg.speaker is not None and cfg.speaker.speech:
+        pack = cfg.speaker.pack_path(cfg.state_dir)
+        if not pack.is_dir():
+            out.append(f"speaker.pack_dir: the clip pack {pack} does not exist (yet): run `civiq edge voice-pack "
+                       "build --config FILE`; until then espeak-ng says every call")
     return out
 
 

@@ -69,9 +69,32 @@ def agent_routes(agent) -> list[web.RouteDef]:  # noqa: ANN001
         results = await asyncio.to_thread(agent.display_test)
         return json_response({"ok": all(v == "ok" for v in results.values()), "displays": results})
 
+    async def voice_wav(request: web.Request) -> web.Response:
+        ann = agent.announcer.get(request.match_info["id"]) if agent.announcer is not None else None
+        if ann is None:
+            return json_response({"ok": False, "error": "no such announcement (only recent ones are kept)"}, 404)
+        return web.Response(body=ann.wav, content_type="audio/wav", headers={"Cache-Control": "max-age=3600"})
+
+    async def voice_recent(request: web.Request) -> web.Response:
+        if agent.announcer is None:
+            return json_response([])
+        return json_response([a.json() for a in list(agent.announcer.recent.values())])
+
+    async def say_test(request: web.Request) -> web.Response:
+        text = request.query.get("text") or None
+        try:
+            ann = await asyncio.to_thread(agent.say_test, text)
+        except KeyError as e:
+            return json_response({"ok": False, "error": str(e).strip("'\"")}, 404)
+        except Exception as e:  # noqa: BLE001 - the technician reads the reason
+            return json_response({"ok": False, "error": str(e)}, 503)
+        return json_response({"ok": ann.error is None, "error": ann.error, "announcement": ann.json(),
+                              "speaker": agent.announcer.health().model_dump(mode="json")})
+
     async def index(request: web.Request) -> web.Response:
         raise web.HTTPFound("/qr")
 
     return [web.get("/", index), web.get("/qr", qr_page), web.get("/api/state", state),
             web.get("/api/health", health), web.post("/api/test-print", test_print),
-            web.post("/api/display-test", display_test)]
+            web.post("/api/display-test", display_test), web.get(r"/api/voice/{id:[0-9a-z-]+}.wav", voice_wav),
+            web.get("/api/voice", voice_recent), web.post("/api/say-test", say_test)]

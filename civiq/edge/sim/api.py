@@ -9,6 +9,9 @@
     POST /sim/devices/{id}/plug             plug it back
     POST /sim/devices/{id}/mute?on=1        the device stops answering (a shorted bus)
     POST /sim/printers/{id}/status          JSON {paper_out, paper_near_end, cover_open, offline}
+    GET  /sim/speaker                       what the hall speaker said: text, clips, duration, WAV link
+    GET  /sim/speaker/{n}.wav               the n-th announcement heard, as a WAV file
+    POST /sim/speaker/fault?on=1            the sound card fails (aplay errors) / heals with on=0
 """
 
 from __future__ import annotations
@@ -101,7 +104,28 @@ def sim_routes(sim: SimHardware) -> list[web.RouteDef]:
         sim.set_printer(request.match_info["id"], **flags)
         return json_response({"ok": True})
 
+    @guard
+    async def speaker(request: web.Request) -> web.Response:
+        return json_response([dict(h.json(), n=i) for i, h in enumerate(sim.speaker.heard)])
+
+    @guard
+    async def speaker_wav(request: web.Request) -> web.Response:
+        heard = sim.speaker.heard
+        n = int(request.match_info["n"])
+        if n >= len(heard):
+            raise KeyError(f"the speaker said {len(heard)} announcements")
+        return web.Response(body=heard[n].wav, content_type="audio/wav")
+
+    @guard
+    async def speaker_fault(request: web.Request) -> web.Response:
+        on = request.query.get("on", "1") not in ("0", "false")
+        sim.speaker.fault = "ALSA device 'default' cannot play: simulated sound card fault" if on else None
+        return json_response({"ok": True})
+
     return [
+        web.get("/sim/speaker", speaker),
+        web.get(r"/sim/speaker/{n:\d+}.wav", speaker_wav),
+        web.post("/sim/speaker/fault", speaker_fault),
         web.post("/sim/press/{service}", press),
         web.post("/sim/key/{keypad}/{action}", key),
         web.get("/sim/printers/{id}/tickets", tickets),

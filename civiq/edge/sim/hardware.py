@@ -54,6 +54,9 @@ class SimHardware:
         self.max7219: dict[str, object] = {}
         self._lock = threading.RLock()
         self._last_press: dict[int, float] = {}
+        from civiq.edge.sim.speaker import SpeakerEmulator
+
+        self.speaker = SpeakerEmulator()  # the hall speaker (used when the config has a speaker: section)
 
     # -------------------------------------------------------------------------------- set-up
     def _make(self, port: str) -> PtyEmulator:
