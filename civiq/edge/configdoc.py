@@ -37,6 +37,7 @@ from civiq.edge.config import (
     QueueConfig,
     SerialKeypad,
     ServiceConfig,
+    SpeakerConfig,
     _baud,
     _ident,
     _port,
@@ -65,6 +66,7 @@ SECTIONS: list[tuple[type[BaseModel], str]] = [
     (SerialKeypad, "item of `keypads:` with `kind: serial`"),
     (NextionBoard, "item of `qrboards:` with `kind: nextion`"),
     (HdmiBoard, "item of `qrboards:` with `kind: hdmi`"),
+    (SpeakerConfig, "`speaker:`"),
 ]
 
 def _type_name(tp: Any) -> str:

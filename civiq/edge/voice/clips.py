@@ -14,6 +14,7 @@ renders an announcement; a clip that is missing or unusable is said by espeak-ng
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -70,7 +71,7 @@ def build_pack(pack_dir: str | Path, voice: str = "vi", phrases: list[Segment] |
     """Generate the default clip pack in ``pack_dir`` with the local espeak-ng ``voice`` (offline).
 
     Clips already there are kept when espeak made them from the same text and voice, and always when a
-    person recorded them. Writes ``manifest.json`` and ``recording-kit.csv`` (name, text: the list to record).
+    person recorded them (a file whose checksum is not the one written in the manifest). Writes ``manifest.json`` and ``recording-kit.csv`` (name, text: the list to record).
     """
     if voice not in VOICES:
         raise ValueError(f"unknown voice {voice!r}: use one of {', '.join(VOICES)}")
@@ -85,20 +86,23 @@ def build_pack(pack_dir: str | Path, voice: str = "vi", phrases: list[Segment] |
     result = BuildResult()
     for seg in catalog(phrases):
         path = d / f"{seg.name}.wav"
-        entry = old.get(seg.name)
-        if path.exists() and (entry is None or entry.get("source") == "recorded"):
-            clips[seg.name] = {"text": seg.text, "source": "recorded"}
-            result.recorded.append(seg.name)
-            continue
-        if path.exists() and entry == {"text": seg.text, "source": source}:
-            clips[seg.name] = entry
-            result.kept.append(seg.name)
-            continue
-        frames = audio.espeak_frames(seg.text, voice)
+        entry = old.get(seg.name) or {}
+        if path.exists():
+            digest = _sha256(path)
+            if entry.get("source") == "recorded" or entry.get("sha256") != digest:
+                # not the file espeak-ng made here: a person recorded it
+                clips[seg.name] = {"text": seg.text, "source": "recorded", "sha256": digest}
+                result.recorded.append(seg.name)
+                continue
+            if entry.get("text") == seg.text and entry.get("source") == source:
+                clips[seg.name] = entry
+                result.kept.append(seg.name)
+                continue
+        wav = audio.wav_bytes(audio.espeak_frames(seg.text, voice))
         tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(audio.wav_bytes(frames))
+        tmp.write_bytes(wav)
         tmp.replace(path)
-        clips[seg.name] = {"text": seg.text, "source": source}
+        clips[seg.name] = {"text": seg.text, "source": source, "sha256": hashlib.sha256(wav).hexdigest()}
         result.generated.append(seg.name)
     for name, entry in old.items():  # clips of an older config stay listed (still usable)
         if name not in clips and (d / f"{name}.wav").exists():
@@ -108,6 +112,10 @@ def build_pack(pack_dir: str | Path, voice: str = "vi", phrases: list[Segment] |
     kit = ["name,file,text,source"] + [f'{n},{n}.wav,"{e["text"]}",{e["source"]}' for n, e in clips.items()]
     (d / KIT).write_text("\n".join(kit) + "\n", encoding="utf-8")
     return result
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 @dataclass
@@ -225,3 +233,38 @@ def _synth_chime() -> bytes:
     if _CHIME is None:
         _CHIME = audio.chime_frames()
     return _CHIME
+
+
+@dataclass
+class ClipCheck:
+    name: str
+    level: str  # "ok", "warning", "missing", "unusable"
+    detail: str
+
+
+def check_pack(pack_dir: str | Path, wanted: list[Segment]) -> list[ClipCheck]:
+    """Each wanted clip of a pack: present and usable, in another format (converted when loaded), with
+    long silences around the words, missing, or unusable (the reason names the file)."""
+    d = Path(pack_dir)
+    out = []
+    for seg in wanted:
+        path = d / f"{seg.name}.wav"
+        if not path.is_file():
+            out.append(ClipCheck(seg.name, "missing", f"{path} is missing (says {seg.text!r}): espeak-ng "
+                                 "says it instead"))
+            continue
+        try:
+            frames, notes = audio.read_wav(path)
+        except audio.AudioError as e:
+            out.append(ClipCheck(seg.name, "unusable", str(e)))
+            continue
+        lead, tail = audio.edge_silence_s(frames)
+        warn = ([f"not {audio.FORMAT} ({', '.join(notes)} when loaded)"] if notes else [])
+        if lead > 0.3 or tail > 0.3:
+            warn.append(f"{lead:.1f} s of silence before and {tail:.1f} s after the words: trim it "
+                        f"(`sox {path.name} out.wav silence 1 0.02 1% reverse silence 1 0.02 1% reverse`)")
+        if warn:
+            out.append(ClipCheck(seg.name, "warning", f"{path}: " + "; ".join(warn)))
+        else:
+            out.append(ClipCheck(seg.name, "ok", f"{audio.duration_s(frames):.2f} s"))
+    return out
