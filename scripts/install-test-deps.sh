@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages the test suite talks to (real Mosquitto, VictoriaMetrics, Chromium, fonts,
-# systemd-analyze), only those that are missing. Debian; needs root (or sudo).
+# systemd-analyze, espeak-ng, alsa-utils), only those that are missing. Debian; needs root (or sudo).
 set -euo pipefail
 need=()
 command -v mosquitto >/dev/null || [ -x /usr/sbin/mosquitto ] || need+=(mosquitto)
@@ -10,6 +10,8 @@ command -v chromium >/dev/null || need+=(chromium)
 command -v prometheus-alertmanager >/dev/null || need+=(prometheus-alertmanager)
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
 command -v systemd-analyze >/dev/null || need+=(systemd)
+command -v espeak-ng >/dev/null || need+=(espeak-ng)  # the voice call's default clip pack and fallback
+command -v aplay >/dev/null || need+=(alsa-utils)  # the speaker output (tests play to ALSA's null device)
 if [ ${#need[@]} -gt 0 ]; then
   echo "installing system packages: ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
