@@ -5,6 +5,8 @@
     civiq edge doctor CONFIG [--simulate]  check config, pins, devices, broker, clock, disk in plain words
     civiq edge test-print CONFIG           print a test ticket on each printer
     civiq edge display-test CONFIG         show a test pattern on each display
+    civiq edge say-test CONFIG [--text T]  chime + a sample call on the speaker, prints what was said
+    civiq edge voice-pack build|check      generate (espeak-ng, offline) or check the voice clip pack
     civiq edge install CONFIG              put config and systemd unit in place
     civiq gateway run [--config FILE]      run the gateway
     civiq gateway install                  put settings and systemd unit in place
@@ -51,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     dt = edge.add_parser("display-test", help="show a test pattern on every display")
     dt.add_argument("config")
     dt.add_argument("--simulate", action="store_true")
+    from civiq.edge.voice.cli import add_arguments as voice_arguments
+
+    voice_arguments(edge)
     ins = edge.add_parser("install", help="install config and systemd unit")
     ins.add_argument("config")
     ins.add_argument("--root", default="/", help="install under this root (for tests and images)")

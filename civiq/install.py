@@ -6,6 +6,9 @@ image builders) install into a temporary tree instead of ``/``::
     $ civiq edge install center.yaml --root /tmp/img
     installed /tmp/img/etc/civiq/center.yaml and /tmp/img/etc/systemd/system/civiq-edge.service
 
+The edge install also generates the speaker's voice clip pack (``speaker.pack_dir``, default
+``/var/lib/civiq/voice``) with espeak-ng when the config has a speaker and espeak-ng is installed.
+
 Files: the config ``/etc/civiq/{center,gateway}.yaml`` mode 0640 (group ``civiq`` when that group exists:
 the service reads it, other users cannot: it may name password files), the unit
 ``/etc/systemd/system/civiq-{edge,gateway}.service`` mode 0644. The unit's ExecStart is rewritten to the
@@ -127,8 +130,34 @@ def install_edge(config: str | Path, root: str | Path = "/", group: str | None =
     _write(target, text, CONFIG_MODE, group)
     _write(unit, render_unit("civiq-edge.service"), UNIT_MODE)
     print(f"installed {target} and {unit}")
+    _install_voice_pack(cfg, r)
     _finish(r, "civiq-edge.service", group)
     return 0
+
+
+def _install_voice_pack(cfg, root: Path) -> None:  # noqa: ANN001 - CenterConfig
+    """Generate the speaker's clip pack with espeak-ng (offline), keeping any human recordings there."""
+    sp = cfg.speaker
+    if sp is None or not sp.speech:
+        return
+    from civiq.edge.voice import audio
+    from civiq.edge.voice.announcer import phrasebook_from_config
+    from civiq.edge.voice.clips import build_pack
+
+    pack = sp.pack_path(Path(EDGE_STATE_DIR))
+    target = root / pack.relative_to("/") if pack.is_absolute() else root / pack
+    if not audio.espeak_available():
+        print(f"note: espeak-ng is not installed, so no voice clip pack was generated in {pack}: "
+              "`sudo apt install espeak-ng` then `civiq edge voice-pack build --config /etc/civiq/center.yaml`, "
+              "or copy a recorded pack there (docs/technician.md, Recording kit)", file=sys.stderr)
+        return
+    try:
+        r = build_pack(target, sp.voice, phrasebook_from_config(cfg).phrase_segments())
+    except (audio.AudioError, OSError) as e:
+        print(f"warning: the voice clip pack was not generated in {target}: {e}", file=sys.stderr)
+        return
+    print(f"voice clip pack {target}: {len(r.generated)} clip(s) generated with espeak-ng ({sp.voice}), "
+          f"{len(r.recorded)} recording(s) kept")
 
 
 def install_gateway(root: str | Path = "/", settings: str | Path | None = None,

@@ -1,4 +1,4 @@
-"""``civiq edge ...``: run, doctor, test-print, display-test, install."""
+"""``civiq edge ...``: run, doctor, test-print, display-test, say-test, voice-pack, install."""
 
 from __future__ import annotations
 
@@ -151,6 +151,14 @@ def main(args: argparse.Namespace) -> int:
         return test_print(args)
     if args.cmd == "display-test":
         return display_test(args)
+    if args.cmd in ("say-test", "voice-pack"):
+        from civiq.edge.voice.cli import main as voice_main
+
+        path = getattr(args, "config", None)
+        cfg = _load(path) if path else None
+        if path and cfg is None:
+            return 2
+        return voice_main(args, cfg)
     if args.cmd == "install":
         from civiq.install import install_edge
 

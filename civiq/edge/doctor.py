@@ -1,7 +1,8 @@
 """``civiq edge doctor CONFIG``: what is wrong with this agent, in plain words. Exit 1 on any fault.
 
 Checks, in the order a technician would: the config, the state directory and disk, the clock, the GPIO pins,
-every serial device (port present, device answering, printer paper and cover), the MQTT broker.
+every serial device (port present, device answering, printer paper and cover), the speaker (clip pack,
+espeak-ng, aplay, the ALSA device), the MQTT broker.
 
 When the agent is running it owns the serial ports (a second process talking on an RS-485 bus garbles
 both), so doctor asks the running agent's local API for each device's health instead of opening the ports.
@@ -213,6 +214,9 @@ def diagnose(config_path: str, simulate: bool = False) -> list[Finding]:
     findings += check_disk(cfg)
     findings += check_clock()
     findings += check_devices(cfg, simulate)
+    from civiq.edge.voice.doctor import check_speaker
+
+    findings += [Finding(*f) for f in check_speaker(cfg, agent_running=running_agent(cfg) is not None or simulate)]
     findings += check_broker(cfg)
     return findings
 

@@ -127,9 +127,10 @@ def test_gateway_data_dir_is_the_writable_state_directory(monkeypatch: pytest.Mo
 # The character-device driver names (/proc/devices on a Raspberry Pi) of what the agent opens, from the
 # kernel sources: gpiolib.c GPIOCHIP_NAME "gpiochip"; spidev.c register_chrdev(.., "spi", ..);
 # usb-serial.c "ttyUSB" (FTDI, CH340, CP210x, PL2303); cdc-acm.c "ttyACM"; amba-pl011.c "ttyAMA";
-# 8250 / bcm2835aux mini UART "ttyS". DeviceAllow=char-<name> matches on these names, not on /dev paths.
+# 8250 / bcm2835aux mini UART "ttyS"; sound/core/sound.c register_chrdev(116, "alsa", ..). DeviceAllow=char-<name> matches on these names, not on /dev paths.
 AGENT_DEVICES = {"/dev/gpiochip0": "gpiochip", "/dev/spidev0.0": "spi", "/dev/ttyUSB0": "ttyUSB",
-                 "/dev/ttyACM0": "ttyACM", "/dev/ttyAMA0": "ttyAMA", "/dev/ttyS0": "ttyS"}
+                 "/dev/ttyACM0": "ttyACM", "/dev/ttyAMA0": "ttyAMA", "/dev/ttyS0": "ttyS",
+                 "/dev/snd/pcmC0D0p": "alsa"}
 
 
 def test_edge_device_allow_covers_every_device_the_agent_opens_and_nothing_else() -> None:
@@ -145,7 +146,7 @@ def test_edge_device_allow_covers_every_device_the_agent_opens_and_nothing_else(
     # where this machine has one of those drivers, its /proc/devices name is the one we allow
     live = {line.split()[1] for line in Path("/proc/devices").read_text().split("Block devices")[0].splitlines()
             if line.strip() and line.split()[0].isdigit()}
-    for name in ("ttyS", "ttyUSB", "ttyACM", "ttyAMA", "gpiochip", "spi"):
+    for name in ("ttyS", "ttyUSB", "ttyACM", "ttyAMA", "gpiochip", "spi", "alsa"):
         if name in live:
             assert name in allowed
 

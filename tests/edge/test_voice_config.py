@@ -78,3 +78,13 @@ def test_missing_pack_without_espeak_is_an_error(tmp_path: Path, monkeypatch) ->
     assert "espeak-ng is not installed" in out[0] and "voice-pack build" in out[0]
     assert edge_config.load_config(write(tmp_path, speaker.replace("pack_dir", "speech: false\n  pack_dir")),
                                    env={}).speaker.speech is False  # chime only: no pack needed
+
+
+def test_demo_centers_speak_nothing(tmp_path: Path) -> None:
+    """`civiq demo` has no speaker: its centers make no sound (and in simulation a speaker would be emulated)."""
+    from civiq.demo_centers import MAX_CENTERS, demo_centers
+
+    for i, c in enumerate(demo_centers(MAX_CENTERS)):
+        p = tmp_path / f"{i}.yaml"
+        p.write_text(c.config_yaml(1883, str(tmp_path / f"s{i}")), encoding="utf-8")
+        assert load_config(p, env={}).speaker is None
