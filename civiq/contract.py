@@ -126,7 +126,7 @@ class DeviceState(StrEnum):
 
 class DeviceInfo(Model):
     id: Ident
-    kind: str  # printer, display, keypad, dispenser, qrboard
+    kind: str  # printer, display, keypad, dispenser, qrboard, speaker
     model: str = ""
 
 

@@ -80,7 +80,7 @@ def test_say_test_without_an_agent_plays_on_alsa(tmp_path: Path, pack_dir: Path,
     wav = tmp_path / "call.wav"
     assert civiq_main(["edge", "say-test", str(center(tmp_path, pack_dir)), "--out", str(wav)]) == 0
     out = capsys.readouterr().out
-    assert "said (alsa output null): Số A không một năm đến Quầy một" in out and "speaker: ok" in out
+    assert "said (alsa output null): Số A không một năm đến Quầy một" in out and "device speaker: ok" in out
     assert wav.read_bytes()[:4] == b"RIFF"
     assert civiq_main(["edge", "say-test", str(center(tmp_path, pack_dir, device="nosuch"))]) == 1
     assert "the speaker failed: ALSA device 'nosuch' cannot play" in capsys.readouterr().err

@@ -57,7 +57,7 @@ def say_test(cfg: CenterConfig, text: str | None, simulate: bool, out: str | Non
             Path(out).write_bytes(a.wav)
             print(f"WAV written to {out}")
         h = ann.poll()
-        print(f"speaker {ann.id}: {h.state} ({h.detail})")
+        print(f"device {ann.id}: {h.state} ({h.detail})")
         if a.error:
             print(f"the speaker failed: {a.error}", file=sys.stderr)
             return 1
