@@ -78,7 +78,7 @@ def agent_routes(agent) -> list[web.RouteDef]:  # noqa: ANN001
     async def voice_recent(request: web.Request) -> web.Response:
         if agent.announcer is None:
             return json_response([])
-        return json_response([a.json() for a in list(agent.announcer.recent.values())])
+        return json_response([a.json() for a in agent.announcer.recent_list()])
 
     async def say_test(request: web.Request) -> web.Response:
         text = request.query.get("text") or None

@@ -75,6 +75,7 @@ class _Request:
     text: str | None = None  # free text (say-test), said by espeak-ng
     done: threading.Event = field(default_factory=threading.Event)
     result: Announcement | None = None
+    error: str | None = None
 
 
 class Announcer(Device):
@@ -134,8 +135,10 @@ class Announcer(Device):
         with self._cond:
             self._pending.append(req)
             self._cond.notify_all()
-        if not req.done.wait(timeout) or req.result is None:
+        if not req.done.wait(timeout):
             raise SpeakerError(f"the announcement was not played within {timeout:.0f} s")
+        if req.result is None:
+            raise SpeakerError(req.error or "the speaker was stopped")
         return req.result
 
     def subscribe(self, cb: Callable[[Announcement], None]) -> Callable[[], None]:
@@ -153,6 +156,11 @@ class Announcer(Device):
     def get(self, ann_id: str) -> Announcement | None:
         with self._cond:
             return self.recent.get(ann_id)
+
+    def recent_list(self) -> list[Announcement]:
+        """The last announcements made (at most 50), oldest first."""
+        with self._cond:
+            return list(self.recent.values())
 
     def wait_idle(self, timeout: float) -> bool:
         with self._cond:
@@ -200,7 +208,8 @@ class Announcer(Device):
         try:
             ann = self._render(req)
         except audio.AudioError as e:
-            self._set_play_error(f"cannot make the announcement: {e}")
+            req.error = f"cannot make the announcement: {e}"
+            self._set_play_error(req.error)
             return
         req.result = ann
         with self._cond:
