@@ -120,6 +120,7 @@ def test_large_ward_has_the_promised_hardware() -> None:
     assert any(c.profile.rules for c in cfg.counters)
     assert all(s.portal_url is None or s.portal_url.startswith("https://dichvucong.gov.vn/") for s in cfg.services)
     assert cfg.serial_ports() == {"/dev/civiq-printer": 19200, "/dev/civiq-rs485": 9600}
+    assert cfg.speaker is not None and cfg.speaker.counter_names["c3"] == "quầy số 3"
 
 
 def test_check_main_prints_a_summary_per_good_file_and_every_problem_of_a_bad_one(tmp_path: Path) -> None:
@@ -135,7 +136,7 @@ def test_check_main_prints_a_summary_per_good_file_and_every_problem_of_a_bad_on
     out = io.StringIO()
     assert check_main([str(EXAMPLES / "large-ward.yaml")], env=NO_ENV, out=out) == 0
     assert out.getvalue().splitlines()[-1].startswith(f"OK {EXAMPLES / 'large-ward.yaml'}: center hcm-saigon, "
-                                                      "8 services, 8 counters, 19 devices")
+                                                      "8 services, 8 counters, 20 devices")
 
 
 def test_base_is_valid_and_pins_are_normalised(tmp_path: Path) -> None:
