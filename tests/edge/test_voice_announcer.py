@@ -41,9 +41,9 @@ def test_merge_cooldown_and_recall(pack_dir: Path) -> None:
     got = []
     unsubscribe = ann.subscribe(got.append)
     try:
-        t0 = time.monotonic()
         ann.announce("A001", "c1")
         wait_for(lambda: spk.playing is not None, what="first chime playing")
+        t0 = time.monotonic()
         ann.announce("A002", "c1")
         ann.announce("A002", "c2")  # still waiting: merged, said once for the latest counter
         ann.announce("A002", "c2", recall=True)  # merged too
