@@ -8,11 +8,18 @@ Opening the device plays 50 ms of silence (nothing audible in the hall); it is s
 from __future__ import annotations
 
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 from civiq.edge.config import CenterConfig
 
 OK, WARN, FAIL = "ok", "warning", "FAULT"
+
+
+@dataclass
+class _Sound:
+    wav: bytes
+    duration_s: float
 
 
 def check_speaker(cfg: CenterConfig, agent_running: bool) -> list[tuple[str, str, str]]:
@@ -59,14 +66,8 @@ def check_speaker(cfg: CenterConfig, agent_running: bool) -> list[tuple[str, str
         return out
     from civiq.edge.voice.speaker import AlsaOutput, SpeakerError
 
-    wav = audio.wav_bytes(audio.silence(0.05))
-
-    class Silence:
-        duration_s = 0.05
-
-    Silence.wav = wav
     try:
-        AlsaOutput(sp.device).play(Silence())
+        AlsaOutput(sp.device).play(_Sound(audio.wav_bytes(audio.silence(0.05)), 0.05))
         out.append((OK, f"{what} output", f"ALSA device {sp.device!r} opens (test with `civiq edge say-test`)"))
     except SpeakerError as e:
         out.append((FAIL, f"{what} output", f"{e}. Is the speaker's sound card plugged in? Is the civiq user "
