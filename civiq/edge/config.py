@@ -820,6 +820,9 @@ def _speaker_check(cfg: Any) -> list[tuple[Loc, str]]:
     if sp is None:
         return []
     out: list[tuple[Loc, str]] = []
+    others = [d.id for section in ("printers", "displays", "keypads", "qrboards") for d in getattr(cfg, section)]
+    if sp.id in others + ([cfg.dispenser.id] if cfg.dispenser else []):
+        out.append((("speaker", "id"), f"device id '{sp.id}' is already used by another device"))
     counters = [c.id for c in cfg.counters]
     for cid in sp.counter_names:
         if cid not in counters:
