@@ -177,6 +177,7 @@ class EventType(StrEnum):
     ticket_no_show = "ticket.no_show"
     ticket_transferred = "ticket.transferred"
     ticket_completed = "ticket.completed"
+    ticket_held = "ticket.held"
     counter_opened = "counter.opened"
     counter_closed = "counter.closed"
     counter_break = "counter.break"
@@ -191,9 +192,17 @@ class Event(Model):
 
     ``data`` depends on ``type``:
 
-    * ``ticket.issued``: ``ticket`` (e.g. "A001"), ``service``, ``number``, ``day``, ``ahead``, ``eta_s``
-    * ``ticket.called`` / ``ticket.recalled``: ``ticket``, ``service``, ``counter``, ``wait_s``, ``recalls``
+    * ``ticket.issued``: ``ticket`` (e.g. "A001"), ``service``, ``number``, ``day``, ``ahead``, ``eta_s``;
+      ``priority`` (a priority class id, e.g. "elderly") only when the ticket has one, and then ``by``
+      (what issued it: ``dispenser``, ``keypad:<id>``, ``kiosk``, ``api``, ``sim``) when known
+    * ``ticket.called`` / ``ticket.recalled``: ``ticket``, ``service``, ``counter``, ``wait_s``, ``recalls``;
+      ``priority`` when the ticket has one. A call the clerk chose out of the line's order (a specific
+      ticket) has ``out_of_order: true``; a call of a held ticket has ``from_hold: true``; both carry
+      ``by``: who asked (``keypad:<id>``, ``api``, ``gateway:<command id>``), so every such call is audited
+    * ``ticket.held``: ``ticket``, ``service``, ``counter`` (where it was parked), ``service_s``, ``by``;
+      ``priority`` when it has one. The ticket leaves the counter and the line until a ``from_hold`` call
     * ``ticket.no_show`` / ``ticket.completed``: ``ticket``, ``service``, ``counter``, ``service_s``
+      (a held ticket still parked at the end of its day: ``ticket.no_show`` with ``reason: "day_end"``)
     * ``ticket.transferred``: ``ticket``, ``service``, ``to_service``, ``to_counter``
     * ``counter.opened`` / ``counter.closed`` / ``counter.break``: ``counter``
     * ``device.fault`` / ``device.recovered``: ``device``, ``kind``, ``state``, ``detail``
@@ -213,6 +222,11 @@ class ServiceQueue(Model):
     eta_s: float | None = None  # None = unknown: we do not guess
     served_today: int = Field(ge=0, default=0)
     issued_today: int = Field(ge=0, default=0)
+    # added with priority tickets (older edges leave the defaults): waiting tickets with a priority class
+    # (included in ``waiting``), by class id; and tickets of this service parked (held) at a counter
+    priority_waiting: int = Field(ge=0, default=0)
+    priority_by_class: dict[str, int] = {}
+    held: int = Field(ge=0, default=0)
 
 
 class CounterStateName(StrEnum):
@@ -226,6 +240,8 @@ class CounterState(Model):
     ticket: str | None = None
     services: list[str] = []
     served_today: int = Field(ge=0, default=0)
+    priority: str | None = None  # the priority class of the ticket in hand, if it has one
+    held: list[str] = []  # tickets parked at this counter, oldest first (older edges: always empty)
 
 
 class QueueSnapshot(Model):
@@ -323,10 +339,20 @@ class TestPrintCmd(Command):
 
 
 class CounterCmd(Command):
+    """An action at a counter, as its keypad would do it; the edge answers with a :class:`CmdResult`.
+
+    ``call``: call ``ticket`` (a waiting or held label, e.g. "B012") now, out of the line's order;
+    ``hold``: park the ticket in hand (the citizen steps aside: a missing paper, a photocopy);
+    ``call_held``: call a held ticket back (``ticket``, or the oldest held at this counter when absent).
+    The resulting events carry ``by: "gateway:<id>"`` (audit). Older edges answer ``ok: false``.
+    """
+
     counter: str
-    action: Literal["next", "recall", "no_show", "complete", "open", "close", "break", "transfer"]
+    action: Literal["next", "recall", "no_show", "complete", "open", "close", "break", "transfer",
+                    "call", "hold", "call_held"]
     to_service: str | None = None
     to_counter: str | None = None
+    ticket: str | None = Field(default=None, min_length=1, max_length=16)
 
 
 COMMAND_MODELS: dict[str, type[Command]] = {

@@ -165,7 +165,7 @@ def _port(v: Any) -> str:
 
 
 Port = Annotated[str, BeforeValidator(_port)]
-KeyName = Literal["next", "recall", "no_show", "transfer", "done", "open", "close", "break"]
+KeyName = Literal["next", "recall", "no_show", "transfer", "done", "open", "close", "break", "hold", "call_held"]
 KEY_NAMES: tuple[str, ...] = get_args(KeyName)
 
 
@@ -305,6 +305,57 @@ class QueueConfig(Section):
                              "no-show.", examples=[3])
     estimate_window_min: int = Field(default=60, ge=5, le=1440, description="Minutes of recent history used "
                                      "for the wait estimate printed on tickets.", examples=[60])
+    recall_cooldown_s: float = Field(default=10, ge=0, le=600, description="Seconds after a call or recall "
+                                     "before the same ticket may be recalled (a recall inside it is refused "
+                                     "with the time left: the announcement is still going on); 0: no cooldown.",
+                                     examples=[10])
+
+
+class PriorityClass(Section):
+    """A kind of citizen served before the normal line (người được ưu tiên)."""
+
+    id: Ident = Field(description="Class id, used in events, keys and buttons.", examples=["elderly"])
+    name_vi: str = Field(min_length=1, max_length=40, description="Vietnamese name (printed on the ticket, shown "
+                         "on the board).", examples=["Người cao tuổi"])
+    name_en: str = Field(min_length=1, max_length=40, description="English name.", examples=["Elderly"])
+    enabled: bool = Field(default=True, description="`false` keeps the class in the file but issues no ticket "
+                          "of it (its buttons and keys do nothing but log).", examples=[True])
+
+
+STANDARD_PRIORITY_CLASSES = [
+    {"id": "elderly", "name_vi": "Người cao tuổi", "name_en": "Elderly"},
+    {"id": "disabled", "name_vi": "Người khuyết tật", "name_en": "Person with disability"},
+    {"id": "pregnant", "name_vi": "Phụ nữ mang thai", "name_en": "Pregnant woman"},
+    {"id": "merit", "name_vi": "Người có công", "name_en": "Person with meritorious service"},
+]
+
+
+class PriorityConfig(Section):
+    """Priority tickets (vé ưu tiên) and the rule by which they go ahead. See docs/manager.md."""
+
+    rule: Literal["first", "boost"] = Field(
+        default="first", description="`first`: a priority ticket is called before every normal ticket of the "
+        "services a counter serves (oldest priority first); `boost`: a priority ticket counts as if it had "
+        "waited `boost_minutes` more, so it jumps ahead of normal tickets younger than that.",
+        examples=["first"])
+    max_in_row: int = Field(default=0, ge=0, le=50, description="With `first`: after this many priority "
+                            "calls in a row at one counter, its next call takes the oldest normal ticket if "
+                            "one waits (the normal line never starves); 0: no limit.", examples=[3])
+    boost_minutes: float = Field(default=15, gt=0, le=480, description="With `boost`: minutes of wait a "
+                                 "priority ticket is credited with.", examples=[15])
+    classes: list[PriorityClass] = Field(
+        default_factory=lambda: [PriorityClass(**c) for c in STANDARD_PRIORITY_CLASSES],
+        description="Priority classes. Omitted: the four standard ones (elderly, disabled, pregnant, merit); "
+        "an empty list: no priority tickets.", examples=[STANDARD_PRIORITY_CLASSES[:2]])
+
+    def enabled(self) -> dict[str, PriorityClass]:
+        """Enabled classes by id."""
+        return {c.id: c for c in self.classes if c.enabled}
+
+    def label(self, class_id: str | None) -> str | None:
+        """The ticket line of a class: ``"ƯU TIÊN · Người cao tuổi"``; None for no (or an unknown) class."""
+        c = next((c for c in self.classes if c.id == class_id), None)
+        return f"ƯU TIÊN · {c.name_vi}" if c else None
 
 
 class HttpConfig(Section):
@@ -371,6 +422,12 @@ class DispenserConfig(Section):
                            examples=["p1"])
     debounce_ms: int = Field(default=300, ge=20, le=5000, description="Presses closer than this are one "
                              "press (milliseconds).", examples=[300])
+    priority_buttons: dict[Ident, Pin] = Field(
+        default={}, description="Priority class id -> BCM pin of its 'Ưu tiên' button. A citizen presses it, "
+        "then the button of their service within `priority_window_s`: the ticket is a priority ticket of that "
+        "class (one button per class, whatever the number of services).", examples=[{"elderly": 24}])
+    priority_window_s: float = Field(default=10, ge=2, le=60, description="Seconds a priority button stays "
+                                     "armed waiting for the service button.", examples=[10])
 
 
 class PrinterConfig(Section):
@@ -428,6 +485,26 @@ DisplayConfig = Annotated[Union[ModbusDisplay, AsciiDisplay, Max7219Display],  #
                           Field(discriminator="protocol")]
 
 
+class GpioIssueKey(Section):
+    """A keypad key that issues a ticket of `service` (with a priority class, or a normal one)."""
+
+    pin: Pin = Field(description="BCM pin of the key.", examples=[20])
+    service: Prefix = Field(description="Service of the ticket.", examples=["A"])
+    priority: Ident | None = Field(default=None, description="Priority class id; absent: a normal ticket.",
+                                   examples=["elderly"])
+
+
+class SerialIssueKey(Section):
+    """A call pad key that issues a ticket: the pad reports its one-character code."""
+
+    code: Annotated[str, Field(pattern=r"^[1-9a-z]$")] = Field(
+        description="Key code the pad sends: a digit 1-9 or a lower-case letter (upper-case letters are the "
+        "staff keys).", examples=["1"])
+    service: Prefix = Field(description="Service of the ticket.", examples=["A"])
+    priority: Ident | None = Field(default=None, description="Priority class id; absent: a normal ticket.",
+                                   examples=["elderly"])
+
+
 class GpioKeypad(Section):
     """A staff keypad with buttons wired to GPIO pins."""
 
@@ -435,13 +512,17 @@ class GpioKeypad(Section):
     counter: Ident = Field(description="Counter it controls.", examples=["c1"])
     kind: Literal["gpio"] = Field(description="`gpio`.", examples=["gpio"])
     pins: dict[KeyName, Pin] = Field(
-        description="Key -> BCM pin. Keys: " + ", ".join(KEY_NAMES) + "; `next` is required.",
+        description="Key -> BCM pin. Keys: " + ", ".join(KEY_NAMES) + "; `next` is required. `hold` parks the "
+        "ticket in hand, `call_held` calls back the oldest ticket parked at this counter.",
         examples=[{"next": 5, "recall": 6, "no_show": 13, "transfer": 19, "done": 26}])
+    issue: list[GpioIssueKey] = Field(default=[], description="Keys that issue a ticket (a reception desk "
+                                      "giving priority tickets); printed on the dispenser's printer.",
+                                      examples=[[{"pin": 20, "service": "A", "priority": "elderly"}]])
 
     @model_validator(mode="after")
     def _needs_next(self) -> GpioKeypad:
-        if "next" not in self.pins:
-            raise problems_error([(("pins",), "a keypad needs a 'next' key")])
+        if "next" not in self.pins and not self.issue:
+            raise problems_error([(("pins",), "a keypad needs a 'next' key (or `issue` keys at a reception desk)")])
         return self
 
 
@@ -451,6 +532,8 @@ class SerialKeypad(_SerialBusDevice):
     id: Ident = Field(description="Device id.", examples=["k2"])
     counter: Ident = Field(description="Counter it controls.", examples=["c2"])
     kind: Literal["serial"] = Field(description="`serial`.", examples=["serial"])
+    issue: list[SerialIssueKey] = Field(default=[], description="Pad keys that issue a ticket (reception desk).",
+                                        examples=[[{"code": "1", "service": "A", "priority": "elderly"}]])
 
 
 KeypadConfig = Annotated[Union[GpioKeypad, SerialKeypad], Field(discriminator="kind")]  # noqa: UP007
@@ -569,6 +652,7 @@ class _View:
         self.keypads: list[tuple[int, Any]] = []
         self.qrboards: list[tuple[int, Any]] = []
         self.dispenser: DispenserConfig | None = None
+        self.priority: PriorityConfig | None = None
         self.declared: dict[str, list[str]] = {"services": [], "counters": [], "printers": []}
 
     @classmethod
@@ -577,6 +661,7 @@ class _View:
         for name in ("services", "counters", "printers", "displays", "keypads", "qrboards"):
             setattr(v, name, list(enumerate(getattr(cfg, name))))
         v.dispenser = cfg.dispenser
+        v.priority = cfg.priority
         v.declared = {"services": [s.prefix for s in cfg.services], "counters": [c.id for c in cfg.counters],
                       "printers": [p.id for p in cfg.printers]}
         return v
@@ -602,6 +687,8 @@ class _View:
                 v.declared[name] = list(dict.fromkeys(
                     it[key] for it in raw if isinstance(it, dict) and _valid(check, it.get(key))))
         v.dispenser = _lenient(TypeAdapter(DispenserConfig), data.get("dispenser"))
+        if "priority" in data:
+            v.priority = _lenient(TypeAdapter(PriorityConfig), data.get("priority"))
         return v
 
 
@@ -670,6 +757,14 @@ def _cross_check(v: _View) -> list[tuple[Loc, str]]:
 
     unique("services", v.services, "prefix", "service prefix")
     unique("counters", v.counters, "id", "counter id")
+    classes = [c.id for c in v.priority.classes] if v.priority is not None else []
+    if v.priority is not None:
+        first_cls: dict[str, int] = {}
+        for i, c in enumerate(v.priority.classes):
+            if c.id in first_cls:
+                out.append((("priority", "classes", i, "id"), f"priority class '{c.id}' is already used by "
+                            f"priority.classes[{first_cls[c.id]}]"))
+            first_cls.setdefault(c.id, i)
 
     # device ids, unique across every device section
     seen_dev: dict[str, str] = {}
@@ -719,10 +814,29 @@ def _cross_check(v: _View) -> list[tuple[Loc, str]]:
             pin_uses.append((d.buzzer_pin, ("dispenser", "buzzer_pin"), "the dispenser buzzer"))
         if d.printer not in printers:
             out.append((("dispenser", "printer"), _undefined("printer", d.printer, printers)))
+        for cls_id, pin in d.priority_buttons.items():
+            pin_uses.append((pin, ("dispenser", "priority_buttons", cls_id), f"dispenser priority button {cls_id}"))
+            if cls_id not in classes:
+                out.append((("dispenser", "priority_buttons", cls_id, "[key]"),
+                            _undefined("priority class", cls_id, classes)))
     for i, k in v.keypads:
         if isinstance(k, GpioKeypad):
             for key, pin in k.pins.items():
                 pin_uses.append((pin, ("keypads", i, "pins", key), f"keypad {k.id} key '{key}'"))
+        codes: dict[str, int] = {}
+        for j, ik in enumerate(k.issue):
+            if isinstance(ik, GpioIssueKey):
+                pin_uses.append((ik.pin, ("keypads", i, "issue", j, "pin"), f"keypad {k.id} issue key {j}"))
+            elif ik.code in codes:
+                out.append((("keypads", i, "issue", j, "code"), f"code '{ik.code}' is already used by "
+                            f"issue[{codes[ik.code]}]"))
+            else:
+                codes[ik.code] = j
+            if ik.service not in services:
+                out.append((("keypads", i, "issue", j, "service"), _undefined("service", ik.service, services)))
+            if ik.priority is not None and ik.priority not in classes:
+                out.append((("keypads", i, "issue", j, "priority"),
+                            _undefined("priority class", ik.priority, classes)))
     bus_pins: dict[int, str] = {}
     spi_used: dict[tuple[int, int], int] = {}
     for i, disp in v.displays:
@@ -880,6 +994,8 @@ class CenterConfig(Section):
     speaker: SpeakerConfig | None = Field(default=None, description="The hall speaker (voice call); "
                                           "absent: no sound.", examples=[{"output": "alsa", "device":
                                                                           "default", "repeat": 2}])
+    priority: PriorityConfig = Field(default_factory=lambda: PriorityConfig(classes=[]), description="Priority "
+                                     "tickets; absent: none.", examples=[{"rule": "first", "max_in_row": 3}])
 
     @model_validator(mode="after")
     def _cross_references(self) -> CenterConfig:

@@ -12,6 +12,7 @@ import pytest
 from civiq.clock import FakeClock
 from civiq.contract import ClockQuality, Event, EventType, Policy, PriorityRule, WorkProfile
 from civiq.edge.queue import EdgeStore, QueueEngine, QueueError, ServiceDef, TicketStatus
+from civiq.edge.queue.profiles import PriorityOrder
 
 SERVICES = {
     "A": ServiceDef("A", "Đất đai", "Land"),
@@ -428,7 +429,14 @@ def full_state(eng: QueueEngine) -> dict:
 
     state = {k: getattr(eng, k) for k in _STATE}
     return {**state, "line_order": list(eng._line), "counter_order": list(eng._counters),  # noqa: SLF001
-            "snapshot": eng.snapshot()}
+            "held_order": list(eng._held), "snapshot": eng.snapshot(),  # noqa: SLF001
+            "waiting": [eng.waiting(s) for s in SERVICES], "held": eng.held()}
+
+
+# priority tickets, holds and the recall cooldown are part of the random operations (tests/edge/test_queue_priority.py
+# covers them one by one)
+PRIO = {"priority": PriorityOrder("first", max_in_row=2), "priority_classes": ("elderly", "disabled"),
+        "recall_cooldown_s": 20}
 
 
 def busy_days(eng: QueueEngine, clock: FakeClock, rng, steps: int) -> None:  # noqa: ANN001
@@ -436,6 +444,11 @@ def busy_days(eng: QueueEngine, clock: FakeClock, rng, steps: int) -> None:  # n
     counter = lambda: rng.choice(list(COUNTERS))  # noqa: E731
     actions = [  # (weight, what)
         (35, lambda: eng.issue(rng.choice("ABC"))),
+        (5, lambda: eng.issue(rng.choice("ABC"), priority=rng.choice(["elderly", "disabled"]), by="dispenser")),
+        (2, lambda: eng.call_ticket(counter(), rng.choice([t.label for s in "ABC" for t in eng.waiting(s)] or ["A001"]),
+                                    by="keypad:k1")),
+        (4, lambda: eng.hold(counter(), by="api")),
+        (8, lambda: eng.call_held(counter(), rng.choice([t.label for t in eng.held()] or [None]), by="gateway:x1")),
         (25, lambda: eng.call_next(counter())),
         (8, lambda: eng.complete(counter())),
         (4, lambda: eng.recall(counter())),
@@ -466,7 +479,7 @@ def test_checkpoint_plus_tail_rebuilds_exactly_what_the_whole_log_does(tmp_path:
 
     rng = random.Random(7)
     clock = FakeClock(datetime(2026, 1, 5, 1, 0, tzinfo=UTC))
-    eng = make(tmp_path, clock)
+    eng = make(tmp_path, clock, **PRIO)
     for round_ in range(12):
         busy_days(eng, clock, rng, rng.randint(5, 60))
         if round_ % 3 != 2:
@@ -474,7 +487,7 @@ def test_checkpoint_plus_tail_rebuilds_exactly_what_the_whole_log_does(tmp_path:
         busy_days(eng, clock, rng, rng.randint(0, 40))
         live = full_state(eng)
         eng.store.close()
-        restarted = make(tmp_path, clock)  # checkpoint + tail
+        restarted = make(tmp_path, clock, **PRIO)  # checkpoint + tail
         assert restarted.restored_from is not None and restarted.replayed < restarted.last_seq
         copy = tmp_path / f"full-{round_}"
         copy.mkdir()
@@ -482,13 +495,16 @@ def test_checkpoint_plus_tail_rebuilds_exactly_what_the_whole_log_does(tmp_path:
         whole = QueueEngine(EdgeStore(copy / "queue.db"), clock, SERVICES, COUNTERS)
         whole.store.set_meta("engine.checkpoint", "")
         whole.store.close()
-        whole = QueueEngine(EdgeStore(copy / "queue.db"), clock, SERVICES, COUNTERS)  # the whole log
+        whole = QueueEngine(EdgeStore(copy / "queue.db"), clock, SERVICES, COUNTERS, **PRIO)  # the whole log
         assert whole.restored_from is None and whole.replayed == whole.last_seq
         assert full_state(restarted) == live
         assert full_state(whole) == live
         whole.store.close()
         eng = restarted
     assert eng.last_seq > 300 and len({e.data["day"] for e in events(eng, EventType.ticket_issued)}) >= 3
+    calls = events(eng, EventType.ticket_called)
+    assert any(e.data.get("priority") for e in calls) and any(e.data.get("out_of_order") for e in calls)
+    assert any(e.data.get("from_hold") for e in calls) and events(eng, EventType.ticket_held)
 
 
 def test_a_checkpoint_that_does_not_fit_is_ignored_and_the_log_replayed(tmp_path: Path, clock: FakeClock) -> None:

@@ -32,6 +32,15 @@ Choices worth knowing (see also :mod:`civiq.edge.queue.profiles` for the next-ti
   ``to_counter`` pins it to that counter, which calls it before anything else.
 * A policy's work profiles replace the configured ones for the counters it names; counters it does not
   name use their configured profile. Counters unknown to this node are ignored, unknown services are an error.
+* Priority tickets (``issue(service, priority="elderly")``) go ahead by the center's
+  :class:`~civiq.edge.queue.profiles.PriorityOrder`; each counter's run of priority calls in a row is part
+  of the folded state (``max_in_row``), so a restart decides exactly as before.
+* Clerk operations out of the line's order are events with ``by`` (who asked): :meth:`QueueEngine.call_ticket`
+  (``ticket.called`` with ``out_of_order: true``), :meth:`QueueEngine.hold` (``ticket.held``: the ticket
+  leaves the counter and the line, parked at that counter) and :meth:`QueueEngine.call_held` (a
+  ``ticket.called`` with ``from_hold: true``, at any counter). A recall within ``recall_cooldown_s`` of the
+  ticket's last call or recall is refused (:class:`QueueError` saying how long to wait); past
+  ``max_recalls`` a recall makes it a no-show. A ticket still held when its day ends is a day-end no-show.
 
 >>> from civiq.clock import FakeClock
 >>> from civiq.contract import WorkProfile
@@ -54,7 +63,7 @@ import pickle
 import threading
 import zlib
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -73,7 +82,7 @@ from civiq.contract import (
     WorkProfile,
 )
 from civiq.edge.queue.estimate import CounterLoad, Departure, estimate_wait_s
-from civiq.edge.queue.profiles import WaitingTicket, choose_next
+from civiq.edge.queue.profiles import PriorityOrder, WaitingTicket, choose_next
 from civiq.edge.queue.store import EdgeStore
 
 log = logging.getLogger(__name__)
@@ -103,6 +112,7 @@ class TicketStatus(StrEnum):
     called = "called"  # in hand at a counter
     completed = "completed"
     no_show = "no_show"
+    held = "held"  # parked by a counter (``counter``), out of the line until called back
 
 
 @dataclass(frozen=True)
@@ -120,6 +130,7 @@ class Ticket:
     eta_s: float | None = None  # waiting: estimated seconds until called; None = unknown
     wait_s: float | None = None  # called: seconds it waited
     service_s: float | None = None  # finished: seconds at the counter
+    priority: str | None = None  # priority class id (elderly, ...), None for a normal ticket
 
 
 @dataclass(frozen=True)
@@ -155,6 +166,8 @@ class _T:
     called_at: datetime | None = None
     wait_s: float | None = None
     service_s: float | None = None
+    priority: str | None = None
+    last_call: datetime | None = None  # effective time of its last call or recall (recall cooldown)
 
     @property
     def key(self) -> Key:
@@ -166,6 +179,7 @@ class _C:
     state: CounterStateName = CounterStateName.open
     ticket: Key | None = None
     served: dict[str, int] = field(default_factory=dict)  # day -> completed
+    priority_run: int = 0  # priority tickets called here in a row (PriorityOrder.max_in_row)
 
 
 Callback = Callable[[Event], object]
@@ -174,8 +188,8 @@ Callback = Callable[[Event], object]
 CHECKPOINT_KEY = "engine.checkpoint"
 _CHECKPOINT_FORMAT = 1
 # every attribute the fold writes (see _apply and its handlers): what a checkpoint holds
-_STATE = ("_tickets", "_line", "_numbers", "_served", "_counters", "_policy_version", "_policy_profiles",
-          "_departures", "_day", "_eff", "_last_clock", "_last_seq")
+_STATE = ("_tickets", "_line", "_held", "_numbers", "_served", "_counters", "_policy_version",
+          "_policy_profiles", "_departures", "_day", "_eff", "_last_clock", "_last_seq")
 REPLAY_PAGE = 5000
 
 
@@ -186,9 +200,16 @@ class QueueEngine:
                  counters: Mapping[str, WorkProfile], tz: str = DEFAULT_TZ, max_recalls: int = 3,
                  estimate_window_min: float = 60,
                  clock_quality: Callable[[], ClockQuality] | None = None,
-                 on_replay: Callable[[int], object] | None = None) -> None:
+                 on_replay: Callable[[int], object] | None = None,
+                 priority: PriorityOrder | None = None, priority_classes: Collection[str] = (),
+                 recall_cooldown_s: float = 0.0) -> None:
         if max_recalls < 0:
             raise QueueError("max_recalls must be 0 or more")
+        if recall_cooldown_s < 0:
+            raise QueueError("recall_cooldown_s must be 0 or more")
+        self.priority = priority or PriorityOrder()
+        self.priority_classes = frozenset(priority_classes)  # the classes issue() accepts
+        self.recall_cooldown_s = recall_cooldown_s
         if estimate_window_min <= 0:
             raise QueueError("estimate_window_min must be positive")
         self.store = store
@@ -211,6 +232,7 @@ class QueueEngine:
         # ---- state, rebuilt from the log
         self._tickets: dict[Key, _T] = {}
         self._line: dict[Key, _T] = {}  # waiting tickets
+        self._held: dict[Key, _T] = {}  # parked tickets (status held)
         self._numbers: dict[tuple[str, str], int] = {}  # (day, service) -> last number = issued that day
         self._served: dict[tuple[str, str], int] = {}  # (day, service) -> completed that day
         self._counters: dict[str, _C] = {c: _C() for c in self.configured}
@@ -324,8 +346,14 @@ class QueueEngine:
     def waiting(self, service: str) -> list[Ticket]:
         """The waiting tickets of ``service`` in line order (pinned ones included)."""
         with self._lock:
-            line = sorted((t for t in self._line.values() if t.service == service), key=lambda t: (t.since, t.seq))
+            line = sorted((t for t in self._line.values() if t.service == service), key=self._rank)
             return [self._view(t) for t in line]
+
+    def held(self, counter: str | None = None) -> list[Ticket]:
+        """Held (parked) tickets, oldest hold first: all, or those parked at ``counter``."""
+        with self._lock:
+            return [self._view(t) for t in sorted(self._held.values(), key=lambda t: (t.queued_at, t.seq))
+                    if counter is None or t.counter == counter]
 
     def snapshot(self) -> QueueSnapshot:
         with self._lock:
@@ -338,18 +366,32 @@ class QueueEngine:
                 line = [t for t in self._line.values() if t.service == s]
                 free = [t for t in line if t.pinned_to is None]
                 oldest = min((t.since for t in line), default=None)
+                by_class: dict[str, int] = {}
+                for t in line:
+                    if t.priority is not None:
+                        by_class[t.priority] = by_class.get(t.priority, 0) + 1
                 services[s] = ServiceQueue(
                     waiting=len(line),
                     oldest_wait_s=round(max(0.0, (eff - oldest).total_seconds()), 1) if oldest else 0.0,
                     eta_s=self._eta(s, len(free), eff),
                     served_today=self._served.get((day, s), 0),
                     issued_today=self._numbers.get((day, s), 0),
+                    priority_waiting=sum(by_class.values()),
+                    priority_by_class=dict(sorted(by_class.items())),
+                    held=sum(1 for t in self._held.values() if t.service == s),
                 )
+            held_at: dict[str, list[str]] = {}
+            for t in sorted(self._held.values(), key=lambda t: (t.queued_at, t.seq)):
+                held_at.setdefault(t.counter or "", []).append(t.label)
             counters = {}
             for c in self.configured:
                 v = self._counter_view(c, day)
+                key = self._counters[c].ticket
+                in_hand = self._tickets.get(key) if key else None
                 counters[c] = CounterState(state=v.state, ticket=v.ticket, services=list(v.services),
-                                           served_today=v.served_today)
+                                           served_today=v.served_today,
+                                           priority=in_hand.priority if in_hand else None,
+                                           held=held_at.get(c, []))
             return QueueSnapshot(ts=now, day=day, services=services, counters=counters, last_seq=self._last_seq)
 
     # =========================================================================================== subscribe
@@ -380,18 +422,28 @@ class QueueEngine:
                         log.exception("queue event subscriber %r failed on seq %s", cb, ev.seq)
 
     # =========================================================================================== operations
-    def issue(self, service: str) -> Ticket:
-        """Issue the next ticket of ``service`` (e.g. "A001"), with its position and wait estimate."""
+    def issue(self, service: str, priority: str | None = None, by: str | None = None) -> Ticket:
+        """Issue the next ticket of ``service`` (e.g. "A001"), with its position and wait estimate.
+        ``priority``: a priority class id (one of ``priority_classes``); ``by``: what issued it (audit)."""
         with self._lock:
             if service not in self.services:
                 raise QueueError(f"unknown service {service!r} (known: {', '.join(self.services) or 'none'})")
+            if priority is not None and priority not in self.priority_classes:
+                known = ", ".join(sorted(self.priority_classes)) or "none configured"
+                raise QueueError(f"unknown or disabled priority class {priority!r} (known: {known})")
             now, q = self._begin()
             eff, day = self._eff_for(now), self._day_for(now)
             number = self._numbers.get((day, service), 0) + 1
             label = f"{service}{number:03d}"
-            ahead = sum(1 for t in self._line.values() if t.service == service and t.pinned_to is None)
+            mine = (*self.priority.rank(_Prio(priority), eff, 0), 1 << 62)
+            ahead = sum(1 for t in self._line.values()
+                        if t.service == service and t.pinned_to is None and self._rank(t) < mine)
             data = {"ticket": label, "service": service, "number": number, "day": day, "ahead": ahead,
                     "eta_s": self._eta(service, ahead, eff)}
+            if priority is not None:
+                data["priority"] = priority
+            if by is not None:
+                data["by"] = by
             self._commit(now, q, [(EventType.ticket_issued, data)])
             result = self._view(self._tickets[(day, label)])
         self._dispatch()
@@ -410,23 +462,29 @@ class QueueEngine:
                 items.append((EventType.counter_opened, {"counter": counter}))
             if c.ticket is not None:
                 items.append(self._finish(EventType.ticket_completed, counter, eff))
-            line = [WaitingTicket(t.key, t.service, t.since, t.seq, t.pinned_to) for t in self._line.values()]
-            choice = choose_next(counter, self._profile(counter), line, eff)
+            line = [WaitingTicket(t.key, t.service, t.since, t.seq, t.pinned_to, t.priority)
+                    for t in self._line.values()]
+            choice = choose_next(counter, self._profile(counter), line, eff, self.priority, c.priority_run)
             if choice is not None:
                 t = self._line[choice.key]  # type: ignore[index]
-                items.append((EventType.ticket_called, {
-                    "ticket": t.label, "service": t.service, "counter": counter, "day": t.day,
-                    "wait_s": _secs(eff - t.queued_at), "recalls": 0}))
+                items.append((EventType.ticket_called, self._call_data(t, counter, eff)))
             if items:
                 self._commit(now, q, items)
             result = self._view(self._tickets[choice.key]) if choice is not None else None  # type: ignore[index]
         self._dispatch()
         return result
 
-    def recall(self, counter: str) -> RecallResult:
-        """Call the ticket in hand again; past ``max_recalls`` recalls it becomes a no-show instead."""
+    def recall(self, counter: str, by: str | None = None) -> RecallResult:
+        """Call the ticket in hand again; past ``max_recalls`` recalls it becomes a no-show instead. Within
+        ``recall_cooldown_s`` of its last call or recall: refused (:class:`QueueError` with the time left)."""
         with self._lock:
             t = self._in_hand(counter)
+            eff = self._eff_for(self.clock.now())
+            if self.recall_cooldown_s and t.last_call is not None:
+                left = self.recall_cooldown_s - (eff - t.last_call).total_seconds()
+                if left > 0:
+                    raise QueueError(f"recall of {t.label} refused: called {self.recall_cooldown_s - left:.0f} s "
+                                     f"ago, wait {left:.0f} s more (recall_cooldown_s {self.recall_cooldown_s:g})")
             now, q = self._begin()
             eff = self._eff_for(now)
             if t.recalls >= self.max_recalls:
@@ -437,10 +495,96 @@ class QueueEngine:
             else:
                 data = {"ticket": t.label, "service": t.service, "counter": counter, "day": t.day,
                         "wait_s": t.wait_s, "recalls": t.recalls + 1}
+                if t.priority is not None:
+                    data["priority"] = t.priority
+                if by is not None:
+                    data["by"] = by
                 self._commit(now, q, [(EventType.ticket_recalled, data)])
                 result = RecallResult(self._view(t), t.recalls, False)
         self._dispatch()
         return result
+
+    def call_ticket(self, counter: str, label: str, by: str) -> Ticket:
+        """Call the ticket ``label`` at ``counter`` now, out of the line's order (the clerk chose it): a
+        waiting ticket (``out_of_order: true``) or a held one (``from_hold: true``). The counter's ticket in
+        hand is completed first, as with :meth:`call_next`. ``by`` names who asked (audit)."""
+        with self._lock:
+            t = self._find(label.strip().upper(), None)
+            if t is None or t.status not in (TicketStatus.waiting, TicketStatus.held):
+                state = "unknown" if t is None else str(t.status).replace("_", "-")
+                raise QueueError(f"ticket {label} is {state}: only a waiting or held ticket can be called")
+            result = self._call_specific(counter, t, by)
+        self._dispatch()
+        return result
+
+    def call_held(self, counter: str, label: str | None = None, by: str = "api") -> Ticket:
+        """Call a held ticket back: ``label``, or the oldest held at ``counter`` (``from_hold: true``)."""
+        with self._lock:
+            if label:
+                t = self._find(label.strip().upper(), None)
+                if t is None or t.status is not TicketStatus.held:
+                    raise QueueError(f"ticket {label} is not held")
+            else:
+                self._counter(counter)
+                mine = sorted((x for x in self._held.values() if x.counter == counter),
+                              key=lambda x: (x.queued_at, x.seq))
+                if not mine:
+                    raise QueueError(f"counter {counter} has no held ticket")
+                t = mine[0]
+            result = self._call_specific(counter, t, by)
+        self._dispatch()
+        return result
+
+    def hold(self, counter: str, by: str) -> Ticket:
+        """Park the ticket in hand (the citizen steps aside: a missing paper, a photocopy); the counter is
+        free for its next call and the ticket waits, out of the line, for :meth:`call_held`."""
+        with self._lock:
+            t = self._in_hand(counter)
+            now, q = self._begin()
+            etype, data = self._finish(EventType.ticket_held, counter, self._eff_for(now))
+            data["by"] = by
+            if t.priority is not None:
+                data["priority"] = t.priority
+            self._commit(now, q, [(etype, data)])
+            result = self._view(t)
+        self._dispatch()
+        return result
+
+    def _call_specific(self, counter: str, t: _T, by: str) -> Ticket:
+        """Under the lock; the caller dispatches after releasing it."""
+        c = self._counter(counter)
+        if c.state is CounterStateName.closed:
+            raise QueueError(f"counter {counter} is closed: open it before calling")
+        if c.ticket == t.key:
+            raise QueueError(f"ticket {t.label} is already in hand at counter {counter}")
+        now, q = self._begin()
+        if t.status not in (TicketStatus.waiting, TicketStatus.held):  # a day-end closed it just now
+            raise QueueError(f"ticket {t.label} is {t.status}")
+        eff = self._eff_for(now)
+        items: list[tuple[EventType, dict]] = []
+        if c.state is CounterStateName.on_break:
+            items.append((EventType.counter_opened, {"counter": counter}))
+        if c.ticket is not None:
+            items.append(self._finish(EventType.ticket_completed, counter, eff))
+        data = self._call_data(t, counter, eff)
+        if t.status is TicketStatus.held:
+            data.update(from_hold=True, wait_s=None, held_s=_secs(eff - t.queued_at), held_at=t.counter)
+        else:
+            data["out_of_order"] = True
+        data["by"] = by
+        items.append((EventType.ticket_called, data))
+        self._commit(now, q, items)
+        return self._view(t)
+
+    def _call_data(self, t: _T, counter: str, eff: datetime) -> dict[str, Any]:
+        data: dict[str, Any] = {"ticket": t.label, "service": t.service, "counter": counter, "day": t.day,
+                                "wait_s": _secs(eff - t.queued_at), "recalls": 0}
+        if t.priority is not None:
+            data["priority"] = t.priority
+        return data
+
+    def _rank(self, t: _T) -> tuple[int, datetime, int]:
+        return (*self.priority.rank(t, t.since, t.seq), t.seq)
 
     def no_show(self, counter: str) -> Ticket:
         """The citizen in hand did not come: close the ticket as a no-show."""
@@ -525,9 +669,9 @@ class QueueEngine:
     def roll_day(self) -> int:
         """Close the waiting tickets of earlier days if the local day changed; returns how many."""
         with self._lock:
-            before = len(self._line)
+            before = len(self._line) + len(self._held)
             self._begin()
-            closed = before - len(self._line)
+            closed = before - len(self._line) - len(self._held)
         self._dispatch()
         return closed
 
@@ -579,7 +723,7 @@ class QueueEngine:
                 "from": self._eff.isoformat() if self._eff else None, "to": now.isoformat(),
                 "reason": "implausible" if not plausible(now) else "backwards"}))
         day = self._day_for(now)
-        for t in sorted(self._line.values(), key=lambda t: t.seq):
+        for t in sorted([*self._line.values(), *self._held.values()], key=lambda t: t.seq):
             if t.day < day:
                 items.append((EventType.ticket_no_show, {
                     "ticket": t.label, "service": t.service, "counter": None, "day": t.day,
@@ -652,8 +796,9 @@ class QueueEngine:
         return max(active, key=lambda t: t.day, default=None)
 
     def _ahead(self, t: _T) -> int:
+        mine = self._rank(t)
         return sum(1 for o in self._line.values()
-                   if o.service == t.service and o.pinned_to == t.pinned_to and (o.since, o.seq) < (t.since, t.seq))
+                   if o.service == t.service and o.pinned_to == t.pinned_to and self._rank(o) < mine)
 
     def _eta(self, service: str, ahead: int, eff: datetime) -> float | None:
         waiting: dict[str, int] = {}
@@ -672,7 +817,7 @@ class QueueEngine:
                 eta = self._eta(t.service, ahead, self._eff_for(self.clock.now()))
         return Ticket(label=t.label, service=t.service, number=t.number, day=t.day, status=t.status,
                       issued_at=t.issued_at, counter=t.counter, pinned_to=t.pinned_to, recalls=t.recalls,
-                      ahead=ahead, eta_s=eta, wait_s=t.wait_s, service_s=t.service_s)
+                      ahead=ahead, eta_s=eta, wait_s=t.wait_s, service_s=t.service_s, priority=t.priority)
 
     # ------------------------------------------------------------------------------------------- the fold
     def _apply(self, ev: Event) -> None:
@@ -698,8 +843,9 @@ class QueueEngine:
 
     def _on_issued(self, ev: Event, d: dict, eff: datetime) -> None:
         day, service, number = str(d["day"]), str(d["service"]), int(d["number"])
+        prio = d.get("priority")
         t = _T(label=str(d["ticket"]), service=service, number=number, day=day, seq=ev.seq, issued_at=ev.ts,
-               since=eff, queued_at=eff)
+               since=eff, queued_at=eff, priority=str(prio) if prio else None)
         self._tickets[t.key] = t
         self._line[t.key] = t
         self._numbers[(day, service)] = max(self._numbers.get((day, service), 0), number)
@@ -727,15 +873,27 @@ class QueueEngine:
         c = self._ctr(d["counter"])
         assert c is not None
         self._line.pop(t.key, None)
+        self._held.pop(t.key, None)
         t.status, t.counter, t.pinned_to, t.recalls = TicketStatus.called, d["counter"], None, 0
-        t.called_at, t.wait_s, t.service_s = eff, d.get("wait_s"), None
+        t.called_at, t.wait_s, t.service_s, t.last_call = eff, d.get("wait_s"), None, eff
         c.ticket = t.key
         c.state = CounterStateName.open
+        c.priority_run = c.priority_run + 1 if t.priority is not None else 0
 
     def _on_recalled(self, ev: Event, d: dict, eff: datetime) -> None:
         t = self._resolve(d)
         if t is not None:
             t.recalls = int(d.get("recalls", t.recalls + 1))
+            t.last_call = eff
+
+    def _on_held(self, ev: Event, d: dict, eff: datetime) -> None:
+        t = self._resolve(d)
+        if t is None:
+            return
+        self._line.pop(t.key, None)
+        self._leave_counter(t, {"counter": d.get("counter")}, eff)  # not a departure: no service time counted
+        t.status, t.counter, t.pinned_to, t.queued_at = TicketStatus.held, d.get("counter"), None, eff
+        self._held[t.key] = t
 
     def _leave_counter(self, t: _T, d: dict, eff: datetime) -> None:
         c = self._ctr(d.get("counter"))
@@ -754,6 +912,7 @@ class QueueEngine:
         if t is None:
             return
         self._line.pop(t.key, None)
+        self._held.pop(t.key, None)
         self._leave_counter(t, d, eff)
         t.status = TicketStatus.completed
         day = self._day or t.day
@@ -767,6 +926,7 @@ class QueueEngine:
         if t is None:
             return
         self._line.pop(t.key, None)
+        self._held.pop(t.key, None)
         self._leave_counter(t, d, eff)
         t.status = TicketStatus.no_show
 
@@ -774,6 +934,7 @@ class QueueEngine:
         t = self._resolve(d)
         if t is None:
             return
+        self._held.pop(t.key, None)
         self._leave_counter(t, d, eff)
         t.service = str(d.get("to_service") or t.service)
         t.pinned_to = d.get("to_counter")
@@ -803,11 +964,17 @@ class QueueEngine:
         EventType.ticket_completed: _on_completed,
         EventType.ticket_no_show: _on_no_show,
         EventType.ticket_transferred: _on_transferred,
+        EventType.ticket_held: _on_held,
         EventType.counter_opened: _on_counter,
         EventType.counter_closed: _on_counter,
         EventType.counter_break: _on_counter,
         EventType.policy_applied: _on_policy,
     }
+
+
+@dataclass(frozen=True)
+class _Prio:
+    priority: str | None
 
 
 def _secs(delta: timedelta) -> float:
