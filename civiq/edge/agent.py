@@ -39,7 +39,8 @@ from civiq.contract import (
 from civiq.edge.config import CenterConfig, config_hash
 from civiq.edge.hardware import Hardware, build_hardware
 from civiq.edge.hostinfo import clock_offset_s, host_health, ntp_synchronized
-from civiq.edge.queue.engine import QueueEngine, QueueError, ServiceDef
+from civiq.edge.queue.engine import QueueEngine, QueueError, RecallCooldown, ServiceDef
+from civiq.edge.queue.profiles import PriorityOrder
 from civiq.edge.queue.store import EdgeStore, StoreFull
 from civiq.sdnotify import Notifier, watchdog_interval_s
 from civiq.tickettoken import token_with_key
@@ -82,7 +83,11 @@ class EdgeAgent:
                                   {c.id: c.profile for c in cfg.counters}, tz=cfg.center.timezone,
                                   max_recalls=cfg.queue.max_recalls,
                                   estimate_window_min=cfg.queue.estimate_window_min,
-                                  on_replay=self._replaying)
+                                  on_replay=self._replaying,
+                                  priority=PriorityOrder(cfg.priority.rule, cfg.priority.max_in_row,
+                                                         cfg.priority.boost_minutes),
+                                  priority_classes=tuple(cfg.priority.enabled()),
+                                  recall_cooldown_s=cfg.queue.recall_cooldown_s)
         e = self.engine
         log.info("queue state rebuilt in %.2f s: %d events replayed%s", time.monotonic() - t0, e.replayed,
                  f" after the checkpoint at seq {e.restored_from}" if e.restored_from is not None else "")
@@ -149,8 +154,9 @@ class EdgeAgent:
             log.warning("queue state checkpoint not saved: %s", e)
 
     # ------------------------------------------------------------------------------------ inputs
-    def on_dispenser_press(self, service: str) -> None:
-        """A citizen pressed a service button: issue a ticket and print it (unless the printer is down)."""
+    def on_dispenser_press(self, service: str, priority: str | None = None, by: str = "dispenser") -> None:
+        """A citizen pressed a service button: issue a ticket and print it (unless the printer is down).
+        ``priority``: a priority class id (a priority button, a reception key, the kiosk); ``by``: the source."""
         printer = self._dispenser_printer()
         if printer is not None and printer.health().state in (DeviceState.failed, DeviceState.offline):
             # No paper, no ticket: a number nobody holds would be called and time out as a no-show.
@@ -161,7 +167,7 @@ class EdgeAgent:
                         printer.health().detail)
             return
         try:
-            ticket = self.engine.issue(service)
+            ticket = self.engine.issue(service, priority=priority, by=by if priority else None)
         except StoreFull as e:
             self.refused_presses += 1  # no number without a durable record: it could be issued twice
             self._store_full(e)
@@ -174,23 +180,41 @@ class EdgeAgent:
         if printer is not None:
             self.hw.worker_of[printer.id].submit(lambda: self._print_ticket(printer, ticket))
 
-    def on_key(self, counter: str, action: str) -> None:
+    def on_key(self, counter: str, action: str, keypad: str | None = None) -> None:
+        """A keypad key: a counter action (``call:<label>`` and ``call_held[:<label>]`` carry the typed
+        ticket), or ``issue:<service>:<priority>`` from a reception desk key."""
+        if action.startswith("issue:"):
+            _, service, priority = (action.split(":") + ["", ""])[:3]
+            self.on_dispenser_press(service, priority or None, by=f"keypad:{keypad or counter}")
+            return
+        name, _, ticket = action.partition(":")
         try:
-            self.counter_action(counter, action)
+            self.counter_action(counter, name, ticket=ticket or None, by=f"keypad:{keypad or counter}")
         except (QueueError, StoreFull) as e:
             if isinstance(e, StoreFull):
                 self._store_full(e)
             log.warning("counter %s: %s refused: %s", counter, action, e)
+            text = f"CHO {min(999, round(e.left_s))}S" if isinstance(e, RecallCooldown) else "LOI"
             for pad in self.hw.counter_pads.get(counter, []):
-                self._submit_show(pad, "LOI" if action else "", key=f"lcd-{pad.id}")
+                self._submit_show(pad, text if action else "", key=f"lcd-{pad.id}")
 
     def counter_action(self, counter: str, action: str, to_service: str | None = None,
-                       to_counter: str | None = None) -> object:
+                       to_counter: str | None = None, ticket: str | None = None, by: str = "api") -> object:
+        """One counter action; ``by`` (who asked: ``keypad:<id>``, ``api``, ``gateway:<command id>``) is
+        written in the event of every recall, out-of-order call, hold and call back (audit)."""
         e = self.engine
         if action == "next":
             return e.call_next(counter)
         if action == "recall":
-            return e.recall(counter)
+            return e.recall(counter, by=by)
+        if action == "call":
+            if not ticket:
+                raise QueueError("calling a specific ticket needs its number (e.g. B012)")
+            return e.call_ticket(counter, ticket, by=by)
+        if action == "hold":
+            return e.hold(counter, by=by)
+        if action == "call_held":
+            return e.call_held(counter, ticket, by=by)
         if action == "no_show":
             return e.no_show(counter)
         if action in ("done", "complete"):
@@ -243,7 +267,8 @@ class EdgeAgent:
                 self.test_print(cmd.printer)
                 return CmdResult(id=cmd.id, cmd=name, ok=True)
             if isinstance(cmd, CounterCmd):
-                result = self.counter_action(cmd.counter, cmd.action, cmd.to_service, cmd.to_counter)
+                result = self.counter_action(cmd.counter, cmd.action, cmd.to_service, cmd.to_counter,
+                                             ticket=cmd.ticket, by=f"gateway:{cmd.id}")
                 label = getattr(result, "label", None)
                 return CmdResult(id=cmd.id, cmd=name, ok=True, data={"ticket": label})
         except KeyError as e:
@@ -269,7 +294,8 @@ class EdgeAgent:
             url = f"{self.cfg.center.public_url.rstrip('/')}/t/{token}"
         return TicketPrint(center_name=self.cfg.center.name, label=ticket.label, service_name_vi=svc.name_vi,
                            service_name_en=svc.name_en, issued_local=issued, ahead=ticket.ahead,
-                           eta_text=_eta_text(ticket.eta_s), qr_url=url)
+                           eta_text=_eta_text(ticket.eta_s), qr_url=url,
+                           priority_label=self.cfg.priority.label(getattr(ticket, "priority", None)))
 
     def _print_ticket(self, printer, ticket) -> None:  # noqa: ANN001
         from civiq.edge.devices.printer import PrinterError

@@ -190,7 +190,7 @@ def check_devices(cfg: CenterConfig, simulate: bool) -> list[Finding]:
                                "firmware-config/udev/99-civiq.rules)"))
     try:
         hw = build_hardware(cfg, clock=SystemClock(), pin_factory=None, on_press=lambda s: None,
-                            on_key=lambda c, a: None)
+                            on_key=lambda *a: None)
     except Exception as e:  # noqa: BLE001
         return out + [Finding(FAIL, "GPIO pins", f"cannot set up the pins: {e}. On a Pi: is the lgpio package "
                               "installed and the civiq user in the gpio group?")]

@@ -57,11 +57,12 @@ class Hardware:
 
 def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | None,
                    resolve_port: Callable[[str], str] = lambda p: p,
-                   on_press: Callable[[str], None], on_key: Callable[[str, str], None]) -> Hardware:
-    """Create every configured device. ``on_key(counter, action)``; ``on_press(service_prefix)``."""
+                   on_press: Callable[..., None], on_key: Callable[..., None]) -> Hardware:
+    """Create every configured device. ``on_key(counter, action, keypad_id)``; ``on_press(service_prefix)``
+    (``on_press(service_prefix, priority=<class id>)`` after a priority button)."""
     from civiq.edge.devices.dispenser import Dispenser
     from civiq.edge.devices.display import AsciiFrameDisplay, ModbusLedDisplay, open_max7219
-    from civiq.edge.devices.keypad import GpioKeypad, SerialCallPad
+    from civiq.edge.devices.keypad import GpioKeypad, SerialCallPad, issue_action
     from civiq.edge.devices.printer import ThermalPrinter
     from civiq.edge.devices.qrboard import NextionQrBoard
 
@@ -102,14 +103,16 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
     for k in cfg.keypads:
         counter = k.counter
 
-        def key_cb(action: str, counter: str = counter) -> None:
-            on_key(counter, action)
+        def key_cb(action: str, counter: str = counter, kid: str = k.id) -> None:
+            on_key(counter, action, kid)
 
         if k.kind == "gpio":
-            dev = GpioKeypad(k.id, dict(k.pins), key_cb, clock=clock, pin_factory=pin_factory)
+            pins: dict[str, int | str] = {**k.pins, **{issue_action(i.service, i.priority): i.pin for i in k.issue}}
+            dev = GpioKeypad(k.id, pins, key_cb, clock=clock, pin_factory=pin_factory)
             add(dev, k.id)
         else:
-            dev = SerialCallPad(k.id, transport(k.port, k.baudrate), k.address, key_cb)
+            dev = SerialCallPad(k.id, transport(k.port, k.baudrate), k.address, key_cb,
+                                extra_codes={i.code: issue_action(i.service, i.priority) for i in k.issue})
             hw.counter_pads.setdefault(counter, []).append(dev)
             add(dev, k.port)
         hw.keypads[k.id] = dev
@@ -123,7 +126,8 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
     if cfg.dispenser is not None:
         d = cfg.dispenser
         dev = Dispenser(d.id, dict(d.buttons), on_press, clock=clock, led_pin=d.led_pin,
-                        buzzer_pin=d.buzzer_pin, debounce_s=d.debounce_ms / 1000, pin_factory=pin_factory)
+                        buzzer_pin=d.buzzer_pin, debounce_s=d.debounce_ms / 1000, pin_factory=pin_factory,
+                        priority_buttons=dict(d.priority_buttons), priority_window_s=d.priority_window_s)
         hw.dispenser = dev
         add(dev, "dispenser")
     return hw

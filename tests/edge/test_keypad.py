@@ -115,7 +115,7 @@ def test_serial_press_calls_on_key_once(emu: CallPadEmulator, transport: SerialT
         wait_for(lambda: emu.polls >= polls + 5, timeout=5, what="more polls")
         assert keys.snapshot() == ["next"]  # reported once, not at every poll
         emu.press("no_show")
-        emu.press("X")  # a code the protocol does not know: ignored
+        emu.press("Z")  # a code the protocol does not know: ignored
         emu.press("done")
         wait_for(lambda: len(keys.snapshot()) == 3, timeout=5, what="three keys")
         assert keys.snapshot() == ["next", "no_show", "done"]

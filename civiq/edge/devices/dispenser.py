@@ -6,6 +6,12 @@ accepted at least ``debounce_s`` ago and has been released for a short settle ti
 not issue a second ticket). A button held down longer than ``stuck_after_s`` is reported by :meth:`poll` as
 degraded; it issues one ticket, never one per second.
 
+Priority buttons (one per priority class, e.g. "Ưu tiên · Người cao tuổi"): a press *arms* the class for
+``priority_window_s`` seconds (the buzzer beeps twice); the next service button pressed in that window issues
+a priority ticket of that class, ``on_press(service, priority=<class id>)``, and disarms. Past the window, or
+after a ticket, a service button issues a normal ticket, ``on_press(service)``. One button per class, not
+one per class and service: a center with eight services still needs only four priority buttons.
+
 ``on_press(service)`` runs in the thread that delivered the edge (gpiozero's callback thread on a Pi, the
 caller of ``drive_low()`` with MockFactory); it should be quick. Its exceptions are logged, never raised.
 
@@ -32,6 +38,7 @@ from .base import Device
 log = logging.getLogger(__name__)
 
 SERVICE_KEY = re.compile(r"^[A-Z]{1,2}$")
+PRIORITY = "priority:"  # button key prefix of a priority class button
 
 
 class Dispenser(Device):
@@ -53,6 +60,8 @@ class Dispenser(Device):
         release_settle_s: float = 0.05,
         blink_s: float = 0.5,
         beep_s: float = 0.1,
+        priority_buttons: dict[str, int | str] | None = None,
+        priority_window_s: float = 10.0,
     ) -> None:
         super().__init__(device_id)
         if not buttons:
@@ -62,7 +71,10 @@ class Dispenser(Device):
                 raise ValueError(f"dispenser {device_id}: button key {key!r} is not a service prefix like 'A'")
         if debounce_s < 0 or stuck_after_s <= 0:
             raise ValueError(f"dispenser {device_id}: debounce_s must be >= 0 and stuck_after_s > 0")
-        self._check_pins(device_id, buttons, led_pin, buzzer_pin)
+        self._check_pins(device_id, {**buttons, **{f"{PRIORITY}{c}": p for c, p in (priority_buttons or {}).items()}},
+                         led_pin, buzzer_pin)
+        self.priority_window_s = priority_window_s
+        self._armed: tuple[str, float] | None = None  # (class id, monotonic time of the press)
         self.on_press = on_press
         self.clock = clock
         self.debounce_s = debounce_s
@@ -85,7 +97,7 @@ class Dispenser(Device):
         kw = {"pin_factory": pin_factory} if pin_factory is not None else {}
         current = ""
         try:
-            for key, pin in buttons.items():
+            for key, pin in [*buttons.items(), *((f"{PRIORITY}{c}", p) for c, p in (priority_buttons or {}).items())]:
                 current = f"button {key} (pin {pin})"
                 btn = Button(pin, pull_up=True, bounce_time=None, **kw)
                 btn.when_pressed = self._handler(self._pressed, key)
@@ -138,7 +150,17 @@ class Dispenser(Device):
                 return
             self._last_accept[key] = now
             self.presses += 1
+            if key.startswith(PRIORITY):
+                self._armed = (key.removeprefix(PRIORITY), now)
+            else:
+                armed, self._armed = self._armed, None
+        if key.startswith(PRIORITY):
+            self.beep(times=2)
+            return
         try:
+            if armed is not None and now - armed[1] <= self.priority_window_s:
+                self.on_press(key, priority=armed[0])  # type: ignore[call-arg]
+                return
             self.on_press(key)
         except Exception:  # noqa: BLE001 - a bad callback must not kill the gpio callback thread
             self.callback_errors += 1
@@ -166,12 +188,12 @@ class Dispenser(Device):
         except GPIOZeroError:
             log.exception("dispenser %s: status LED", self.id)
 
-    def beep(self) -> None:
-        """A short beep (a ticket was issued). No-op without a buzzer."""
+    def beep(self, times: int = 1) -> None:
+        """A short beep (a ticket was issued; two: a priority button armed). No-op without a buzzer."""
         if self._closed or self.buzzer is None:
             return
         try:
-            self.buzzer.beep(on_time=self.beep_s, off_time=self.beep_s, n=1, background=True)
+            self.buzzer.beep(on_time=self.beep_s, off_time=self.beep_s, n=times, background=True)
         except GPIOZeroError:
             log.exception("dispenser %s: buzzer", self.id)
 

@@ -1,7 +1,10 @@
 """Staff keypads at the counters: GPIO buttons, or an RS-485 call pad polled over the display bus.
 
 Each key press becomes one *action* handed to ``on_key(action)``: ``next``, ``recall``, ``no_show``,
-``transfer``, ``done``, ``open``, ``close``, ``break``. The agent maps the keypad to its counter.
+``transfer``, ``done``, ``open``, ``close``, ``break``, ``hold`` (park the ticket in hand), ``call_held``
+(call back the oldest ticket parked here), and on a call pad ``call:<label>`` (call that ticket out of
+order) and ``call_held:<label>``. Keys configured to issue tickets (a reception desk) deliver
+``issue:<service>:<priority class or empty>``. The agent maps the keypad to its counter.
 
 GPIO keypad
     One button per action, wired to ground (internal pull-up). Debounce is ours (gpiozero's MockFactory
@@ -15,8 +18,15 @@ Serial call pad protocol (RS-485 multi-drop, 9600 8N1, shares the framing of
   oldest key not yet reported or ``'0'`` for none. Key codes::
 
       N next   R recall   S no_show (skip)   T transfer   D done   O open   C close   B break
+      H hold   U call back a held ticket        X call the typed ticket (out of order)
+      1-9, a-z issue keys, as configured (``issue:`` in the keypad's config)
 
   A pad reports each press once (it keeps up to 8 unreported presses in order). Unknown codes are ignored.
+* typed entry, master -> pad: ``STX AA 'E' ETX HH``; the pad answers ``STX AA 'E' <6 chars> ETX HH``: the
+  ticket number the clerk typed on its digit keys before pressing ``X`` or ``U`` (e.g. ``"B012  "``, left
+  aligned, space padded; all spaces = nothing typed) and clears it. The master reads it right after a key
+  poll answered ``X`` or ``U``. ``X`` with nothing typed is refused on the LCD; ``U`` with nothing typed
+  calls back the oldest ticket held at the counter.
 * LCD text, master -> pad: ``STX AA 'T' <8 chars> ETX HH``; the pad answers ``ACK AA`` or ``NAK AA``.
 * ping: ``STX AA 'P' ETX HH`` -> ``ACK AA``.
 
@@ -44,14 +54,22 @@ from civiq.edge.devices.transport import SerialTransport
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("next", "recall", "no_show", "transfer", "done", "open", "close", "break")
+ACTIONS = ("next", "recall", "no_show", "transfer", "done", "open", "close", "break", "hold", "call_held")
 KEY_CODES: dict[str, str] = {
     "next": "N", "recall": "R", "no_show": "S", "transfer": "T",
-    "done": "D", "open": "O", "close": "C", "break": "B",
+    "done": "D", "open": "O", "close": "C", "break": "B", "hold": "H", "call_held": "U", "call": "X",
 }
 ACTION_OF_CODE = {code: action for action, code in KEY_CODES.items()}
+ENTRY_CODES = ("X", "U")  # keys followed by a read of the typed ticket number
 NO_KEY = "0"
 KEY_REPLY_LEN = 8  # STX AA 'K' k ETX HH
+ENTRY_LEN = 6
+ENTRY_REPLY_LEN = 7 + ENTRY_LEN  # STX AA 'E' <6> ETX HH
+
+
+def issue_action(service: str, priority: str | None) -> str:
+    """The action a ticket-issuing key delivers: ``issue:A:elderly`` (``issue:A:`` for a normal ticket)."""
+    return f"issue:{service}:{priority or ''}"
 
 
 def _deliver(device_id: str, on_key: Callable[[str], None], action: str) -> None:
@@ -75,7 +93,7 @@ class GpioKeypad(Device):
     def __init__(self, device_id: str, pins: Mapping[str, int | str], on_key: Callable[[str], None], *,
                  clock: Clock, debounce_s: float = 0.2, pin_factory: Any = None, pull_up: bool = True) -> None:
         super().__init__(device_id)
-        unknown = sorted(set(pins) - set(ACTIONS))
+        unknown = sorted(a for a in set(pins) - set(ACTIONS) if not a.startswith("issue:"))
         if unknown:
             raise ValueError(f"keypad {device_id}: unknown action(s) {', '.join(unknown)}; "
                              f"known: {', '.join(ACTIONS)}")
@@ -134,8 +152,13 @@ class SerialCallPad(Device):
 
     def __init__(self, device_id: str, transport: SerialTransport, address: int,
                  on_key: Callable[[str], None], *, poll_interval: float = 0.1, timeout: float = 0.2,
-                 offline_after: int = 3, lcd_width: int = 8) -> None:
+                 offline_after: int = 3, lcd_width: int = 8, extra_codes: Mapping[str, str] | None = None) -> None:
         super().__init__(device_id)
+        self.codes = dict(ACTION_OF_CODE)
+        for code, action in (extra_codes or {}).items():
+            if code in self.codes or code == NO_KEY or len(code) != 1:
+                raise ValueError(f"keypad {device_id}: key code {code!r} is taken or not one character")
+            self.codes[code] = action
         if poll_interval <= 0:
             raise ValueError(f"keypad {device_id}: poll_interval must be > 0")
         self.transport = transport
@@ -188,11 +211,20 @@ class SerialCallPad(Device):
         code = frame.payload.decode("latin-1")
         if code == NO_KEY:
             return None
-        action = ACTION_OF_CODE.get(code)
+        action = self.codes.get(code)
         if action is None:
             self.unknown_keys += 1
             log.warning("%s: ignoring unknown key code %r", self.describe(), code)
             return None
+        if code in ENTRY_CODES:
+            try:
+                entry, _ = self.link.request("E", b"", ENTRY_REPLY_LEN, retries=1)
+            except DisplayError as e:  # the key is lost with its number: the clerk sees no call and retries
+                log.warning("%s: %s key pressed but the typed number could not be read: %s", self.describe(),
+                            action, e)
+                return None
+            typed = entry.payload.decode("latin-1").strip().upper()
+            action = f"{action}:{typed}" if typed else action
         _deliver(self.id, self.on_key, action)
         return action
 

@@ -3,6 +3,7 @@
     emu = CallPadEmulator(address=11).start()
     pad = SerialCallPad("k2", SerialTransport(emu.port), 11, on_key).start()
     emu.press("next")        # on_key("next") is called once, at the next poll
+    emu.type("B012"); emu.press("call")   # on_key("call:B012"): the master read the typed entry
     pad.show("A012"); emu.lcd == "A012"
 
 :class:`CallPadState` is the pad itself (keys waiting, LCD); :meth:`AsciiBusEmulator.add_pad
@@ -16,7 +17,7 @@ from collections import deque
 
 from civiq.edge.devices.display.asciiframe import ACK, NAK, BadFrame, Frame, FrameParser, encode_frame
 from civiq.edge.devices.emulator import PtyEmulator
-from civiq.edge.devices.keypad import KEY_CODES, NO_KEY
+from civiq.edge.devices.keypad import ENTRY_LEN, KEY_CODES, NO_KEY
 
 
 class CallPadState:
@@ -31,6 +32,7 @@ class CallPadState:
         self.polls = 0
         self.frames_bad = 0
         self.reported: list[str] = []  # key codes sent to the master, in order
+        self.entry = ""  # what the clerk typed on the digit keys, not yet read by the master
         self._lock = threading.Lock()
 
     @property
@@ -44,6 +46,14 @@ class CallPadState:
             raise ValueError(f"unknown key {key!r}: an action name or one printable ASCII code")
         with self._lock:
             self.keys.append(code)
+
+    def type(self, text: str) -> None:
+        """The clerk types a ticket number on the pad's digit keys (at most 6 characters, e.g. "B012")."""
+        text = text.strip().upper()
+        if len(text) > ENTRY_LEN or not text.isascii() or not text.isalnum():
+            raise ValueError(f"a typed ticket number is 1-{ENTRY_LEN} letters and digits, not {text!r}")
+        with self._lock:
+            self.entry = text
 
     def handle(self, item: Frame | BadFrame) -> bytes:
         """The pad's answer to a frame on the bus (``b""`` when it is not addressed or muted)."""
@@ -66,6 +76,10 @@ class CallPadState:
             return ack
         if item.command == "P":
             return ack
+        if item.command == "E":
+            with self._lock:
+                typed, self.entry = self.entry, ""
+            return encode_frame(self.address, "E", typed.ljust(ENTRY_LEN).encode("ascii"))
         return nak
 
 
@@ -87,6 +101,9 @@ class CallPadEmulator(PtyEmulator):
 
     def press(self, key: str) -> None:
         self.pad.press(key)
+
+    def type(self, text: str) -> None:
+        self.pad.type(text)
 
     def feed(self, data: bytes) -> bytes:
         return b"".join(self.pad.handle(item) for item in self.parser.feed(data))

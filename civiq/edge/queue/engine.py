@@ -97,6 +97,14 @@ class QueueError(ValueError):
     """A request the queue cannot carry out (unknown service or counter, no ticket in hand, ...)."""
 
 
+class RecallCooldown(QueueError):
+    """A recall inside ``recall_cooldown_s``: ``left_s`` seconds to wait."""
+
+    def __init__(self, message: str, left_s: float) -> None:
+        super().__init__(message)
+        self.left_s = left_s
+
+
 @dataclass(frozen=True)
 class ServiceDef:
     """A service the center offers; ``prefix`` is its key everywhere (labels, profiles, topics)."""
@@ -483,8 +491,8 @@ class QueueEngine:
             if self.recall_cooldown_s and t.last_call is not None:
                 left = self.recall_cooldown_s - (eff - t.last_call).total_seconds()
                 if left > 0:
-                    raise QueueError(f"recall of {t.label} refused: called {self.recall_cooldown_s - left:.0f} s "
-                                     f"ago, wait {left:.0f} s more (recall_cooldown_s {self.recall_cooldown_s:g})")
+                    raise RecallCooldown(f"recall of {t.label} refused: called {self.recall_cooldown_s - left:.0f} s "
+                                     f"ago, wait {left:.0f} s more (recall_cooldown_s {self.recall_cooldown_s:g})", left)
             now, q = self._begin()
             eff = self._eff_for(now)
             if t.recalls >= self.max_recalls:

@@ -41,6 +41,7 @@ class TicketPrint:
     ahead: int
     eta_text: str  # "~15 phút / min" or "chưa ước tính được / unknown"
     qr_url: str
+    priority_label: str | None = None  # "ƯU TIÊN · Người cao tuổi" on a priority ticket (printed under the number)
 
 
 @dataclass(frozen=True)
@@ -164,6 +165,7 @@ def ticket_job(t: TicketPrint, *, codepage: str | None = None, width_dots: int =
     job += escpos.text_size(1, 1) + escpos.bold(False)
     job += block(
         [
+            *([Line(t.priority_label, 1.2, bold=True)] if t.priority_label else []),
             Line(t.service_name_vi, 1.5, bold=True),
             Line(t.service_name_en, 1.0),
             Line(f"Trước bạn / Ahead: {t.ahead}", 1.0, align="left"),
