@@ -1,7 +1,10 @@
 """The simulator's local control API (documented in docs/simulator.md).
 
     POST /sim/press/{service}               press the dispenser button of a service
-    POST /sim/key/{keypad}/{action}         press a keypad key (next, recall, no_show, transfer, done, ...)
+         ?priority=<class id>               ... after that class's priority button (a priority ticket)
+    POST /sim/key/{keypad}/{action}         press a keypad key (next, recall, no_show, transfer, done, hold,
+                                            call_held, ...; issue:A:elderly for a reception issue key)
+         ?ticket=B012                       a call pad: type the number first (call, call_held)
     GET  /sim/printers/{id}/tickets         what the printer printed: text lines, QR data, image sizes
     GET  /sim/printers/{id}/tickets/{n}.png the n-th printed ticket's raster image(s), stacked
     GET  /sim/displays                      what every counter display shows
@@ -44,12 +47,12 @@ def sim_routes(sim: SimHardware) -> list[web.RouteDef]:
 
     @guard
     async def press(request: web.Request) -> web.Response:
-        sim.press_button(request.match_info["service"])
+        sim.press_button(request.match_info["service"], request.query.get("priority") or None)
         return json_response({"ok": True})
 
     @guard
     async def key(request: web.Request) -> web.Response:
-        sim.press_key(request.match_info["keypad"], request.match_info["action"])
+        sim.press_key(request.match_info["keypad"], request.match_info["action"], request.query.get("ticket") or None)
         return json_response({"ok": True})
 
     @guard

@@ -27,20 +27,18 @@ services:
 counters:
   - {{id: c1, name: "Quầy 1", profile: {{services: [A, B]}}}}
   - {{id: c2, name: "Quầy 2", profile: {{services: [B, A], rules: [{{service: A, over_minutes: 30}}]}}}}
-dispenser: {{buttons: {{A: 17, B: 27}}, led_pin: 22, buzzer_pin: 23, printer: p1, debounce_ms: 20,
-            priority_buttons: {{elderly: 24, disabled: 25}}}}
+dispenser: {{buttons: {{A: 17, B: 27}}, led_pin: 22, buzzer_pin: 23, printer: p1, debounce_ms: 20, priority_buttons: {{elderly: 24, disabled: 25}}}}
 printers:
   - {{id: p1, port: /dev/civiq-printer, baudrate: 19200, codepage: none, width_dots: 576}}
 displays:
   - {{id: d1, counter: c1, protocol: modbus, port: /dev/civiq-rs485, baudrate: 9600, address: 1, digits: 4}}
   - {{id: d2, counter: c2, protocol: modbus, port: /dev/civiq-rs485, baudrate: 9600, address: 2, digits: 4}}
 keypads:
-  - {{id: k1, counter: c1, kind: gpio, pins: {{next: 5, recall: 6, no_show: 13, transfer: 19, done: 26, hold: 21,
-                                               call_held: 4}}}}
+  - {{id: k1, counter: c1, kind: gpio, pins: {{next: 5, recall: 6, no_show: 13, transfer: 19, done: 26, hold: 21, call_held: 4}}}}
   - {{id: k2, counter: c2, kind: gpio, pins: {{next: 12, recall: 16, done: 20}}}}
-priority: {{rule: first, max_in_row: 3}}
 qrboards:
   - {{id: q1, kind: nextion, port: /dev/civiq-qr, baudrate: 9600, cycle_seconds: 8}}
+priority: {{rule: first, max_in_row: 3}}
 """
 
 

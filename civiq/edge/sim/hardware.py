@@ -170,22 +170,37 @@ class SimHardware:
             p.drive_high()
             self._last_press[n] = time.monotonic()
 
-    def press_button(self, service: str) -> None:
+    def press_button(self, service: str, priority: str | None = None) -> None:
+        """A citizen presses a service button; with ``priority`` (a class id), its priority button first."""
         if self.cfg.dispenser is None or service not in self.cfg.dispenser.buttons:
             raise KeyError(f"no dispenser button for service {service!r}")
         d = self.cfg.dispenser
+        if priority is not None:
+            if priority not in d.priority_buttons:
+                raise KeyError(f"no dispenser priority button for class {priority!r}")
+            self.press_pin(d.priority_buttons[priority], min_gap_s=d.debounce_ms / 1000 + 0.06)
         self.press_pin(d.buttons[service], min_gap_s=d.debounce_ms / 1000 + 0.06)
 
-    def press_key(self, keypad_id: str, action: str) -> None:
+    def press_key(self, keypad_id: str, action: str, ticket: str | None = None) -> None:
+        """A clerk presses a key; on a call pad, ``ticket`` is typed first (``call``, ``call_held``)."""
         k = next((k for k in self.cfg.keypads if k.id == keypad_id), None)
         if k is None:
             raise KeyError(f"no keypad {keypad_id!r}")
         if k.kind == "gpio":
+            if ticket:
+                raise ValueError(f"keypad {keypad_id} is a GPIO keypad: it cannot type a ticket number")
+            issue = next((i for i in k.issue if f"issue:{i.service}:{i.priority or ''}" == action), None)
+            if issue is not None:
+                self.press_pin(issue.pin, min_gap_s=KEYPAD_DEBOUNCE_S + 0.06)
+                return
             if action not in k.pins:
                 raise KeyError(f"keypad {keypad_id} has no {action!r} key")
             self.press_pin(k.pins[action], min_gap_s=KEYPAD_DEBOUNCE_S + 0.06)
         else:
-            self.emulators[k.port].pads[k.address].press(action)
+            pad = self.emulators[k.port].pads[k.address]
+            if ticket:
+                pad.type(ticket)
+            pad.press(action)
 
     # -------------------------------------------------------------------------------- what people see
     def emulator_of(self, device_id: str) -> PtyEmulator:
