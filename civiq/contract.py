@@ -150,6 +150,7 @@ class Status(Model):
     center_name: str | None = None
     services: dict[str, ServiceInfo] = {}
     counters: dict[str, str] = {}  # counter id -> its name ("Quầy 1 - Đất đai")
+    priority_classes: dict[str, ServiceInfo] = {}  # priority class id -> its names ("Người cao tuổi")
     clean: bool = False  # a death sent on purpose (clean stop), not a will
     # Birth only: while connected, this node publishes at least every ``alive_s`` seconds (an ``Alive`` when
     # it has nothing else to say). A gateway may declare it offline after ``silence_timeout(alive_s)`` of

@@ -107,6 +107,8 @@ class EdgeAgent:
                              services={p: ServiceInfo(name_vi=s.name_vi, name_en=s.name_en)
                                        for p, s in services.items()},
                              counters={c.id: c.name for c in cfg.counters},
+                             priority_classes={c.id: ServiceInfo(name_vi=c.name_vi, name_en=c.name_en)
+                                               for c in cfg.priority.classes},
                              on_command=self.handle_command, health_source=self.health)
         self._dirty = threading.Event()
         self._wake = threading.Event()

@@ -151,6 +151,20 @@ class GatewayAdapter(MemoryView):
                 per_minute[minute] = float(count)
         return [(t.isoformat(), v) for t, v in sorted(per_minute.items())]
 
+    def audit(self, center: str, day: str) -> list[JSON]:
+        """From the stored events (every node, the whole day), not only the recent list."""
+        from civiq.contract import Event
+        from civiq.gateway.state import is_audited, recent_item
+
+        store = self.gw.store
+        start, end = store.day_bounds(day)
+        out = []
+        for e in store.events_between(center, start, end, types=["ticket.called", "ticket.held", "ticket.issued"]):
+            item = recent_item(e.node, Event(seq=e.seq, ts=e.ts, type=e.type, data=e.data))
+            if item is not None and is_audited(item):
+                out.append(item)
+        return out
+
     def daily(self, center: str, days: int) -> list[JSON]:
         now = self.clock.now()
         out = []

@@ -639,6 +639,7 @@ class Ingest:
             assert isinstance(m, CmdResult)
             if not m.ok:
                 log.warning("%s/%s: command %s (%s) failed: %s", c, n, m.cmd, m.id, m.error)
+            st.apply_cmd_result(c, n, m, rcv)
             applied.append(Applied("cmd_result", c, n, m, rcv))
 
     def _notify(self, applied: list[Applied]) -> None:

@@ -41,6 +41,7 @@ from typing import Any
 
 from civiq.clock import DEFAULT_TZ, local_day
 from civiq.contract import (
+    CmdResult,
     DeviceState,
     Event,
     EventType,
@@ -51,11 +52,37 @@ from civiq.contract import (
 
 DEVICE_STATE_CODE = {"ok": 0, "degraded": 1, "failed": 2, "offline": 3}
 FAILING = ("failed", "offline")
+CMD_RESULTS_MAX = 200
+RECENT_MAX = 40  # recent calls kept per center (the center page's list)
+# the events in a center's recent list: calls, recalls and holds, and the issue of a priority ticket
+RECENT_TYPES = (EventType.ticket_called, EventType.ticket_recalled, EventType.ticket_held, EventType.ticket_issued)
+_RECENT_FLAGS = ("priority", "out_of_order", "from_hold", "by", "held_at")
+
+
+def is_audited(item: dict[str, Any]) -> bool:
+    """An action out of the line's normal order: an out-of-order call, a hold, a call back, a priority issue."""
+    return bool(item.get("out_of_order") or item.get("from_hold") or item.get("type") == "ticket.held"
+                or (item.get("type") == "ticket.issued" and item.get("priority")))
+
+
+def recent_item(node: str, event: Event) -> dict[str, Any] | None:
+    """One line of the recent list (JSON-ready), or None for an event that has no place in it."""
+    d = event.data
+    if event.type not in RECENT_TYPES or (event.type == EventType.ticket_issued and not d.get("priority")):
+        return None
+    item: dict[str, Any] = {"ts": _iso(_utc(event.ts)), "node": node, "seq": event.seq, "type": str(event.type),
+                            "ticket": str(d.get("ticket", ""))[:16], "service": d.get("service"),
+                            "counter": d.get("counter")}
+    for k in _RECENT_FLAGS:
+        v = d.get(k)
+        if v not in (None, False, ""):
+            item[k] = v if isinstance(v, bool) else str(v)[:80]
+    return item
 
 
 @dataclass(frozen=True)
 class Change:
-    """What changed: ``kind`` is one of node, queue, health, event, devices, stale."""
+    """What changed: ``kind`` is one of node, queue, health, event, devices, stale, cmd_result."""
 
     version: int
     kind: str
@@ -118,6 +145,9 @@ class LiveState:
         self._names: dict[str, str] = {}
         self._service_names: dict[str, dict[str, str]] = {}  # center -> service id -> display name
         self._counter_names: dict[str, dict[str, str]] = {}  # center -> counter id -> display name
+        self._recent: dict[str, list[dict[str, Any]]] = {}  # center -> recent calls, newest first
+        self._priority_names: dict[str, dict[str, dict[str, str]]] = {}  # center -> class id -> name_vi/name_en
+        self._cmd_results: dict[str, dict[str, Any]] = {}  # command id -> the edge's answer (insertion order)
         self._lock = threading.RLock()
         self._listeners: list[Callable[[Change], None]] = []
 
@@ -214,6 +244,9 @@ class LiveState:
                     names.update({sid: s.name_vi for sid, s in status.services.items() if s.name_vi})
                 if status.counters:
                     self._counter_names.setdefault(center, {}).update(status.counters)
+                if status.priority_classes:
+                    self._priority_names.setdefault(center, {}).update(
+                        {k: {"name_vi": v.name_vi, "name_en": v.name_en} for k, v in status.priority_classes.items()})
                 known = rec.devices
                 rec.devices = {}
                 for d in status.devices:
@@ -253,8 +286,42 @@ class LiveState:
                         dev.since = ts
                         rec.devices[dev_id] = dev
                         kind = "devices"
+            item = recent_item(node, event)
+            if item is not None:
+                self._add_recent(center, item)
         self._changed(kind, center, node)
         return True
+
+    def _add_recent(self, center: str, item: dict[str, Any]) -> None:
+        """Keep the newest RECENT_MAX, newest first; a replayed event (same node and seq) is not added twice."""
+        lst = self._recent.setdefault(center, [])
+        if any(x["node"] == item["node"] and x["seq"] == item["seq"] for x in lst):
+            return
+        lst.append(item)
+        lst.sort(key=lambda x: (x["ts"], x["node"], x["seq"]), reverse=True)
+        del lst[RECENT_MAX:]
+
+    def apply_cmd_result(self, center: str, node: str, result: CmdResult, now: datetime) -> None:
+        """Keep the answer to a command (the last CMD_RESULTS_MAX), so the page that sent it can show
+        whether the edge did it or why not (e.g. a recall inside the cooldown)."""
+        with self._lock:
+            self._cmd_results[result.id] = {
+                "id": result.id, "center": center, "node": node, "cmd": result.cmd, "ok": result.ok,
+                "error": result.error, "data": dict(result.data), "received": _iso(now)}
+            while len(self._cmd_results) > CMD_RESULTS_MAX:
+                self._cmd_results.pop(next(iter(self._cmd_results)))
+        self._changed("cmd_result", center, node)
+
+    def cmd_result(self, center: str, cmd_id: str) -> dict[str, Any] | None:
+        """The edge's answer to command ``cmd_id`` of ``center``; None while none came (yet)."""
+        with self._lock:
+            r = self._cmd_results.get(cmd_id)
+            return dict(r) if r is not None and r["center"] == center else None
+
+    def recent(self, center: str) -> list[dict[str, Any]]:
+        """The center's recent calls, recalls, holds and priority tickets, newest first (see :func:`recent_item`)."""
+        with self._lock:
+            return [dict(x) for x in self._recent.get(center, [])]
 
     def apply_queue(self, center: str, node: str, snap: QueueSnapshot, now: datetime) -> bool:
         """Replace the node's queue snapshot (an older snapshot than the one held is ignored)."""
@@ -401,6 +468,8 @@ class LiveState:
                         "waiting": s.waiting, "oldest_wait_s": s.oldest_wait_s, "eta_s": s.eta_s,
                         "served_today": s.served_today if today else 0,
                         "issued_today": s.issued_today if today else 0, "node": rec.node,
+                        "priority_waiting": s.priority_waiting, "priority_by_class": dict(s.priority_by_class),
+                        "held": s.held,
                     }
                     name = self._service_names.get(center, {}).get(sid)
                     if name:
@@ -409,6 +478,7 @@ class LiveState:
                     counters[cid] = {
                         "state": str(cs.state), "ticket": cs.ticket, "services": list(cs.services),
                         "served_today": cs.served_today if today else 0, "node": rec.node,
+                        "priority": cs.priority, "held": list(cs.held),
                     }
                     cname = self._counter_names.get(center, {}).get(cid)
                     if cname:
@@ -424,6 +494,8 @@ class LiveState:
                 "counters": counters,
                 "nodes": nodes,
                 "devices": devices,
+                "recent": [dict(x) for x in self._recent.get(center, [])],
+                "priority_classes": {k: dict(v) for k, v in self._priority_names.get(center, {}).items()},
             }
 
     def overview(self, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -492,7 +564,9 @@ class LiveState:
                     ],
                 })
             return json.dumps({"format": 1, "names": self._names, "service_names": self._service_names,
-                               "counter_names": self._counter_names, "nodes": nodes}, ensure_ascii=False)
+                               "counter_names": self._counter_names, "nodes": nodes, "recent": self._recent,
+                               "priority_names": self._priority_names},
+                              ensure_ascii=False)
 
     @classmethod
     def from_json(cls, text: str, tz: str = DEFAULT_TZ) -> LiveState:
@@ -507,6 +581,9 @@ class LiveState:
             s._names = dict(doc.get("names") or {})
             s._service_names = {c: dict(v) for c, v in (doc.get("service_names") or {}).items()}
             s._counter_names = {c: dict(v) for c, v in (doc.get("counter_names") or {}).items()}
+            s._recent = {c: [dict(x) for x in v][:RECENT_MAX] for c, v in (doc.get("recent") or {}).items()}
+            s._priority_names = {c: {k: dict(x) for k, x in v.items()}
+                                 for c, v in (doc.get("priority_names") or {}).items()}
             for n in doc["nodes"]:
                 rec = NodeRec(
                     n["center"], n["node"], online=n["online"], reason=n["reason"], bdseq=n["bdseq"],
@@ -526,4 +603,4 @@ class LiveState:
         return s
 
 
-__all__ = ["Change", "LiveState", "DEVICE_STATE_CODE", "DeviceState"]
+__all__ = ["Change", "LiveState", "DEVICE_STATE_CODE", "DeviceState", "is_audited", "recent_item"]

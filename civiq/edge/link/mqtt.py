@@ -157,6 +157,7 @@ class EdgeLink:
         center_name: str | None = None,
         services: Mapping[str, ServiceInfo] | None = None,
         counters: Mapping[str, str] | None = None,
+        priority_classes: Mapping[str, ServiceInfo] | None = None,
         on_command: Handler | None = None,
         max_inflight: int = 100,
         backoff_min: float = 0.5,
@@ -186,6 +187,7 @@ class EdgeLink:
         self.center_name = center_name
         self.services = dict(services or {})
         self.counters = dict(counters or {})
+        self.priority_classes = dict(priority_classes or {})
         self.max_inflight = max_inflight
         self.backoff_min, self.backoff_max = backoff_min, backoff_max
         self.health_source = health_source
@@ -588,7 +590,8 @@ class EdgeLink:
     def _publish_birth(self, sess: _Session) -> None:
         birth = Status(online=True, bdseq=sess.bdseq, ts=self.clock.now(), version=self.version,
                        config_hash=self.config_hash, devices=self.devices, center_name=self.center_name,
-                       services=self.services, counters=self.counters, alive_s=self.alive_s)
+                       services=self.services, counters=self.counters, alive_s=self.alive_s,
+                       priority_classes=self.priority_classes)
         sess.publish(self._topic["status"], birth.to_json(), qos=1, retain=True)
 
     def _send_state(self, sess: _Session, leaf: str, entry: _Latest) -> None:

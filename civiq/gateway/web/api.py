@@ -7,14 +7,14 @@ it. State-changing routes also need the session's CSRF token (checked by the app
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, get_args
 from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
-from civiq.clock import DEFAULT_TZ
+from civiq.clock import DEFAULT_TZ, local_day
 from civiq.contract import ID_RE, CounterCmd
 from civiq.gateway.web.context import (
     ApiError,
@@ -61,6 +61,9 @@ class SilenceBody(_Body):
 class CounterBody(_Body):
     to_service: str | None = Field(None, min_length=1, max_length=64)
     to_counter: str | None = Field(None, min_length=1, max_length=64)
+    ticket: str | None = Field(None, pattern=r"^[A-Za-z]{1,2}[0-9]{1,4}$",
+                               description="call: the ticket to call out of order; call_held: which held ticket "
+                               "(absent: the oldest held at the counter)")
 
 
 class ApplyAdviceBody(_Body):
@@ -160,6 +163,29 @@ async def advice(request: web.Request) -> web.Response:
     return json_response({"center": cid, "advice": await call(ctx_of(request).view.advice, cid)})
 
 
+@routes.get("/api/v1/centers/{center}/audit")
+async def audit(request: web.Request) -> web.Response:
+    """The day's actions out of the line's order: out-of-order calls, holds, call backs, priority tickets."""
+    cid = request.match_info["center"]
+    await _center_or_404(request, cid)
+    ctx = ctx_of(request)
+    day = request.query.get("day") or local_day(ctx.clock.now())
+    try:
+        date.fromisoformat(day)
+    except ValueError:
+        raise ApiError(400, "'day' must be a date like 2026-01-05") from None
+    return json_response({"center": cid, "day": day, "actions": await call(ctx.view.audit, cid, day)})
+
+
+@routes.get("/api/v1/centers/{center}/commands/{id}")
+async def command_result(request: web.Request) -> web.Response:
+    """The edge's answer to a counter command: ``{"pending": true}`` until it comes."""
+    cid = request.match_info["center"]
+    require_center(request, cid)
+    r = await call(ctx_of(request).view.command_result, cid, request.match_info["id"])
+    return json_response(r if r is not None else {"id": request.match_info["id"], "pending": True})
+
+
 @routes.get("/api/v1/devices")
 async def devices(request: web.Request) -> web.Response:
     cid = scope_center(request, request.query.get("center"))
@@ -235,8 +261,11 @@ async def counter_command(request: web.Request) -> web.Response:
     body = await parse_body(request, CounterBody, allow_empty=True)
     if action == "transfer" and not (body.to_service or body.to_counter):
         raise ApiError(400, "a transfer needs 'to_service' or 'to_counter'")
+    if action == "call" and not body.ticket:
+        raise ApiError(400, "calling a specific ticket needs 'ticket' (e.g. \"B012\")")
     cmd = CounterCmd(id=uuid.uuid4().hex[:16], counter=counter, action=action,  # type: ignore[arg-type]
-                     to_service=body.to_service, to_counter=body.to_counter)
+                     to_service=body.to_service, to_counter=body.to_counter,
+                     ticket=body.ticket.upper() if body.ticket else None)
     sent = await call(ctx_of(request).view.send_counter_command, cid, cmd, user.name)
     return json_response({"center": cid, "counter": counter, "action": action, **sent}, status=202)
 

@@ -23,9 +23,9 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from civiq.clock import Clock, SystemClock
+from civiq.clock import Clock, SystemClock, local_day
 from civiq.contract import CounterCmd
-from civiq.gateway.state import LiveState
+from civiq.gateway.state import LiveState, is_audited
 from civiq.gateway.web.view import JSON, ViewError
 
 
@@ -103,6 +103,14 @@ class MemoryView:
 
     def daily(self, center: str, days: int) -> list[JSON]:
         return self.days.get(center, [])[-days:]
+
+    def command_result(self, center: str, cmd_id: str) -> JSON | None:
+        return self.state.cmd_result(center, cmd_id)
+
+    def audit(self, center: str, day: str) -> list[JSON]:
+        rows = [x for x in self.state.recent(center) if is_audited(x)
+                and local_day(datetime.fromisoformat(x["ts"]), self.state.tz) == day]
+        return sorted(rows, key=lambda x: (x["ts"], x["node"], x["seq"]))
 
     def advice(self, center: str) -> JSON | None:
         return self.advices.get(center)

@@ -66,7 +66,18 @@ def _paths() -> dict[str, Any]:
         "/api/v1/centers/{center}/counters/{counter}/{action}": {"post": _op(
             "Relay a counter command (CounterCmd) to the edge (province_admin, center_manager, technician)",
             params=[CENTER, _p("counter"), _p("action", schema={"type": "string", "enum": list(COUNTER_ACTIONS)})],
-            body="CounterBody", ok="202", errors=("400", "401", "403", "404", "413"))},
+            body="CounterBody", ok="202", errors=("400", "401", "403", "404", "413"),
+            desc="`call` needs `ticket` (a waiting or held ticket, called out of order); `hold` parks the ticket "
+                 "in hand; `call_held` calls back `ticket` or the oldest held at the counter. The answer has the "
+                 "command `id`: the edge's result (done, or refused and why) is at `commands/{id}`. The events "
+                 "carry `by: gateway:<id>` (audit).")},
+        "/api/v1/centers/{center}/commands/{id}": {"get": _op(
+            "The edge's answer to a counter command: {ok, error, data} or {pending: true}",
+            params=[CENTER, _p("id", desc="the id returned by the counter command")], errors=("401", "403"))},
+        "/api/v1/centers/{center}/audit": {"get": _op(
+            "The day's actions out of the line's order: out-of-order calls, holds, call backs, priority tickets",
+            params=[CENTER, _p("day", "query", {"type": "string", "format": "date"}, required=False,
+                               desc="local day, default today")], errors=("400", "401", "403", "404"))},
         "/api/v1/devices": {"get": _op("Nodes and their devices", params=[CENTER_Q])},
         "/api/v1/alerts": {"get": _op("Active alerts", params=[CENTER_Q])},
         "/api/v1/alerts/{key}/ack": {"post": _op(

@@ -83,6 +83,13 @@ class GatewayView(Protocol):
     def public_ticket(self, center: str, day: str, label: str) -> JSON | None:
         """A ticket as a citizen may see it; None when unknown."""
 
+    def command_result(self, center: str, cmd_id: str) -> JSON | None:
+        """The edge's answer to a command sent by :meth:`send_counter_command` (None while pending)."""
+
+    def audit(self, center: str, day: str) -> list[JSON]:
+        """The day's out-of-order actions (out-of-order calls, holds, call backs, priority tickets), oldest
+        first, each as :func:`civiq.gateway.state.recent_item` makes it."""
+
     def send_counter_command(self, center: str, cmd: CounterCmd, user: str) -> JSON:
         """Relay a counter command to the edge that owns the counter; returns ``{id, node}``."""
 

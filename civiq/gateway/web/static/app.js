@@ -228,8 +228,52 @@
   }
 
   // ------------------------------------------------------------------------------------ center
-  const ACTIONS = { open: ["next", "recall", "complete", "no_show", "break", "close"], closed: ["open"], break: ["open", "close"] };
+  const ACTIONS = { open: ["next", "recall", "complete", "no_show", "hold", "break", "close"], closed: ["open"], break: ["open", "close"] };
   let history = [];
+  // priority class name, in the page's language (the edge's birth names its classes; else the id)
+  function prioName(c, id) {
+    const p = (c.priority_classes || {})[id];
+    return p ? (boot.lang === "en" ? p.name_en || p.name_vi : p.name_vi) : id;
+  }
+  function prioMark(c, id) {
+    return id ? h("span", { class: "prio", "data-priority": id, title: prioName(c, id) }, `★ ${T.priority} · ${prioName(c, id)}`) : null;
+  }
+  // Send a counter command, then tell the clerk what the edge did with it (done, or refused and why).
+  function counterCmd(cid, counter, action, body) {
+    const base = `/api/v1/centers/${encodeURIComponent(cid)}`;
+    return api("POST", `${base}/counters/${encodeURIComponent(counter)}/${action}`, body || {})
+      .then((sent) => {
+        toast(`${T.sent}: ${T[`act_${action}`] || action} — ${counter}`, "ok");
+        let tries = 0;
+        const poll = () => api("GET", `${base}/commands/${encodeURIComponent(sent.id)}`).then((r) => {
+          if (r.pending) { if (++tries < 20) setTimeout(poll, 500); return; }
+          const t = r.data && r.data.ticket ? ` ${r.data.ticket}` : "";
+          if (r.ok) toast(`${T.cmd_done}: ${T[`act_${action}`] || action}${t} — ${counter}`, "ok");
+          else toast(`${T.cmd_refused}: ${r.error}`, "error");
+        }).catch(() => {});
+        setTimeout(poll, 300);
+      }).catch((e) => toast(e.message, "error"));
+  }
+  function renderRecent(c) {
+    const rows = (c.recent || []).slice(0, 15);
+    const tb = $("recent") && $("recent").tBodies[0];
+    if (!tb) return;
+    if (!rows.length) { tb.replaceChildren(h("tr", {}, h("td", { colspan: 5, class: "muted" }, T.no_recent))); return; }
+    tb.replaceChildren(...rows.map((x) => {
+      const ctr = x.counter ? (((c.counters || {})[x.counter] || {}).name || x.counter) : "";
+      const marks = [
+        x.priority ? prioMark(c, x.priority) : null,
+        x.out_of_order ? h("span", { class: "tag warn", "data-mark": "out_of_order" }, T.out_of_order) : null,
+        x.from_hold ? h("span", { class: "tag", "data-mark": "from_hold" }, T.from_hold) : null,
+      ].filter(Boolean);
+      return h("tr", { "data-ticket": x.ticket, "data-type": x.type, class: x.out_of_order || x.from_hold ? "audited" : "" },
+        h("td", {}, fmtTime(x.ts)),
+        h("td", { class: "strong" }, x.ticket),
+        h("td", {}, ctr),
+        h("td", {}, T[`ev_${x.type}`] || x.type, " ", ...marks),
+        h("td", { class: "muted" }, x.by ? `${T.by} ${x.by}` : ""));
+    }));
+  }
   function renderCenter(c, adv) {
     const cid = c.center;
     boot.data.center = c;
@@ -255,22 +299,44 @@
         h("td", { class: "num big-cell", "data-field": "waiting" }, num(q.waiting)),
         h("td", { class: "num" }, q.waiting ? fmtDur(q.oldest_wait_s) : "–"),
         h("td", { class: "num", "data-field": "eta" }, q.waiting ? fmtDur(q.eta_s) : "–"),
-        h("td", { class: "num" }, num(q.served_today)))));
-    if (!svc.length) $("services").tBodies[0].replaceChildren(h("tr", {}, h("td", { colspan: 5, class: "muted" }, T.no_data)));
+        h("td", { class: "num" }, num(q.served_today)),
+        h("td", { class: "num", "data-field": "priority_waiting",
+          title: Object.entries(q.priority_by_class || {}).map(([k, n]) => `${prioName(c, k)}: ${n}`).join(", ") },
+        q.priority_waiting ? h("span", { class: "prio" }, `★ ${num(q.priority_waiting)}`) : "–"),
+        h("td", { class: "num", "data-field": "held" }, q.held ? num(q.held) : "–"))));
+    if (!svc.length) $("services").tBodies[0].replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" }, T.no_data)));
     $("counters").replaceChildren(...ctr.map(([id, x]) => {
-      const actions = can.command ? (ACTIONS[x.state] || []) : [];
+      const held = x.held || [];
+      const actions = (can.command ? (ACTIONS[x.state] || []) : []).filter((a) => a !== "hold" || x.ticket);
+      const callForm = can.command && x.state !== "closed" ? h("form", { class: "call-form", "data-form": "call",
+        onsubmit: (ev) => {
+          ev.preventDefault();
+          const input = ev.target.querySelector("input");
+          const ticket = input.value.trim().toUpperCase();
+          if (ticket) counterCmd(cid, id, "call", { ticket }).then(() => { input.value = ""; });
+        } },
+        h("input", { type: "text", name: "ticket", placeholder: T.call_ticket_ph, maxlength: 6, size: 8, autocomplete: "off",
+          pattern: "[A-Za-z]{1,2}[0-9]{1,4}" }),
+        h("button", { type: "submit", "data-action": "call" }, T.act_call)) : null;
       return h("div", { class: `counter st-${x.state}`, "data-counter": id },
         h("div", { class: "counter-head" }, h("span", { class: "counter-id" }, x.name || `${T.counter} ${id}`), badge(x.state, T[`st_${x.state}`])),
         h("div", { class: "counter-ticket", "data-field": "ticket" }, x.ticket || "—"),
+        x.ticket && x.priority ? h("div", { class: "counter-prio" }, prioMark(c, x.priority)) : null,
+        held.length ? h("div", { class: "counter-held", "data-field": "held" }, `${T.held_tickets}: `,
+          ...held.map((tk) => can.command && x.state !== "closed"
+            ? h("button", { type: "button", class: "chip", "data-action": "call_held", "data-ticket": tk,
+              onclick: () => counterCmd(cid, id, "call_held", { ticket: tk }) }, tk)
+            : h("span", { class: "chip" }, tk))) : null,
         h("div", { class: "counter-services muted" }, (x.services || []).map((sid) => (c.services[sid] && c.services[sid].name) || sid).join(" · ")),
         h("div", { class: "counter-rate" }, `${T.served}: ${num(x.served_today)}`,
           x.per_hour !== undefined && x.per_hour !== null ? ` · ${Number(x.per_hour).toFixed(1)}${T.per_hour}` : ""),
         actions.length ? h("div", { class: "actions" }, actions.map((a) =>
           h("button", { type: "button", class: a === "next" ? "primary" : "", "data-action": a,
-            onclick: () => api("POST", `/api/v1/centers/${encodeURIComponent(cid)}/counters/${encodeURIComponent(id)}/${a}`)
-              .then(() => toast(`${T.sent}: ${T[`act_${a}`]} — ${id}`, "ok")).catch((e) => toast(e.message, "error")) },
-          T[`act_${a}`] || a))) : null);
+            onclick: () => counterCmd(cid, id, a) },
+          T[`act_${a}`] || a))) : null,
+        callForm);
     }));
+    renderRecent(c);
     renderAdvice(cid, adv);
     if (history.length) {
       history[history.length - 1] = [now(), waiting];
