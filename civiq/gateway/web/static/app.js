@@ -230,6 +230,7 @@
   // ------------------------------------------------------------------------------------ center
   const ACTIONS = { open: ["next", "recall", "complete", "no_show", "hold", "break", "close"], closed: ["open"], break: ["open", "close"] };
   let history = [];
+  const callDraft = {};  // counter id -> the number being typed in its "call number" box (survives live re-renders)
   // priority class name, in the page's language (the edge's birth names its classes; else the id)
   function prioName(c, id) {
     const p = (c.priority_classes || {})[id];
@@ -305,6 +306,7 @@
         q.priority_waiting ? h("span", { class: "prio" }, `★ ${num(q.priority_waiting)}`) : "–"),
         h("td", { class: "num", "data-field": "held" }, q.held ? num(q.held) : "–"))));
     if (!svc.length) $("services").tBodies[0].replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" }, T.no_data)));
+    const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.counterInput : null;
     $("counters").replaceChildren(...ctr.map(([id, x]) => {
       const held = x.held || [];
       const actions = (can.command ? (ACTIONS[x.state] || []) : []).filter((a) => a !== "hold" || x.ticket);
@@ -313,10 +315,13 @@
           ev.preventDefault();
           const input = ev.target.querySelector("input");
           const ticket = input.value.trim().toUpperCase();
-          if (ticket) counterCmd(cid, id, "call", { ticket }).then(() => { input.value = ""; });
+          delete callDraft[id];
+          input.value = "";
+          if (ticket) counterCmd(cid, id, "call", { ticket });
         } },
         h("input", { type: "text", name: "ticket", placeholder: T.call_ticket_ph, maxlength: 6, size: 8, autocomplete: "off",
-          pattern: "[A-Za-z]{1,2}[0-9]{1,4}" }),
+          pattern: "[A-Za-z]{1,2}[0-9]{1,4}", value: callDraft[id] || null, "data-counter-input": id,
+          oninput: (ev) => { callDraft[id] = ev.target.value; } }),
         h("button", { type: "submit", "data-action": "call" }, T.act_call)) : null;
       return h("div", { class: `counter st-${x.state}`, "data-counter": id },
         h("div", { class: "counter-head" }, h("span", { class: "counter-id" }, x.name || `${T.counter} ${id}`), badge(x.state, T[`st_${x.state}`])),
@@ -336,6 +341,10 @@
           T[`act_${a}`] || a))) : null,
         callForm);
     }));
+    if (focused) {  // a live update must not steal the clerk's typing
+      const el = document.querySelector(`[data-counter-input="${CSS.escape(focused)}"]`);
+      if (el) { el.focus(); el.setSelectionRange(el.value.length, el.value.length); }
+    }
     renderRecent(c);
     renderAdvice(cid, adv);
     if (history.length) {
