@@ -109,9 +109,15 @@ class DemoCenter:
 
 
 # ------------------------------------------------------------------------------------------ hardware
-def _dispenser(center: DemoCenter, debounce_ms: int, pins: list[int], led: int, buzzer: int) -> dict:
+PRIORITY_CLASSES = ("elderly", "disabled", "pregnant", "merit")  # the standard four (config.py)
+PRIORITY = {"rule": "first", "max_in_row": 3}
+
+
+def _dispenser(center: DemoCenter, debounce_ms: int, pins: list[int], led: int, buzzer: int,
+               priority_pins: list[int]) -> dict:
     return {"buttons": {s.prefix: pins[i] for i, s in enumerate(center.services)}, "led_pin": led,
-            "buzzer_pin": buzzer, "printer": "p1", "debounce_ms": debounce_ms}
+            "buzzer_pin": buzzer, "printer": "p1", "debounce_ms": debounce_ms,
+            "priority_buttons": dict(zip(PRIORITY_CLASSES, priority_pins, strict=True))}
 
 
 PRINTER = {"id": "p1", "port": "/dev/civiq-printer", "baudrate": 19200, "codepage": "none", "width_dots": 576}
@@ -125,7 +131,8 @@ GPIO_KEYS = [
 
 def _commune_hw(c: DemoCenter, debounce_ms: int) -> dict:
     return {
-        "dispenser": _dispenser(c, debounce_ms, [17, 27, 22], 23, 24),
+        "dispenser": _dispenser(c, debounce_ms, [17, 27, 22], 23, 24, [2, 3, 7, 10]),
+        "priority": PRIORITY,
         "printers": [PRINTER],
         "displays": [{"id": f"d{i + 1}", "counter": k.id, "protocol": "modbus", "port": BUS, "baudrate": 9600,
                       "address": i + 1, "digits": 4} for i, k in enumerate(c.counters)],
@@ -146,7 +153,8 @@ def _bus_hw(c: DemoCenter, debounce_ms: int, max7219_first: bool, qr: dict) -> d
             displays.append({"id": f"d{i + 1}", "counter": k.id, "protocol": "ascii", "port": BUS,
                              "baudrate": 9600, "address": i + 1, "width": 8})
     return {
-        "dispenser": _dispenser(c, debounce_ms, [17, 27, 22, 23, 24, 25], 12, 13),
+        "dispenser": _dispenser(c, debounce_ms, [17, 27, 22, 23, 24, 25], 12, 13, [5, 6, 16, 19]),
+        "priority": PRIORITY,
         "printers": [PRINTER],
         "displays": displays,
         "keypads": [{"id": c.keypad_of(k.id), "counter": k.id, "kind": "serial", "port": BUS, "baudrate": 9600,

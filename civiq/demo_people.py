@@ -6,7 +6,9 @@ clerk presses keys on the counter's keypad (``SimHardware.press_key``: a GPIO ke
 the technician changes the printer's paper sensor (``SimHardware.set_printer``). What they *see* is read from
 the agent's queue engine, like a clerk looking at the display.
 
-* Citizens arrive as a Poisson process per service whose rate follows the day (:func:`arrival_factor`):
+* Citizens arrive as a Poisson process per service whose rate follows the day (:func:`arrival_factor`);
+  about :data:`PRIORITY_SHARE` of them are elderly, disabled, pregnant or people with meritorious service and
+  press their priority button before the service button (a priority ticket, called first). Arrivals are
   closed before 7:30 and from 17:00, a crowd at the doors at opening, peaks 8-10h and 14-16h, quiet at lunch
   (11:30-13:00). A citizen whose press is refused (printer out of paper) tries again a few minutes later.
 * A clerk calls the next citizen when free and someone waits for one of the counter's services, serves for a
@@ -47,6 +49,8 @@ CURVE: list[tuple[float, float]] = [
 RECALL_AFTER_MIN = 1.5  # a clerk waits this long for a called citizen before recalling
 REFUSED_RETRY_MIN = (2.0, 5.0)
 REFUSED_GIVE_UP_MIN = 45.0
+PRIORITY_SHARE = 0.07  # citizens who take a priority ticket (elderly first: the most common)
+PRIORITY_WEIGHTS = {"elderly": 6, "disabled": 2, "pregnant": 2, "merit": 1}
 KEY_SETTLE_S = 1.0  # real seconds a clerk waits for a key press to show before trying again
 
 
@@ -237,7 +241,12 @@ class CenterPeople(threading.Thread):
 
     def _take_number(self, now: datetime, first: datetime, service: str) -> None:
         before = self.agent.refused_presses
-        self.sim.press_button(service)
+        buttons = self.agent.cfg.dispenser.priority_buttons if self.agent.cfg.dispenser else {}
+        classes = [c for c in PRIORITY_WEIGHTS if c in buttons]
+        priority = None
+        if classes and self.rng.random() < PRIORITY_SHARE:
+            priority = self.rng.choices(classes, weights=[PRIORITY_WEIGHTS[c] for c in classes])[0]
+        self.sim.press_button(service, priority)
         self.presses += 1
         if self.agent.refused_presses > before:  # no ticket came out
             self.refused += 1

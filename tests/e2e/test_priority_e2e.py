@@ -112,9 +112,13 @@ def test_priority_ticket_out_of_order_call_hold_and_cooldown_reach_the_dashboard
         ooo = page.locator('#recent tr.audited [data-mark="out_of_order"]')
         assert ooo.count() == 1 and ooo.text_content() == "Gọi ngoài thứ tự"
         assert page.locator('#recent tr.audited [data-mark="from_hold"]').count() == 1
-        # the clerk calls A... by number from the center page: the input, then the button
+        # a disabled citizen's ticket shows as priority waiting in the services table, live
         sim.press_button("A")  # A002
-        wait_for(lambda: gw.view.center(CID)["services"]["A"]["waiting"] == 1, timeout=10)
+        sim.press_button("A", priority="disabled")  # A003
+        page.wait_for_selector('[data-service="A"] [data-field="priority_waiting"]:text("★ 1 ưu tiên")')
+        title = page.get_attribute('[data-service="A"] [data-field="priority_waiting"]', "title")
+        assert title == "Người khuyết tật: 1"
+        # the clerk calls A002 by number from the center page: the input, then the button
         page.fill('[data-counter="c2"] .call-form input', "a002")
         page.click('[data-counter="c2"] .call-form button')
         page.wait_for_selector('[data-counter="c2"] [data-field="ticket"]:text("A002")', timeout=10_000)

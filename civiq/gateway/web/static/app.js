@@ -297,15 +297,15 @@
     $("services").tBodies[0].replaceChildren(...svc.map(([sid, q]) =>
       h("tr", { class: q.oldest_wait_s > 1200 && q.waiting ? "hot" : "", "data-service": sid },
         h("td", { class: "svc-name" }, q.name || sid),
-        h("td", { class: "num big-cell", "data-field": "waiting" }, num(q.waiting)),
+        h("td", { class: "num big-cell" }, h("span", { "data-field": "waiting" }, num(q.waiting)),
+          q.priority_waiting ? h("span", { class: "sub prio", "data-field": "priority_waiting",
+            title: Object.entries(q.priority_by_class || {}).map(([k, n]) => `${prioName(c, k)}: ${n}`).join(", ") },
+          `★ ${num(q.priority_waiting)} ${T.priority.toLowerCase()}`) : null,
+          q.held ? h("span", { class: "sub", "data-field": "held" }, `${num(q.held)} ${T.held.toLowerCase()}`) : null),
         h("td", { class: "num" }, q.waiting ? fmtDur(q.oldest_wait_s) : "–"),
         h("td", { class: "num", "data-field": "eta" }, q.waiting ? fmtDur(q.eta_s) : "–"),
-        h("td", { class: "num" }, num(q.served_today)),
-        h("td", { class: "num", "data-field": "priority_waiting",
-          title: Object.entries(q.priority_by_class || {}).map(([k, n]) => `${prioName(c, k)}: ${n}`).join(", ") },
-        q.priority_waiting ? h("span", { class: "prio" }, `★ ${num(q.priority_waiting)}`) : "–"),
-        h("td", { class: "num", "data-field": "held" }, q.held ? num(q.held) : "–"))));
-    if (!svc.length) $("services").tBodies[0].replaceChildren(h("tr", {}, h("td", { colspan: 7, class: "muted" }, T.no_data)));
+        h("td", { class: "num" }, num(q.served_today)))));
+    if (!svc.length) $("services").tBodies[0].replaceChildren(h("tr", {}, h("td", { colspan: 5, class: "muted" }, T.no_data)));
     const focused = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.counterInput : null;
     $("counters").replaceChildren(...ctr.map(([id, x]) => {
       const held = x.held || [];
