@@ -124,3 +124,49 @@ def test_priority_ticket_out_of_order_call_hold_and_cooldown_reach_the_dashboard
         page.wait_for_selector('[data-counter="c2"] [data-field="ticket"]:text("A002")', timeout=10_000)
         page.wait_for_selector('#toast:text("Đã thực hiện")', timeout=10_000)
         assert engine.counter("c2").ticket == "A002"
+
+
+def test_local_counter_api_calls_holds_and_refuses_a_recall_inside_the_cooldown(tmp_path: Path, broker,  # noqa: ANN001
+                                                                                stack: list) -> None:
+    import json
+    import urllib.error
+    import urllib.request
+
+    from civiq.edge.web import agent_app, agent_routes
+    from civiq.webthread import WebThread
+
+    center = SimCenter(tmp_path, broker.port, "xa-api").start()
+    stack.append(center)
+    server = WebThread(agent_app(agent_routes(center.agent)), host="127.0.0.1", port=0).start()
+    stack.append(server)
+    engine = center.agent.engine
+
+    def post(path: str, body: dict | None = None) -> tuple[int, dict]:
+        req = urllib.request.Request(f"http://127.0.0.1:{server.port}{path}", method="POST",
+                                     data=json.dumps(body).encode() if body is not None else b"")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read())
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read())
+
+    assert post("/api/issue/A?priority=merit") == (200, {"ok": True})
+    assert engine.ticket("A001").priority == "merit"
+    status, body = post("/api/issue/A?priority=vip")
+    assert status == 409 and "no ticket issued" in body["error"]
+    post("/api/issue/B")
+    status, body = post("/api/counters/c1/call", {"ticket": "B001"})
+    assert status == 200 and body["ticket"]["ticket"] == "B001" and body["ticket"]["status"] == "called"
+    call = [e for e in engine.store.events() if e.type == "ticket.called"][-1]
+    assert call.data["out_of_order"] is True and call.data["by"] == "api"
+    status, body = post("/api/counters/c1/recall")
+    assert status == 409 and body["retry_after_s"] > 0 and "recall of B001 refused" in body["error"]
+    assert post("/api/counters/c1/hold")[0] == 200
+    with urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/held", timeout=5) as r:
+        assert json.loads(r.read()) == [{"ticket": "B001", "service": "B", "status": "held", "counter": "c1",
+                                         "priority": None}]
+    status, body = post("/api/counters/c2/call_held", {"ticket": "B001"})
+    assert status == 200 and body["ticket"]["counter"] == "c2"
+    status, body = post("/api/counters/c1/call", {})
+    assert status == 409 and "needs its number" in body["error"]
+    assert post("/api/counters/c1/jump")[0] == 404
