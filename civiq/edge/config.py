@@ -577,6 +577,12 @@ def _template(v: Any) -> str:
 Template = Annotated[str, BeforeValidator(_template)]
 
 
+def _priority_prefix(v: Any) -> Any:
+    if isinstance(v, str) and v.replace("{priority}", "").count("{") + v.replace("{priority}", "").count("}"):
+        raise ValueError(f"{v!r}: the only placeholder of a priority prefix is {{priority}} (the class's name)")
+    return v
+
+
 class SpeakerConfig(Section):
     """The hall speaker: a chime, then the call in Vietnamese ("Mời công dân có số thứ tự A 0 1 5 đến quầy
     số 3"), made of pre-recorded clips (the clip pack; espeak-ng says any clip the pack lacks). Offline:
@@ -608,9 +614,10 @@ class SpeakerConfig(Section):
     recall_template: Template | None = Field(
         default=None, description="The sentence for a recall; default: the same as `template`.",
         examples=["Xin mời lại công dân có số thứ tự {ticket} đến {counter}"])
-    priority_prefix: str | None = Field(
-        default=None, description="Said before the sentence when the ticket is a priority ticket.",
-        examples=["Ưu tiên"])
+    priority_prefix: Annotated[str, BeforeValidator(_priority_prefix)] | None = Field(
+        default=None, description="Said before the sentence when the ticket is a priority ticket; "
+        "`{priority}` is the class's Vietnamese name (`priority.classes[].name_vi`).",
+        examples=["Ưu tiên {priority}."])
     numbers: Literal["digits", "number"] = Field(
         default="digits", description="How the ticket number is read: `digits` (A015: \"A không một năm\") "
         "or `number` (\"A mười lăm\").", examples=["digits"])

@@ -31,6 +31,7 @@ node: {{id: pi-1}}
 mqtt: {{host: 127.0.0.1, port: {mqtt_port}, keepalive: 5}}
 state_dir: {state}
 http: {{host: 127.0.0.1, port: 0}}
+queue: {{recall_cooldown_s: 0}}  # the engine's recall cooldown is tested elsewhere; here: the speaker
 services:
   - {{prefix: A, name_vi: "Đất đai", name_en: "Land", portal_url: "https://dichvucong.gov.vn/a"}}
   - {{prefix: B, name_vi: "Hộ tịch", name_en: "Civil status", portal_url: "https://dichvucong.gov.vn/b"}}

@@ -61,6 +61,7 @@ def test_unknown_placeholder_names_file_line_and_field(tmp_path: Path) -> None:
     ("speaker:\n  counter_names: {c9: quầy chín}\n", "10:19: speaker.counter_names.c9",
      "counter 'c9' is not defined (defined: c1, c2)"),
     ("speaker:\n  volum: 80\n", "10:3: speaker.volum", ""),
+    ("speaker:\n  priority_prefix: 'Ưu tiên {class}'\n", "10:20: speaker.priority_prefix", "{priority}"),
     ("speaker:\n  id: dispenser\ndispenser: {buttons: {A: 17}, printer: p1}\nprinters: [{id: p1, port: /dev/x}]\n",
      "10:7: speaker.id", "device id 'dispenser' is already used"),
 ])

@@ -54,6 +54,10 @@ def test_priority_prefix_only_when_configured() -> None:
     text, segs = book.sentence("A001", "c1", priority=True)
     assert text.startswith("Ưu tiên Mời công dân") and segs[0].name == "phrase-uu-tien"
     assert not Phrasebook().sentence("A001", "c1", priority=True)[0].startswith("Ưu tiên")
+    named = Phrasebook(priority_prefix="Ưu tiên {priority}", priority_names={"elderly": "Người cao tuổi",
+                                                                              "pregnant": "Phụ nữ mang thai"})
+    assert named.sentence("A001", "c1", priority="elderly")[0].startswith("Ưu tiên Người cao tuổi Mời công dân")
+    assert [s.text for s in named.phrase_segments()][-2:] == ["Ưu tiên Người cao tuổi", "Ưu tiên Phụ nữ mang thai"]
 
 
 def test_phrase_clips_a_config_needs() -> None:

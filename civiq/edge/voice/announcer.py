@@ -174,7 +174,7 @@ class Announcer(Device):
             text = req.text
         else:
             text, segs = self.book.sentence(req.ticket, req.counter, recall=req.recall,
-                                            priority=req.priority is not None, service=req.service)
+                                            priority=req.priority, service=req.service)
             if not self.speech:
                 text, segs = "", []
             r: Rendered = self.pack.render(segs, chime=self.chime, repeat=self.repeat)
@@ -290,10 +290,11 @@ def counter_spoken_names(cfg) -> dict[str, str]:  # noqa: ANN001 - CenterConfig
 
 def phrasebook_from_config(cfg) -> Phrasebook:  # noqa: ANN001 - CenterConfig
     sp = cfg.speaker
+    classes = getattr(getattr(cfg, "priority", None), "classes", None) or []
     return Phrasebook(sp.template, counter_names=counter_spoken_names(cfg),
                       service_names={s.prefix: s.name_vi for s in cfg.services}, numbers=sp.numbers,
                       linh=sp.linh, thousand=sp.thousand, recall_template=sp.recall_template,
-                      priority_prefix=sp.priority_prefix)
+                      priority_prefix=sp.priority_prefix, priority_names={c.id: c.name_vi for c in classes})
 
 
 def announcer_from_config(cfg, state_dir=None, output: Output | None = None,  # noqa: ANN001

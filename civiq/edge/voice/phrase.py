@@ -130,14 +130,15 @@ class Phrasebook:
     def __init__(self, template: str = DEFAULT_TEMPLATE, *, counter_names: dict[str, str] | None = None,
                  service_names: dict[str, str] | None = None, numbers: NumberMode = "digits",
                  linh: str = "linh", thousand: str = "nghìn", recall_template: str | None = None,
-                 priority_prefix: str | None = None) -> None:
+                 priority_prefix: str | None = None, priority_names: dict[str, str] | None = None) -> None:
         self.template = parse_template(template)
         self.recall_template = parse_template(recall_template) if recall_template else self.template
         self.counter_names = dict(counter_names or {})
         self.service_names = dict(service_names or {})
         self.numbers: NumberMode = numbers
         self.linh, self.thousand = linh, thousand
-        self.priority_prefix = priority_prefix
+        self.priority_prefix = priority_prefix  # may hold {priority}: the class's Vietnamese name
+        self.priority_names = dict(priority_names or {})
 
     def _text(self, text: str) -> list[Segment]:
         return text_segments(text, self.linh, self.thousand)
@@ -145,12 +146,17 @@ class Phrasebook:
     def counter_segments(self, counter: str) -> list[Segment]:
         return self._text(self.counter_names.get(counter, counter))
 
-    def sentence(self, ticket: str, counter: str, *, recall: bool = False, priority: bool = False,
+    def _priority_text(self, priority: str | bool) -> str:
+        name = self.priority_names.get(priority, "") if isinstance(priority, str) else ""
+        return (self.priority_prefix or "").replace("{priority}", name)
+
+    def sentence(self, ticket: str, counter: str, *, recall: bool = False, priority: str | bool | None = None,
                  service: str | None = None) -> tuple[str, list[Segment]]:
-        """The words said and their clips for ``ticket`` called to ``counter`` (a counter id or a name)."""
+        """The words said and their clips for ``ticket`` called to ``counter`` (a counter id or a name);
+        ``priority``: the ticket's priority class id (or True), said first when a prefix is configured."""
         segs: list[Segment] = []
         if priority and self.priority_prefix:
-            segs += self._text(self.priority_prefix)
+            segs += self._text(self._priority_text(priority))
         for item in self.recall_template if recall else self.template:
             if isinstance(item, str):
                 segs += self._text(item)
@@ -170,7 +176,10 @@ class Phrasebook:
             texts += [item for item in tmpl if isinstance(item, str)]
         texts += list(self.counter_names.values()) + list(self.service_names.values())
         if self.priority_prefix:
-            texts.append(self.priority_prefix)
+            if "{priority}" in self.priority_prefix:
+                texts += [self._priority_text(p) for p in self.priority_names] or [self._priority_text(True)]
+            else:
+                texts.append(self.priority_prefix)
         return texts
 
     def phrase_segments(self) -> list[Segment]:
