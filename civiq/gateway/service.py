@@ -103,6 +103,8 @@ class TicketBook:
                 t.update(state="no_show")
             elif ev.type == EventType.ticket_transferred:
                 t.update(state="waiting", counter=None, service=d.get("to_service") or t["service"])
+            elif ev.type == EventType.ticket_held:
+                t.update(state="held", counter=d.get("counter"))
 
     def ahead(self, center: str, day: str, label: str) -> int | None:
         with self.lock:

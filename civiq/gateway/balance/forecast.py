@@ -177,7 +177,7 @@ def build_forecast(events: Iterable[Event], tz: str = DEFAULT_TZ, now: datetime 
             counts[(local.date(), local.hour)][service] += 1
             if recent_from is not None and e.ts > recent_from:
                 recent[service] += 1
-        elif e.type is EventType.ticket_called:
+        elif e.type is EventType.ticket_called and not d.get("from_hold"):  # a call back is not a new citizen
             called[service] += 1
         elif e.type in (EventType.ticket_completed, EventType.ticket_no_show):
             counter, secs = _str(d.get("counter")), _num(d.get("service_s"))

@@ -80,7 +80,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 TICKET_TYPES = ("ticket.issued", "ticket.called", "ticket.recalled", "ticket.no_show", "ticket.transferred",
-                "ticket.completed")
+                "ticket.completed", "ticket.held")
 
 
 @dataclass(frozen=True)
