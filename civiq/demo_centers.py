@@ -94,7 +94,7 @@ class DemoCenter:
             "mqtt": {"host": "127.0.0.1", "port": broker_port, "keepalive": 10},
             "state_dir": state_dir,
             "http": {"host": "127.0.0.1", "port": 0},
-            "queue": {"max_recalls": 2, "estimate_window_min": 60},
+            "queue": {"max_recalls": 2, "estimate_window_min": 60, "recall_cooldown_s": 10},
             "services": services,
             "counters": counters,
         }

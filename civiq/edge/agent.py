@@ -379,6 +379,13 @@ class EdgeAgent:
             text = "" if event.type == EventType.counter_closed else "----"
             for d in self.hw.counter_displays.get(counter, []):
                 self._submit_show(d, text, key=f"show-{d.id}")
+        elif event.type == EventType.ticket_held:  # parked: nobody is served there now; the pad says what
+            counter, label = event.data.get("counter"), str(event.data.get("ticket", ""))
+            for d in self.hw.counter_displays.get(counter, []):
+                self._submit_show(d, "", key=f"show-{d.id}")
+            for pad in self.hw.counter_pads.get(counter, []):
+                text = f"GIU {label}" if len(label) <= pad.lcd_width - 4 else label[: pad.lcd_width]
+                self._submit_show(pad, text, key=f"lcd-{pad.id}")
 
     # ------------------------------------------------------------------------------------ health
     def _check_device(self, dev) -> DeviceHealth:  # noqa: ANN001

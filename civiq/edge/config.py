@@ -305,10 +305,10 @@ class QueueConfig(Section):
                              "no-show.", examples=[3])
     estimate_window_min: int = Field(default=60, ge=5, le=1440, description="Minutes of recent history used "
                                      "for the wait estimate printed on tickets.", examples=[60])
-    recall_cooldown_s: float = Field(default=10, ge=0, le=600, description="Seconds after a call or recall "
+    recall_cooldown_s: float = Field(default=0, ge=0, le=600, description="Seconds after a call or recall "
                                      "before the same ticket may be recalled (a recall inside it is refused "
-                                     "with the time left: the announcement is still going on); 0: no cooldown.",
-                                     examples=[10])
+                                     "with the time left: the announcement is still going on); 0 (the default): "
+                                     "no cooldown. 10-15 s suits a hall with a voice call.", examples=[10])
 
 
 class PriorityClass(Section):

@@ -79,8 +79,10 @@ def test_priority_ticket_out_of_order_call_hold_and_cooldown_reach_the_dashboard
     wait_for(lambda: (gw.view.center(CID) or {})["counters"]["c1"]["held"] == ["B003"], timeout=10,
              what="the gateway shows B003 held at c1")
     assert gw.view.center(CID)["services"]["B"]["held"] == 1
+    wait_for(lambda: sim.shown("d1").strip() == "", timeout=5, what="c1's display blank while B003 is parked")
     sim.press_key("k1", "call_held")
-    wait_for(lambda: engine.counter("c1").ticket == "B003", timeout=5)
+    wait_for(lambda: sim.shown("d1") == "B003", timeout=5, what="B003 back on c1's display")
+    assert engine.counter("c1").ticket == "B003"
 
     recent = wait_for(lambda: (lambda r: r if len(r) >= 5 else None)(gw.view.center(CID)["recent"]),
                       timeout=10, what="five recent items")

@@ -10,7 +10,7 @@ from tests.edge.test_config import BASE, NO_ENV, errors_of, only, pos, write
 
 def test_absent_means_no_classes_and_an_empty_section_the_four_standard_ones(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, BASE), NO_ENV)
-    assert cfg.priority.classes == [] and cfg.priority.enabled() == {} and cfg.queue.recall_cooldown_s == 10
+    assert cfg.priority.classes == [] and cfg.priority.enabled() == {} and cfg.queue.recall_cooldown_s == 0
     cfg = load_config(write(tmp_path, BASE + "priority: {max_in_row: 2}\n"), NO_ENV)
     assert [c.id for c in cfg.priority.classes] == ["elderly", "disabled", "pregnant", "merit"]
     assert cfg.priority.label("pregnant") == "ƯU TIÊN · Phụ nữ mang thai" and cfg.priority.label(None) is None

@@ -20,7 +20,7 @@ node: {{id: {node}}}
 mqtt: {{host: {host}, port: {port}, keepalive: {keepalive}}}
 state_dir: {state_dir}
 http: {{host: 127.0.0.1, port: {http_port}}}
-queue: {{max_recalls: 2, estimate_window_min: 60}}
+queue: {{max_recalls: 2, estimate_window_min: 60, recall_cooldown_s: 10}}
 services:
   - {{prefix: A, name_vi: "Đất đai", name_en: "Land", portal_url: "https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh.html?ma_thu_tuc=1.000001"}}
   - {{prefix: B, name_vi: "Hộ tịch", name_en: "Civil status", portal_url: "https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh.html?ma_thu_tuc=1.000002"}}
