@@ -172,3 +172,55 @@ def test_local_counter_api_calls_holds_and_refuses_a_recall_inside_the_cooldown(
     status, body = post("/api/counters/c1/call", {})
     assert status == 409 and "needs its number" in body["error"]
     assert post("/api/counters/c1/jump")[0] == 404
+
+
+def test_serial_call_pad_on_the_agent_issue_key_typed_call_hold_and_cooldown(tmp_path: Path, broker,  # noqa: ANN001
+                                                                             stack: list) -> None:
+    """A reception desk and a counter on one RS-485 bus (ASCII boards + call pads), through the whole agent."""
+    from civiq.broker import free_port
+    from civiq.edge.cli import make_agent
+    from civiq.edge.config import load_config
+    from civiq.edge.sim.example import sim_center_yaml
+
+    text = sim_center_yaml(broker.port, center="xa-pad", http_port=free_port(), state_dir=tmp_path / "state")
+    text = text.replace("protocol: modbus, port: /dev/civiq-rs485, baudrate: 9600, address: 1, digits: 4",
+                        "protocol: ascii, port: /dev/civiq-rs485, baudrate: 9600, address: 1, width: 8")
+    text = text.replace("protocol: modbus, port: /dev/civiq-rs485, baudrate: 9600, address: 2, digits: 4",
+                        "protocol: ascii, port: /dev/civiq-rs485, baudrate: 9600, address: 2, width: 8")
+    text = text.replace("keypads:\n", "keypads:\n  - {id: k3, counter: c2, kind: serial, port: /dev/civiq-rs485, "
+                        "address: 11, issue: [{code: '1', service: A, priority: pregnant}]}\n")
+    path = tmp_path / "pad.yaml"
+    path.write_text(text, encoding="utf-8")
+    agent = make_agent(load_config(path), simulate=True)
+    agent.start()
+
+    class Stop:
+        def stop(self) -> None:
+            try:
+                agent.stop()
+            finally:
+                agent.sim.stop()
+
+    stack.append(Stop())
+    sim, engine = agent.sim, agent.engine
+    pad = sim.emulators["/dev/civiq-rs485"].pads[11]
+    sim.press_button("A")  # A001, normal
+    sim.press_key("k3", "1")  # the reception key: a pregnant woman's priority ticket A002, printed
+    wait_for(lambda: engine.ticket("A002") is not None, timeout=5, what="A002 issued from the call pad")
+    assert engine.ticket("A002").priority == "pregnant"
+    assert sim.emulator_of("p1").wait_tickets(2, timeout=10)[1].all_text().count("A002") == 1
+    issued = [e for e in engine.store.events() if e.type == "ticket.issued"][-1]
+    assert issued.data["by"] == "keypad:k3"
+    sim.press_key("k3", "call", ticket="A001")  # typed on the pad, then X: out of order (A002 is first in line)
+    wait_for(lambda: sim.shown("d2") == "A001" and pad.lcd == "A001", timeout=5, what="A001 on c2's board and pad")
+    call = [e for e in engine.store.events() if e.type == "ticket.called"][-1]
+    assert call.data["out_of_order"] is True and call.data["by"] == "keypad:k3"
+    sim.press_key("k3", "recall")  # inside the 10 s cooldown: refused, the pad says how long to wait
+    wait_for(lambda: pad.lcd.startswith("CHO "), timeout=5, what="the cooldown on the pad's LCD")
+    assert pad.lcd.endswith("S") and [e for e in engine.store.events() if e.type == "ticket.recalled"] == []
+    sim.press_key("k3", "hold")
+    wait_for(lambda: pad.lcd == "GIU A001", timeout=5, what="GIU A001 on the pad")
+    wait_for(lambda: sim.shown("d2") == "", timeout=5, what="c2's board blank")
+    sim.press_key("k3", "call_held")  # nothing typed: the oldest held here
+    wait_for(lambda: pad.lcd == "A001" and engine.counter("c2").ticket == "A001", timeout=5)
+    assert [e for e in engine.store.events() if e.type == "ticket.called"][-1].data["from_hold"] is True
