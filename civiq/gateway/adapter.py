@@ -172,7 +172,10 @@ class GatewayAdapter(MemoryView):
             day = local_day(now - timedelta(days=d))
             s = self.gw.store.daily_summary(center, day)
             out.append({"day": day, "issued": s.get("issued", 0), "served": s.get("served", 0),
-                        "avg_wait_s": s.get("avg_wait_s"), "max_wait_s": s.get("max_wait_s")})
+                        "avg_wait_s": s.get("avg_wait_s"), "max_wait_s": s.get("max_wait_s"),
+                        "priority_issued": s.get("priority_issued", 0),
+                        "avg_wait_priority_s": s.get("avg_wait_priority_s"),
+                        "out_of_order": s.get("out_of_order", 0), "held": s.get("held", 0)})
         return out
 
     # ------------------------------------------------------------------------------------ actions

@@ -86,3 +86,25 @@ def test_contract_round_trip_of_the_new_command_and_event() -> None:
         raise AssertionError("an unknown action must be refused")
     held = ev(9, "ticket.held", 0, ticket="A001", service="A", counter="c1", by="api")
     assert parse_payload(Event, held.to_json()).type is EventType.ticket_held
+
+
+def test_daily_summary_counts_priority_tickets_their_wait_and_out_of_order_actions(tmp_path) -> None:  # noqa: ANN001
+    from civiq.gateway.store.series import SeriesStore
+
+    store = SeriesStore(tmp_path / "series.db", retention_days=30)
+    try:
+        evs = [
+            ev(1, "ticket.issued", 0, ticket="A001", service="A"),
+            ev(2, "ticket.issued", 1, ticket="A002", service="A", priority="elderly", by="dispenser"),
+            ev(3, "ticket.called", 2, ticket="A002", service="A", counter="c1", wait_s=60, priority="elderly"),
+            ev(4, "ticket.called", 9, ticket="A001", service="A", counter="c2", wait_s=540, out_of_order=True,
+               by="api"),
+            ev(5, "ticket.held", 10, ticket="A001", service="A", counter="c2", by="api"),
+            ev(6, "ticket.called", 12, ticket="A001", service="A", counter="c2", wait_s=None, from_hold=True),
+        ]
+        store.add_events([(C, N, e) for e in evs], T0)
+        s = store.daily_summary(C, "2026-01-05")
+        assert (s["priority_issued"], s["out_of_order"], s["held"]) == (1, 1, 1)
+        assert s["avg_wait_priority_s"] == 60 and s["avg_wait_s"] == 300  # the call back's null wait is not averaged
+    finally:
+        store.close()

@@ -467,6 +467,7 @@ class SeriesStore:
 
             {"center", "day", "issued", "called", "served", "no_show", "transferred",
              "avg_wait_s", "max_wait_s", "avg_service_s", "peak_waiting",
+             "priority_issued", "avg_wait_priority_s", "out_of_order", "held",
              "services": {sid: {"issued", "served", "no_show", "avg_wait_s", "max_wait_s", "avg_service_s"}},
              "counters": {cid: {"called", "served", "avg_service_s", "busy_s"}}}
 
@@ -511,6 +512,16 @@ class SeriesStore:
                 c["called"] = n
             else:
                 c["served"], c["avg_service_s"], c["busy_s"] = n, avg_s, sum_s or 0.0
+        # priority tickets and clerk operations out of the line's order (the events' data, JSON1)
+        prio = db.execute(
+            "SELECT count(*) FROM events WHERE center=? AND type='ticket.issued' AND ts>=? AND ts<?"
+            " AND json_extract(data, '$.priority') IS NOT NULL", (center, a, b)).fetchone()[0]
+        prio_wait = db.execute(
+            "SELECT avg(wait_s) FROM events WHERE center=? AND type='ticket.called' AND ts>=? AND ts<?"
+            " AND json_extract(data, '$.priority') IS NOT NULL", (center, a, b)).fetchone()[0]
+        ooo = db.execute(
+            "SELECT count(*) FROM events WHERE center=? AND type='ticket.called' AND ts>=? AND ts<?"
+            " AND json_extract(data, '$.out_of_order')", (center, a, b)).fetchone()[0]
         peak = db.execute(
             "SELECT max(value) FROM minute WHERE center=? AND metric='waiting_total' AND key=''"
             " AND ts_minute>=? AND ts_minute<?", (center, a, b)).fetchone()[0]
@@ -526,6 +537,10 @@ class SeriesStore:
             "max_wait_s": waits[1],
             "avg_service_s": svc_time[0],
             "peak_waiting": peak,
+            "priority_issued": prio,
+            "avg_wait_priority_s": prio_wait,
+            "out_of_order": ooo,
+            "held": by_type.get("ticket.held", 0),
             "services": services,
             "counters": counters,
         }
