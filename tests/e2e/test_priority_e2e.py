@@ -139,7 +139,10 @@ def test_local_counter_api_calls_holds_and_refuses_a_recall_inside_the_cooldown(
 
     center = SimCenter(tmp_path, broker.port, "xa-api").start()
     stack.append(center)
-    server = WebThread(agent_app(agent_routes(center.agent)), host="127.0.0.1", port=0).start()
+    from civiq.edge.sim.api import sim_routes
+
+    server = WebThread(agent_app(agent_routes(center.agent) + sim_routes(center.agent.sim)), host="127.0.0.1",
+                       port=0).start()
     stack.append(server)
     engine = center.agent.engine
 
@@ -172,6 +175,14 @@ def test_local_counter_api_calls_holds_and_refuses_a_recall_inside_the_cooldown(
     status, body = post("/api/counters/c1/call", {})
     assert status == 409 and "needs its number" in body["error"]
     assert post("/api/counters/c1/jump")[0] == 404
+    # the simulator's API presses the priority button, then the service button
+    assert post("/sim/press/B?priority=disabled") == (200, {"ok": True})
+    wait_for(lambda: engine.ticket("B002") is not None, timeout=5, what="B002 from /sim/press")
+    assert engine.ticket("B002").priority == "disabled"
+    status, body = post("/sim/press/B?priority=merit")  # the sim center has no merit button
+    assert status == 404 and "no dispenser priority button for class 'merit" in body["error"]
+    assert post("/sim/key/k1/hold") == (200, {"ok": True})  # c1 holds nothing (B001 went to c2): refused, logged
+    assert engine.held() == []
 
 
 def test_serial_call_pad_on_the_agent_issue_key_typed_call_hold_and_cooldown(tmp_path: Path, broker,  # noqa: ANN001
