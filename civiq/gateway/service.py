@@ -94,7 +94,10 @@ class TicketBook:
         key = (center, day, label)
         with self.lock:
             t = self.tickets.setdefault(key, {"ticket": label, "service": d.get("service"), "state": "waiting",
-                                              "counter": None, "issued_at": ev.ts.isoformat()})
+                                              "counter": None, "issued_at": ev.ts.isoformat(),
+                                              "priority": d.get("priority")})
+            if d.get("priority") and not t.get("priority"):
+                t["priority"] = d.get("priority")
             if ev.type == EventType.ticket_called or ev.type == EventType.ticket_recalled:
                 t.update(state="called", counter=d.get("counter"))
             elif ev.type == EventType.ticket_completed:
@@ -107,13 +110,18 @@ class TicketBook:
                 t.update(state="held", counter=d.get("counter"))
 
     def ahead(self, center: str, day: str, label: str) -> int | None:
+        """People before this ticket in its service's line: the earlier tickets of its own kind, and every
+        waiting priority ticket before a normal one (priority tickets go first: docs/manager.md). A center on
+        the ``boost`` rule may call a normal ticket sooner; the count is then cautious, never hopeful."""
         with self.lock:
             t = self.tickets.get((center, day, label))
             if t is None or t["state"] != "waiting":
                 return None
+            mine = bool(t.get("priority"))
             return sum(1 for (c, dd, _), o in self.tickets.items()
                        if c == center and dd == day and o["service"] == t["service"] and o["state"] == "waiting"
-                       and o["issued_at"] < t["issued_at"])
+                       and o is not t and (bool(o.get("priority")) > mine
+                                           or (bool(o.get("priority")) == mine and o["issued_at"] < t["issued_at"])))
 
     def get(self, center: str, day: str, label: str) -> dict | None:
         with self.lock:
