@@ -122,6 +122,10 @@ class EdgeAgent:
         self.hung = False  # tests set this to simulate a hung main loop (the watchdog must stop)
         self._thread: threading.Thread | None = None
         self.engine.subscribe(self._on_engine_event)
+        from civiq.edge.hall import HallFeed, printer_status_of
+
+        self.hall = HallFeed(cfg, self.engine, announcer=self.announcer, store=self.store,
+                             printer_status=printer_status_of(self))  # the hall TV and kiosk pages
 
     def _build_announcer(self, output: object | None):  # noqa: ANN202 - Announcer | None
         """The hall speaker (civiq/edge/voice), a device like the others: in health, polled, closed."""
@@ -156,9 +160,10 @@ class EdgeAgent:
             log.warning("queue state checkpoint not saved: %s", e)
 
     # ------------------------------------------------------------------------------------ inputs
-    def on_dispenser_press(self, service: str, priority: str | None = None, by: str = "dispenser") -> None:
+    def on_dispenser_press(self, service: str, priority: str | None = None, by: str = "dispenser"):  # noqa: ANN201
         """A citizen pressed a service button: issue a ticket and print it (unless the printer is down).
-        ``priority``: a priority class id (a priority button, a reception key, the kiosk); ``by``: the source."""
+        ``priority``: a priority class id (a priority button, a reception key, the kiosk); ``by``: the source.
+        Returns the ticket issued, or None when none was (printer out, disk full, unknown service/class)."""
         printer = self._dispenser_printer()
         if printer is not None and printer.health().state in (DeviceState.failed, DeviceState.offline):
             # No paper, no ticket: a number nobody holds would be called and time out as a no-show.
@@ -167,20 +172,21 @@ class EdgeAgent:
                 self.hw.dispenser.signal_fault(True)
             log.warning("button %s pressed but printer %s is %s: no ticket issued", service, printer.id,
                         printer.health().detail)
-            return
+            return None
         try:
             ticket = self.engine.issue(service, priority=priority, by=by if priority else None)
         except StoreFull as e:
             self.refused_presses += 1  # no number without a durable record: it could be issued twice
             self._store_full(e)
-            return
+            return None
         except QueueError as e:
             log.error("cannot issue a %s ticket: %s", service, e)
-            return
+            return None
         if self.hw.dispenser is not None:
             self.hw.dispenser.beep()
         if printer is not None:
             self.hw.worker_of[printer.id].submit(lambda: self._print_ticket(printer, ticket))
+        return ticket
 
     def on_key(self, counter: str, action: str, keypad: str | None = None) -> None:
         """A keypad key: a counter action (``call:<label>`` and ``call_held[:<label>]`` carry the typed
@@ -521,6 +527,7 @@ class EdgeAgent:
 
     def stop(self) -> None:
         self.notifier.stopping()
+        self.hall.close()  # ends the hall pages' live streams: they reconnect to the next agent
         self._stop.set()
         self._wake.set()
         if self._thread:

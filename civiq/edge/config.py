@@ -367,6 +367,30 @@ class HttpConfig(Section):
                       examples=[8080])
 
 
+def _ip_address(v: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(str(v).strip()))
+    except ValueError:
+        raise ValueError(f"'{v}' is not an IP address (e.g. 192.168.1.50)") from None
+
+
+class HallConfig(Section):
+    """The hall TV page (`/board`) and the touch kiosk page (`/kiosk`) on the local HTTP server."""
+
+    recent_calls: int = Field(default=8, ge=1, le=30, description="Recent calls listed on the hall board.",
+                              examples=[8])
+    highlight_s: float = Field(default=6, ge=1, le=60, description="Seconds a new call stays highlighted on "
+                               "the board (it then stays in the list).", examples=[6])
+    kiosk: bool = Field(default=True, description="Serve the touch kiosk page `/kiosk` (it issues tickets "
+                        "through the dispenser's path and printer).", examples=[True])
+    kiosk_allow: list[Annotated[str, AfterValidator(_ip_address)]] = Field(
+        default=[], description="LAN addresses of kiosk screens allowed to issue tickets besides this Pi "
+        "(needs `http.host: 0.0.0.0`); every other action still answers only to this Pi.",
+        examples=[["192.168.1.50"]])
+
+
 class ServiceConfig(Section):
     """One administrative service with its own ticket series (A001, A002, ...)."""
 
@@ -1003,6 +1027,8 @@ class CenterConfig(Section):
                                                                           "default", "repeat": 2}])
     priority: PriorityConfig = Field(default_factory=lambda: PriorityConfig(classes=[]), description="Priority "
                                      "tickets; absent: none.", examples=[{"rule": "first", "max_in_row": 3}])
+    hall: HallConfig = Field(default_factory=HallConfig, description="Hall TV board and touch kiosk pages.",
+                             examples=[{"recent_calls": 8, "kiosk_allow": ["192.168.1.50"]}])
 
     @model_validator(mode="after")
     def _cross_references(self) -> CenterConfig:

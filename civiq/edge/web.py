@@ -27,9 +27,15 @@ LOOPBACK = ("127.0.0.1", "::1")
 async def local_changes_only(request: web.Request, handler):  # noqa: ANN001, ANN201
     """The QR page may be served to the LAN (``http.host: 0.0.0.0`` for an HDMI screen elsewhere); anything
     that acts (test print, display test, the simulator's buttons) answers only to this machine."""
-    if request.method != "GET" and request.remote not in LOOPBACK:
+    if request.method != "GET" and request.remote not in LOOPBACK and not _allowed(request):
         return json_response({"ok": False, "error": "only from this machine"}, 403)
     return await handler(request)
+
+
+def _allowed(request: web.Request) -> bool:
+    """A route may list LAN addresses it also answers to (the touch kiosk: ``hall.kiosk_allow``)."""
+    handler = getattr(request.match_info, "handler", None)
+    return request.remote in getattr(handler, "allow_from", ())
 
 
 def agent_app(routes: list[web.RouteDef]) -> web.Application:
@@ -95,8 +101,10 @@ def agent_routes(agent) -> list[web.RouteDef]:  # noqa: ANN001
         raise web.HTTPFound("/qr")
 
     from civiq.edge.counter_api import counter_routes
+    from civiq.edge.hall import hall_routes
 
     return [web.get("/", index), web.get("/qr", qr_page), web.get("/api/state", state),
             web.get("/api/health", health), web.post("/api/test-print", test_print),
             web.post("/api/display-test", display_test), web.get(r"/api/voice/{id:[0-9a-z-]+}.wav", voice_wav),
-            web.get("/api/voice", voice_recent), web.post("/api/say-test", say_test), *counter_routes(agent)]
+            web.get("/api/voice", voice_recent), web.post("/api/say-test", say_test), *counter_routes(agent),
+            *hall_routes(agent)]
