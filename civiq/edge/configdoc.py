@@ -25,6 +25,7 @@ from civiq.edge.config import (
     DispenserConfig,
     EdgeSettings,
     GpioKeypad,
+    HallConfig,
     HdmiBoard,
     HttpConfig,
     Max7219Display,
@@ -67,6 +68,7 @@ SECTIONS: list[tuple[type[BaseModel], str]] = [
     (NextionBoard, "item of `qrboards:` with `kind: nextion`"),
     (HdmiBoard, "item of `qrboards:` with `kind: hdmi`"),
     (SpeakerConfig, "`speaker:`"),
+    (HallConfig, "`hall:`"),
 ]
 
 def _type_name(tp: Any) -> str:

@@ -61,7 +61,7 @@ html, body { margin: 0; height: 100%; background: #0b2545; color: #fff; overflow
 body { display: grid; grid-template-rows: auto 1fr auto; height: 100vh; }
 header { display: flex; justify-content: space-between; align-items: center; padding: 1vh 2vw;
   background: #13315c; border-bottom: .4vh solid #f9c74f; }
-header h1 { margin: 0; font-size: 3.2vw; line-height: 1.15; }
+header h1 { margin: 0; font-size: 2.6vw; line-height: 1.15; }
 header .en { font-size: 1.4vw; color: #b8c4d6; }
 #clock { font-size: 4vw; font-weight: 700; font-variant-numeric: tabular-nums; }
 main { display: grid; grid-template-columns: 58fr 42fr; gap: 1.5vw; padding: 1.5vh 2vw; min-height: 0; }
@@ -84,6 +84,7 @@ h2 small { font-size: 1.2vw; color: #b8c4d6; font-weight: 400; }
 #recent .c .arrow { color: #f9c74f; }
 #recent .tm { font-size: 1.4vw; color: #b8c4d6; text-align: right; }
 #recent .marks { font-size: 1.2vw; color: #f9c74f; }
+#recent li.new { box-shadow: inset .5vw 0 0 #f9c74f; }
 #recent li.fresh { background: #f9c74f; color: #0b2545; animation: blink 1s ease-in-out 3; }
 #recent li.fresh .tm, #recent li.fresh .marks, #recent li.fresh .c .arrow { color: #0b2545; }
 #recent li.fresh .prio { background: #0b2545; color: #f9c74f; }
@@ -135,8 +136,9 @@ function render(st) {
     if (r.recall) marks.push('Gọi lại · recall');
     if (r.from_hold) marks.push('Gọi lại từ chờ · from hold');
     if (r.out_of_order) marks.push('Gọi ngoài thứ tự · out of order');
-    var fresh = now - seen[r.id] < highlightS * 1000;
-    return '<li data-id="' + esc(r.id) + '" data-ticket="' + esc(r.ticket) + '"' + (fresh ? ' class="fresh"' : '') + '>' +
+    // the newest call is highlighted; others of the same burst keep a mark for the same few seconds
+    var cls = now - seen[r.id] < highlightS * 1000 ? (r === st.recent[0] ? 'fresh' : 'new') : '';
+    return '<li data-id="' + esc(r.id) + '" data-ticket="' + esc(r.ticket) + '"' + (cls ? ' class="' + cls + '"' : '') + '>' +
       '<span class="t">' + esc(r.ticket) + '</span>' +
       '<span class="c"><span class="arrow">→</span> ' + esc(r.counter_name) + ' ' + prio(r.priority_vi) +
       (marks.length ? '<div class="marks">' + esc(marks.join(' · ')) + '</div>' : '') + '</span>' +
@@ -153,8 +155,8 @@ function render(st) {
 setInterval(function () {
   if (!seen) return;
   var now = Date.now();
-  document.querySelectorAll('#recent li.fresh').forEach(function (li) {
-    if (now - (seen[li.dataset.id] || 0) >= highlightS * 1000) li.classList.remove('fresh');
+  document.querySelectorAll('#recent li.fresh, #recent li.new').forEach(function (li) {
+    if (now - (seen[li.dataset.id] || 0) >= highlightS * 1000) li.classList.remove('fresh', 'new');
   });
 }, 500);
 // voice: one announcement after another, never two at once
@@ -188,7 +190,7 @@ _KIOSK = r"""<!doctype html>
 html, body { margin: 0; height: 100%; background: #f4f6fa; color: #0b2545; overflow: hidden;
   font-family: "Noto Sans", "DejaVu Sans", Roboto, Arial, sans-serif; touch-action: manipulation; }
 header { background: #0b2545; color: #fff; padding: 1.5vh 3vw; }
-header h1 { margin: 0; font-size: 3.4vw; }
+header h1 { margin: 0; font-size: 2.8vw; }
 header .en { font-size: 1.6vw; color: #b8c4d6; }
 main { padding: 2vh 3vw; }
 h2 { font-size: 2.4vw; margin: 1vh 0; } h2 small { font-size: 1.4vw; color: #51607a; font-weight: 400; }

@@ -50,6 +50,8 @@ def kiosk_issue_handler(agent: Any):  # noqa: ANN201 - an aiohttp handler
             last[who] = now
         ticket = await asyncio.to_thread(agent.on_dispenser_press, service, priority, "kiosk")
         if ticket is None:
+            with lock:
+                last.pop(who, None)  # nothing issued: the next tap is a new try
             from civiq.edge.hall import printer_status_of
 
             ok, detail = printer_status_of(agent)()
