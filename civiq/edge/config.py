@@ -455,16 +455,36 @@ class DispenserConfig(Section):
 
 
 class PrinterConfig(Section):
-    """An ESC/POS thermal ticket printer on a serial or USB-serial port."""
+    """An ESC/POS thermal ticket printer: on a serial or USB-serial port, a USB printer (`/dev/usb/lp0`) or a
+    network printer (raw TCP port 9100)."""
 
     id: Ident = Field(description="Device id.", examples=["p1"])
-    port: Port = Field(description="Serial port (a udev symlink is best).", examples=["/dev/civiq-printer"])
-    baudrate: Baud = Field(default=19200, description="Baud rate set on the printer.", examples=[19200])
+    port: Port = Field(description="Where the printer is: a serial port (a udev symlink is best, "
+                       "`/dev/civiq-printer`), a USB printer's device file (`/dev/usb/lp0`, or the udev link "
+                       "`/dev/civiq-printer-usb` with `transport: usb`), or a network printer "
+                       "`tcp://<printer IP>:9100` (give the printer a static IP).",
+                       examples=["/dev/civiq-printer", "/dev/usb/lp0", "tcp://192.168.1.50:9100"])
+    transport: Literal["serial", "usb", "tcp"] | None = Field(
+        default=None, description="How the printer is connected: `serial` (RS-232 or USB-serial adapter, "
+        "`/dev/ttyUSB*`), `usb` (a USB printer class device, `/dev/usb/lp*`), `tcp` (network, port 9100). "
+        "Absent: `tcp` for a `tcp://` port, `usb` for `/dev/usb/lp*`, else `serial`.", examples=["usb"])
+    baudrate: Baud = Field(default=19200, description="Baud rate set on the printer (serial printers only: "
+                           "a USB or network printer has none).", examples=[19200])
     codepage: Literal["none", "cp1258"] = Field(
         default="none", description="`cp1258` if the printer prints Vietnamese with code page 1258; `none` "
         "prints text as a raster image (always correct, slower).", examples=["none"])
     width_dots: Literal[384, 576] = Field(default=576, description="Print width in dots: 384 (58 mm paper) "
                                           "or 576 (80 mm).", examples=[576])
+
+    @model_validator(mode="after")
+    def _link(self) -> PrinterConfig:
+        from civiq.edge.printer_links import check_printer_link
+
+        problems, kind = check_printer_link(self.port, self.transport, "baudrate" in self.model_fields_set)
+        if problems:
+            raise problems_error(problems)
+        self.transport = kind
+        return self
 
 
 class _SerialBusDevice(Section):
@@ -1055,7 +1075,8 @@ class CenterConfig(Section):
 
     def serial_ports(self) -> dict[str, int]:
         """Serial port -> baud rate, one entry per port (one SerialTransport each)."""
-        return {port: users[0][1] for port, users in _serial_users(_View.of(self)).items()}
+        others = {p.port for p in self.printers if p.transport not in (None, "serial")}
+        return {port: users[0][1] for port, users in _serial_users(_View.of(self)).items() if port not in others}
 
 
 # ------------------------------------------------------------------------------------------ env + loading

@@ -151,7 +151,7 @@ def _device_findings(health: list[dict], names: dict[str, str]) -> list[Finding]
 def _describe(cfg: CenterConfig) -> dict[str, str]:
     names = {}
     for p in cfg.printers:
-        names[p.id] = f"on {p.port}"
+        names[p.id] = f"on {p.port}" if p.transport in (None, "serial") else f"{p.transport}, {p.port}"
     for d in cfg.displays:
         names[d.id] = f"counter {d.counter}, {d.protocol}" + (f" address {d.address} on {d.port}"
                                                                 if d.protocol != "max7219" else "")
@@ -172,6 +172,10 @@ def check_devices(cfg: CenterConfig, simulate: bool) -> list[Finding]:
             return [Finding(FAIL, "agent", f"the agent (pid {agent['pid']}) runs but its local API {url} does "
                             f"not answer: {e}. Restart it: systemctl restart civiq-edge")]
         out = [Finding(OK, "agent", f"running (pid {agent['pid']}); device states as the agent sees them")]
+        if not simulate:
+            from civiq.edge.printer_links import check_printer_links
+
+            out += [Finding(*f) for f in check_printer_links(cfg, agent_running=True)]
         return out + _device_findings(health["devices"], names)
 
     if simulate:
@@ -180,9 +184,11 @@ def check_devices(cfg: CenterConfig, simulate: bool) -> list[Finding]:
     # The agent is stopped: open the hardware ourselves.
     from civiq.clock import SystemClock
     from civiq.edge.hardware import build_hardware
+    from civiq.edge.printer_links import check_printer_links
 
-    out = []
-    ports = [getattr(dev, "port", None) for dev in (*cfg.printers, *cfg.displays, *cfg.keypads, *cfg.qrboards)]
+    out = [Finding(*f) for f in check_printer_links(cfg, agent_running=False)]
+    serial_printers = [p for p in cfg.printers if p.transport in (None, "serial")]
+    ports = [getattr(dev, "port", None) for dev in (*serial_printers, *cfg.displays, *cfg.keypads, *cfg.qrboards)]
     for port in sorted({p for p in ports if p}):
         if not os.path.exists(port):
             out.append(Finding(FAIL, f"serial port {port}", "does not exist: is the device plugged in and "

@@ -65,6 +65,7 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
     from civiq.edge.devices.keypad import GpioKeypad, SerialCallPad, issue_action
     from civiq.edge.devices.printer import ThermalPrinter
     from civiq.edge.devices.qrboard import NextionQrBoard
+    from civiq.edge.printer_links import open_printer_transport
 
     hw = Hardware()
 
@@ -82,7 +83,11 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
 
     for p in cfg.printers:
         codepage = None if p.codepage in (None, "none") else p.codepage
-        dev = ThermalPrinter(p.id, transport(p.port, p.baudrate), codepage=codepage, width_dots=p.width_dots)
+        link = open_printer_transport(p, resolve_port)  # USB or network printer; None: serial
+        if link is not None:
+            hw.transports[p.port] = link
+        dev = ThermalPrinter(p.id, link or transport(p.port, p.baudrate), codepage=codepage,
+                             width_dots=p.width_dots)
         hw.printers[p.id] = dev
         add(dev, p.port)
 

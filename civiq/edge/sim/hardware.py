@@ -1,5 +1,8 @@
 """Emulated hardware for a center config: gpiozero MockFactory pins and one pty emulator per serial port.
 
+USB printers (``/dev/usb/lp0``) get a pty behind their device path too; a network printer (``tcp://``) gets
+a :class:`NetworkPrinterEmulator` listening on 127.0.0.1 (``resolve_port`` gives its address).
+
 Each configured serial port gets an emulator that speaks the real protocol of the devices on it, and a
 symlink in ``sim_dir`` that the agent opens exactly as it would open a udev symlink on a Pi. Unplugging a
 device removes its symlink and closes its pty; plugging it back creates a fresh pty and re-points the
@@ -66,7 +69,11 @@ class SimHardware:
 
         cfg = self.cfg
         printers = [p for p in cfg.printers if p.port == port]
-        if printers:
+        if printers and printers[0].transport == "tcp":
+            from civiq.edge.devices.printer.link_emulators import NetworkPrinterEmulator
+
+            return NetworkPrinterEmulator()  # type: ignore[return-value] - same plug/unplug/tickets API
+        if printers:  # serial, or a USB printer: its device file is a pty here as well
             return EscPosEmulator()
         modbus = [d for d in cfg.displays if d.protocol == "modbus" and d.port == port]
         if modbus:
@@ -120,11 +127,19 @@ class SimHardware:
         return self
 
     def resolve_port(self, port: str) -> str:
+        if port.startswith("tcp://"):  # a network printer: its emulator listens on 127.0.0.1
+            return self.emulators[port].url  # type: ignore[attr-defined]
         return str(self.sim_dir / port_slug(port))
 
     def plug_port(self, port: str) -> PtyEmulator:
         with self._lock:
             old = self.emulators.get(port)
+            if port.startswith("tcp://"):  # the same network printer powers on again, on the same address
+                emu = old if old is not None else self._make(port)
+                if not emu.plugged:
+                    emu.start()
+                self.emulators[port] = emu
+                return emu
             emu = self._make(port).start()
             if old is not None:
                 _carry_state(old, emu)

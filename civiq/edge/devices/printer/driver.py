@@ -1,7 +1,7 @@
 """The thermal printer as a device: asks its status, prints tickets, reports health in plain words.
 
 The job bytes come from :mod:`.render`; this module only decides *whether* to print and sends them through
-a :class:`SerialTransport`. Status is always checked first, under the port lock, so a ticket is never sent
+a transport (:class:`SerialTransport`, ``UsbLpTransport``, ``TcpTransport``). Status is always checked first, under the port lock, so a ticket is never sent
 to a printer that said it cannot print (nothing half-printed), and a status poll never lands mid-job.
 
     printer = ThermalPrinter("p1", SerialTransport("/dev/civiq-printer", 19200), codepage="cp1258")
@@ -74,12 +74,31 @@ class ThermalPrinter(Device):
                 except TransportError as e:
                     raise self._not_answering(str(e)) from None
                 if not reply:
+                    fallback = self._port_status()
+                    if fallback is not None:  # a unidirectional USB printer: the usblp status lines
+                        return fallback
                     raise self._not_answering()
                 replies.append(reply[0])
         try:
             return escpos.decode_status(*replies)
         except ValueError as e:
             raise PrinterError(f"printer on {self.transport.port} sent a garbled status: {e}") from None
+
+    def _port_status(self) -> PrinterStatus | None:
+        """Status from the port itself where the printer cannot answer DLE EOT (usblp ``LPGETSTATUS``)."""
+        port_status = getattr(self.transport, "port_status", None)
+        if port_status is None:
+            return None
+        try:
+            bits = port_status()
+        except TransportError as e:
+            raise self._not_answering(str(e)) from None
+        if bits is None:
+            return None
+        from ..usblp import lp_status_words
+
+        online, paper_out = lp_status_words(bits)
+        return PrinterStatus(online=online, cover_open=False, paper_near_end=False, paper_out=paper_out)
 
     @staticmethod
     def _health_of(st: PrinterStatus) -> tuple[DeviceState, str]:
@@ -118,7 +137,7 @@ class ThermalPrinter(Device):
             try:
                 # A raster ticket is ~24 KB: ~12 s at 19200 baud. Write it in pieces that each fit the
                 # transport's write timeout (~1 s of line time), not in one write that would time out.
-                step = max(256, self.transport.baudrate // 10)
+                step = getattr(self.transport, "write_chunk", 0) or max(256, self.transport.baudrate // 10)
                 for i in range(0, len(job), step):
                     self.transport.write(job[i : i + step])
             except TransportError as e:
