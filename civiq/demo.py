@@ -11,7 +11,9 @@ What runs, all in this process except Mosquitto:
   directory and the dashboard on ``--port`` (a free port when that one is taken), with three demo users;
 * one real :class:`~civiq.edge.agent.EdgeAgent` per center on simulated hardware
   (``make_agent(cfg, simulate=True)``: the code that runs on a Pi, with mock GPIO pins and pty emulators),
-  each with its local HTTP API (the simulator API of docs/simulator.md) on a free port;
+  each with its local HTTP API (the simulator API of docs/simulator.md) on a free port, which also serves
+  the center's hall TV board (``/board``) and touch kiosk (``/kiosk``): the banner prints both links. The
+  demo centers have no ``speaker:`` section, so the demo speaks nothing;
 * the people of :mod:`civiq.demo_people`: citizens, clerks and a technician.
 
 Every part shares one :class:`~civiq.clock.ScaledClock` starting at 07:30 today in Asia/Ho_Chi_Minh. Things
@@ -72,6 +74,16 @@ class CenterRun:
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.server.port}/"
+
+    @property
+    def board_url(self) -> str:
+        """The hall TV's calling board (``/board``; ``/board?audio=1`` would play the voice: the demo has none)."""
+        return f"{self.api_url}board"
+
+    @property
+    def kiosk_url(self) -> str:
+        """The touch kiosk at the dispenser: a tap issues and prints a ticket, like a button."""
+        return f"{self.api_url}kiosk"
 
 
 @dataclass(frozen=True)
@@ -348,6 +360,7 @@ class Demo:
                 story = f"  printer out of paper at {outs}"
             lines.append(f"    {c.id:<{idw}}  {c.name:<{nw}}  {len(c.services)} services, "
                          f"{len(c.counters)} counters  {r.api_url}{story}")
+            lines.append(f"    {'':<{idw}}  hall TV {r.board_url}   touch kiosk {r.kiosk_url}")
         first = self.runs[0]
         lines += ["",
                   f"  Broker     {'Mosquitto' if self.broker_kind == 'mosquitto' else 'embedded amqtt'} "

@@ -164,8 +164,26 @@ def test_demo_dashboard_is_alive_and_ctrl_c_stops_it(demo_run: DemoProcess, tmp_
         if UPDATE:
             DOCS_IMG.mkdir(parents=True, exist_ok=True)
             shutil.copy(shot, DOCS_IMG / "demo-overview.png")
+        _check_hall_pages(demo_run, browser)
     assert demo_run.interrupt() == 0
     demo_run.assert_clean()
+
+
+def _check_hall_pages(demo: DemoProcess, browser) -> None:  # noqa: ANN001
+    """The banner links each center's hall TV board and touch kiosk; the board is live; nothing is spoken."""
+    links = re.findall(r"hall TV (http://\S+/board)\s+touch kiosk (http://\S+/kiosk)", demo.output)
+    assert len(links) == len(CENTERS), demo.output
+    for board, kiosk in links:
+        api = board.removesuffix("board")
+        with urllib.request.urlopen(kiosk, timeout=5) as r:
+            assert "Lấy số thứ tự" in r.read().decode("utf-8")
+        with urllib.request.urlopen(f"{api}api/voice", timeout=5) as r:
+            assert json.load(r) == []  # the demo centers have no speaker: the demo speaks nothing
+    with checked_page(browser, width=1280, height=720, timeout_ms=10_000) as page:
+        page.goto(links[0][0])
+        page.wait_for_selector("#recent li[data-ticket]")  # the demo's clerks are calling
+        assert page.locator(".counter[data-counter]").count() >= 2
+        assert any(name in page.inner_text("#center") for name in CENTERS.values())
 
 
 def _three_live_centers(demo: DemoProcess) -> None:
