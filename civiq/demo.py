@@ -202,6 +202,7 @@ class Demo:
         self.gateway: Any = None
         self.port = 0
         self.port_note = ""
+        self.public_url = ""  # the gateway's public pages (ticket QR codes open <public_url>/t/<token>)
         self.logins: list[Login] = []
         self.runs: list[CenterRun] = []
         self._stopped = False
@@ -275,6 +276,7 @@ class Demo:
         # amqtt (the embedded broker) speaks no MQTT 5
         protocol = "3.1.1" if self.broker_kind == "embedded" else "5"
         settings = gateway_settings(self._sub("gateway"), self.broker.port, port, self.speed, protocol)
+        self.public_url = settings.http.public_base_url
         gw = Gateway(settings, clock=self.clock, channels=None)
         scale_ingest(gw.ingest, self.speed)
         for c in self.centers:  # names before the first birth (which carries them too)
@@ -299,6 +301,17 @@ class Demo:
             users.add_user(lg.user, lg.password, lg.role, center=lg.center)
         self.logins = wanted
 
+    def _ticket_key_file(self, center_id: str, state: Path) -> Path:
+        """What a technician does with `civiq gateway ticket-key CENTER`: the center's key in a 0600 file."""
+        from civiq.gateway.service import load_secret
+        from civiq.tickettoken import center_key
+
+        key = center_key(load_secret(self._sub("gateway") / "secret.key"), center_id)
+        path = state / "ticket-key"
+        path.touch(mode=0o600)
+        path.write_text(key.hex() + "\n", encoding="utf-8")
+        return path
+
     def _start_center(self, center: DemoCenter) -> CenterRun:
         from civiq.edge.cli import make_agent
         from civiq.edge.config import load_config
@@ -309,7 +322,9 @@ class Demo:
         assert self.broker is not None
         state = self._sub(f"centers/{center.id}")
         path = self._sub("configs") / f"{center.id}.yaml"
-        path.write_text(center.config_yaml(self.broker.port, str(state)), encoding="utf-8")
+        key_file = self._ticket_key_file(center.id, state)  # the ticket's QR opens the gateway's /t/ page
+        path.write_text(center.config_yaml(self.broker.port, str(state), public_url=self.public_url,
+                                           ticket_key_file=str(key_file)), encoding="utf-8")
         cfg = load_config(path, env={})
         agent = make_agent(cfg, True, clock=self.clock, state_dir=state)
         try:

@@ -80,8 +80,10 @@ class DemoCenter:
     def keypad_of(self, counter: str) -> str:
         return f"k{counter[1:]}"
 
-    def config(self, broker_port: int, state_dir: str, debounce_ms: int = DEBOUNCE_MS) -> dict:
-        """The center config as a dict (what :meth:`config_yaml` writes)."""
+    def config(self, broker_port: int, state_dir: str, debounce_ms: int = DEBOUNCE_MS,
+               public_url: str | None = None, ticket_key_file: str | None = None) -> dict:
+        """The center config as a dict (what :meth:`config_yaml` writes). With ``public_url`` (the demo
+        gateway's address) and ``ticket_key_file`` (this center's key), the ticket's QR opens ``/t/<token>``."""
         services = [{"prefix": s.prefix, "name_vi": s.name_vi, "name_en": s.name_en,
                      "portal_url": PORTAL + s.procedure} for s in self.services]
         counters = [{"id": c.id, "name": c.name,
@@ -89,7 +91,9 @@ class DemoCenter:
                                  "rules": [{"service": s, "over_minutes": m} for s, m in c.rules]}}
                     for c in self.counters]
         cfg: dict = {
-            "center": {"id": self.id, "name": self.name, "timezone": "Asia/Ho_Chi_Minh"},
+            "center": {"id": self.id, "name": self.name, "timezone": "Asia/Ho_Chi_Minh",
+                       **({"public_url": public_url, "ticket_key_file": ticket_key_file}
+                          if public_url and ticket_key_file else {})},
             "node": {"id": "pi-1"},
             "mqtt": {"host": "127.0.0.1", "port": broker_port, "keepalive": 10},
             "state_dir": state_dir,
@@ -101,11 +105,12 @@ class DemoCenter:
         cfg.update(_HARDWARE[self.kind](self, debounce_ms))
         return cfg
 
-    def config_yaml(self, broker_port: int, state_dir: str, debounce_ms: int = DEBOUNCE_MS) -> str:
+    def config_yaml(self, broker_port: int, state_dir: str, debounce_ms: int = DEBOUNCE_MS,
+                    public_url: str | None = None, ticket_key_file: str | None = None) -> str:
         head = (f"# civiq demo: {self.name} ({self.kind} center), written by `civiq demo`.\n"
                 f"# Check it with: civiq config check FILE\n")
-        return head + yaml.safe_dump(self.config(broker_port, state_dir, debounce_ms), allow_unicode=True,
-                                     sort_keys=False, width=120, default_flow_style=None)
+        cfg = self.config(broker_port, state_dir, debounce_ms, public_url, ticket_key_file)
+        return head + yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False, width=120, default_flow_style=None)
 
 
 # ------------------------------------------------------------------------------------------ hardware
