@@ -133,6 +133,24 @@ def check_broker(cfg: CenterConfig, timeout: float = 5.0) -> list[Finding]:
     return [Finding(OK, "MQTT broker", f"{where} accepted the connection")]
 
 
+def check_ticket_link(cfg: CenterConfig) -> list[Finding]:
+    """Can the agent sign the /t/ links its tickets' QR codes open?"""
+    c = cfg.center
+    if c.public_url is None and c.ticket_key_file is None:
+        return []
+    if c.public_url is None or c.ticket_key_file is None:
+        missing = "public_url" if c.public_url is None else "ticket_key_file"
+        return [Finding(WARN, "ticket QR", f"center.{missing} is not set: the ticket's QR shows the procedure's "
+                        "portal page, not the citizen's live ticket page")]
+    try:
+        c.ticket_key()
+    except ConfigError:
+        return [Finding(FAIL, "ticket QR", f"cannot read the ticket key {c.ticket_key_file}: on the gateway run "
+                        f"`civiq gateway ticket-key {c.id}` and put its output in that file (chmod 600, owner "
+                        "civiq); the agent does not start without it")]
+    return [Finding(OK, "ticket QR", f"tickets open {c.public_url.rstrip('/')}/t/<token>")]
+
+
 def _device_findings(health: list[dict], names: dict[str, str]) -> list[Finding]:
     out = []
     for h in health:
@@ -218,6 +236,7 @@ def diagnose(config_path: str, simulate: bool = False) -> list[Finding]:
     findings = [Finding(OK, "config", f"{config_path}: center {cfg.center.id} ({cfg.center.name}), node "
                         f"{cfg.node.id}, {len(cfg.services)} services, {len(cfg.counters)} counters")]
     findings += check_disk(cfg)
+    findings += check_ticket_link(cfg)
     findings += check_clock()
     findings += check_devices(cfg, simulate)
     from civiq.edge.voice.doctor import check_speaker
