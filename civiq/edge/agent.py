@@ -93,7 +93,7 @@ class EdgeAgent:
                  f" after the checkpoint at seq {e.restored_from}" if e.restored_from is not None else "")
         self.hw: Hardware = build_hardware(cfg, clock=self.clock, pin_factory=pin_factory,
                                            resolve_port=resolve_port, on_press=self.on_dispenser_press,
-                                           on_key=self.on_key)
+                                           on_key=self.on_key, state_dir=self.state_dir)
         self.announcer = self._build_announcer(speaker_output)
         from civiq.edge.link import EdgeLink
 

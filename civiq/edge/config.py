@@ -475,6 +475,13 @@ class PrinterConfig(Section):
         "prints text as a raster image (always correct, slower).", examples=["none"])
     width_dots: Literal[384, 576] = Field(default=576, description="Print width in dots: 384 (58 mm paper) "
                                           "or 576 (80 mm).", examples=[576])
+    graphics: Literal["nv", "download", "raster"] = Field(
+        default="nv", description="How the Vietnamese parts of a ticket reach the paper. `nv`: the static "
+        "images (center name, service names, labels) are stored once in the printer's NV graphics memory "
+        "(GS ( L) and printed by key: ~300 bytes a ticket. `download`: the same in the printer's RAM "
+        "(re-sent after every start and reconnect). `raster`: every ticket carries its pictures (~24 KB on "
+        "80 mm; for printers without GS ( L graphics). Ignored with `codepage: cp1258` (text already).",
+        examples=["nv"])
 
     @model_validator(mode="after")
     def _link(self) -> PrinterConfig:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from civiq.clock import Clock
 from civiq.edge.config import CenterConfig
@@ -55,9 +56,19 @@ class Hardware:
             t.close()
 
 
+def printer_statics(cfg: CenterConfig) -> list:  # noqa: ANN201 - list[Static]
+    """The static images of this center's tickets (stored in the printer before the first ticket)."""
+    from civiq.edge.devices.printer.stored import statics_for
+
+    labels = [cfg.priority.label(cid) for cid in cfg.priority.enabled()]
+    return statics_for(cfg.center.name, [(s.name_vi, s.name_en) for s in cfg.services],
+                       [lbl for lbl in labels if lbl])
+
+
 def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | None,
                    resolve_port: Callable[[str], str] = lambda p: p,
-                   on_press: Callable[..., None], on_key: Callable[..., None]) -> Hardware:
+                   on_press: Callable[..., None], on_key: Callable[..., None],
+                   state_dir: Path | None = None) -> Hardware:
     """Create every configured device. ``on_key(counter, action, keypad_id)``; ``on_press(service_prefix)``
     (``on_press(service_prefix, priority=<class id>)`` after a priority button)."""
     from civiq.edge.devices.dispenser import Dispenser
@@ -87,7 +98,8 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
         if link is not None:
             hw.transports[p.port] = link
         dev = ThermalPrinter(p.id, link or transport(p.port, p.baudrate), codepage=codepage,
-                             width_dots=p.width_dots)
+                             width_dots=p.width_dots, graphics=p.graphics, statics=printer_statics(cfg),
+                             state_path=Path(state_dir) / "printer-graphics.json" if state_dir else None)
         hw.printers[p.id] = dev
         add(dev, p.port)
 

@@ -11,7 +11,9 @@ to a printer that said it cannot print (nothing half-printed), and a status poll
 
 from __future__ import annotations
 
+import json
 import logging
+from pathlib import Path
 
 from civiq.contract import DeviceHealth, DeviceState
 
@@ -20,6 +22,7 @@ from ..transport import SerialTransport, TransportError
 from . import escpos, render
 from .escpos import PrinterStatus
 from .render import TicketPrint
+from .stored import GraphicsCatalog, Static, stored_ticket_job
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,9 @@ class ThermalPrinter(Device):
         codepage: str | None = None,
         width_dots: int = 576,
         status_timeout: float = 0.5,
+        graphics: str = "raster",
+        statics: list[Static] | None = None,
+        state_path: Path | str | None = None,
     ) -> None:
         super().__init__(device_id)
         if codepage in ("none", ""):
@@ -56,6 +62,19 @@ class ThermalPrinter(Device):
         self.width_dots = render.check_width(width_dots)
         self.status_timeout = status_timeout
         self.printed = 0
+        if graphics not in escpos.GRAPHICS_MODES:
+            raise ValueError(f"printer {device_id}: graphics must be one of {escpos.GRAPHICS_MODES}, not {graphics!r}")
+        # A CP1258 printer prints Vietnamese as text already (small): it never needs stored images.
+        self.graphics = "raster" if codepage == "cp1258" else graphics
+        self.catalog = GraphicsCatalog(self.graphics, self.width_dots) if self.graphics != "raster" else None
+        for s in statics or []:
+            if self.catalog is not None:
+                self.catalog.add(s)
+        self.state_path = Path(state_path) if state_path else None
+        self.stores = 0  # how many times the static images were (re)sent
+        # What the printer holds, as the catalog's digest. NV graphics survive a restart of the agent, so
+        # the digest is remembered in the state dir; download graphics (RAM) are re-sent on every start.
+        self.stored_digest: str | None = self._load_digest() if self.graphics == "nv" else None
 
     # --- status ------------------------------------------------------------------------------------------
 
@@ -109,10 +128,50 @@ class ThermalPrinter(Device):
             return DeviceState.degraded, "paper near end"
         return DeviceState.ok, ""
 
+    def _load_digest(self) -> str | None:
+        if self.state_path is None:
+            return None
+        try:
+            return json.loads(self.state_path.read_text()).get(self.id)
+        except (OSError, ValueError, AttributeError):
+            return None
+
+    def _save_digest(self) -> None:
+        if self.state_path is None:
+            return
+        try:
+            data = json.loads(self.state_path.read_text()) if self.state_path.exists() else {}
+            if not isinstance(data, dict):
+                data = {}
+        except (OSError, ValueError):
+            data = {}
+        data[self.id] = self.stored_digest
+        try:
+            self.state_path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.state_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+            tmp.replace(self.state_path)
+        except OSError as e:
+            log.warning("printer %s: cannot remember the stored graphics in %s: %s", self.id, self.state_path, e)
+
+    def set_health(self, state: DeviceState, detail: str = "") -> None:
+        # A printer that stopped answering may come back as another printer (swapped) or power-cycled
+        # (download graphics lost): store the images again before its next ticket.
+        if state is DeviceState.offline and self.stored_digest is not None:
+            log.info("printer %s: not answering; its stored images will be sent again when it is back", self.id)
+            self.stored_digest = None
+        super().set_health(state, detail)
+
     def poll(self) -> DeviceHealth:
         """Query the printer and update the health. Never raises."""
         try:
-            self.set_health(*self._health_of(self.status()))
+            with self.transport.lock:
+                self.set_health(*self._health_of(self.status()))
+                if self.health().state is not DeviceState.failed:
+                    self._store_if_needed()  # at start and after a comeback, not on the first citizen's ticket
+        except TransportError as e:
+            err = self._not_answering(str(e))
+            self.set_health(err.state, err.reason)
         except PrinterError as e:
             self.set_health(e.state, e.reason)
         except Exception as e:  # noqa: BLE001 - poll must never take the agent down
@@ -122,8 +181,28 @@ class ThermalPrinter(Device):
 
     # --- printing ----------------------------------------------------------------------------------------
 
-    def _send(self, job: bytes) -> None:
-        """Check the status, then send the whole job; both under the port lock."""
+    def _write(self, job: bytes) -> None:
+        # A raster ticket is ~24 KB: ~12 s at 19200 baud. Write it in pieces that each fit the
+        # transport's write timeout (~1 s of line time), not in one write that would time out.
+        step = getattr(self.transport, "write_chunk", 0) or max(256, self.transport.baudrate // 10)
+        for i in range(0, len(job), step):
+            self.transport.write(job[i : i + step])
+
+    def _store_if_needed(self) -> None:
+        """Send the static images when the printer does not hold the current set (raises TransportError)."""
+        catalog = self.catalog
+        if catalog is None or not len(catalog) or catalog.digest() == self.stored_digest:
+            return
+        log.info("printer %s: storing %d images (%s graphics)", self.id, len(catalog), catalog.mode)
+        self._write(catalog.store_job())
+        self.stored_digest = catalog.digest()
+        self.stores += 1
+        if catalog.mode == "nv":
+            self._save_digest()
+
+    def _send(self, job: bytes, catalog: GraphicsCatalog | None = None) -> None:
+        """Check the status, then (re)store the static images if the printer lacks them, then send the job;
+        all under the port lock."""
         with self.transport.lock:
             try:
                 st = self.status()
@@ -135,11 +214,9 @@ class ThermalPrinter(Device):
             if state is DeviceState.failed:
                 raise PrinterError(detail)
             try:
-                # A raster ticket is ~24 KB: ~12 s at 19200 baud. Write it in pieces that each fit the
-                # transport's write timeout (~1 s of line time), not in one write that would time out.
-                step = getattr(self.transport, "write_chunk", 0) or max(256, self.transport.baudrate // 10)
-                for i in range(0, len(job), step):
-                    self.transport.write(job[i : i + step])
+                if catalog is not None:
+                    self._store_if_needed()
+                self._write(job)
             except TransportError as e:
                 err = self._not_answering(str(e))
                 self.set_health(err.state, err.reason)
@@ -149,7 +226,16 @@ class ThermalPrinter(Device):
     def print_ticket(self, t: TicketPrint) -> None:
         """Print one ticket. Raises :class:`PrinterError` (nothing printed) when the printer cannot print,
         ``ValueError`` for a ticket that cannot be laid out."""
-        self._send(render.ticket_job(t, codepage=self.codepage, width_dots=self.width_dots))
+        if self.catalog is not None:
+            self._send(stored_ticket_job(t, self.catalog), self.catalog)
+        else:
+            self._send(render.ticket_job(t, codepage=self.codepage, width_dots=self.width_dots))
+
+    def ticket_bytes(self, t: TicketPrint) -> int:
+        """Bytes one ticket takes on the wire (the stored images excluded: they are sent once)."""
+        if self.catalog is not None:
+            return len(stored_ticket_job(t, self.catalog))
+        return len(render.ticket_job(t, codepage=self.codepage, width_dots=self.width_dots))
 
     def test_print(self, lines: list[str]) -> None:
         """Print the given lines and cut (the technician's test print)."""

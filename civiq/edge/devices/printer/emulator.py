@@ -50,6 +50,12 @@ class PrintedTicket:
     images: list[Image.Image] = field(default_factory=list)  # raster images (mode "1", black = printed)
     qr: list[str] = field(default_factory=list)  # data of every QR code printed
     cut: str = ""  # "full" or "partial"
+    wire_bytes: int = 0  # bytes received from the previous cut to this one (status queries included)
+    wire_s: float = 0.0  # their time on the wire at the emulated baud rate: bytes / (baud / 10)
+    paper_dots: int = 0  # paper length printed and fed, in dots (8 dots = 1 mm)
+    mechanism_s: float = 0.0  # paper_dots at the emulated print speed
+    done_at: float = 0.0  # time.monotonic() when the cut paper is in the citizen's hand (paced emulators)
+    stored: list[bytes] = field(default_factory=list)  # keys of stored images printed on this ticket
 
     def all_text(self) -> str:
         return "\n".join(self.text)
@@ -60,10 +66,26 @@ class _Incomplete(Exception):
 
 
 class EscPosEmulator(PtyEmulator):
+    """``baudrate`` paces the wire (bytes move at baud/10 per second, both ways; None: as fast as the pty);
+    ``speed_mm_s`` is the print mechanism (a typical 80 mm printer: 150-250 mm/s); ``width_dots`` the paper.
+    Stored graphics (``GS ( L`` NV: kept over :meth:`start`; download: lost at power-on) are decoded for real."""
+
     name = "escpos"
 
-    def __init__(self) -> None:
+    def __init__(self, baudrate: int | None = None, *, speed_mm_s: float = 200.0, width_dots: int = 576,
+                 byte_seconds: float | None = None) -> None:
         super().__init__()
+        self.baudrate = baudrate
+        if byte_seconds is not None:  # a USB or network link: its own speed, not a baud rate
+            self.byte_seconds = byte_seconds
+        self.speed_mm_s = speed_mm_s
+        self.width_dots = width_dots
+        self.nv_graphics: dict[bytes, Image.Image] = {}  # survive power-off
+        self.download_graphics: dict[bytes, Image.Image] = {}  # RAM: lost at power-on
+        self.graphics_defined = 0  # images stored so far (both kinds)
+        self._paper_at = 0.0
+        self._ticket_bytes = 0
+        self._last_cut: PrintedTicket | None = None
         self.paper_near_end = False
         self.paper_out = False
         self.cover_open = False
@@ -83,8 +105,21 @@ class EscPosEmulator(PtyEmulator):
             self._buf.clear()
             self._reset_parser()
             self._current = PrintedTicket()
+            self.download_graphics.clear()  # power-on: RAM graphics are gone, NV graphics stay
         super().start()
         return self
+
+    def power_cycle(self) -> None:
+        """Switched off and on (or swapped for a fresh printer of the same model): RAM graphics are lost."""
+        with self.lock:
+            self.download_graphics.clear()
+            self._buf.clear()
+            self._reset_parser()
+            self._current = PrintedTicket()
+
+    def wire_time(self, n_bytes: int) -> float:
+        """Seconds ``n_bytes`` take on this emulator's link (0 when unpaced)."""
+        return n_bytes * (self.byte_seconds or 0.0)
 
     # --- what the test harness sets and reads ----------------------------------------------------------
 
@@ -145,6 +180,11 @@ class EscPosEmulator(PtyEmulator):
                 self.skipped += 1
             pos += used
             reply += out
+            self._ticket_bytes += used
+            if self._last_cut is not None:  # the cut's own bytes are in: the ticket's wire share is known
+                t, self._last_cut = self._last_cut, None
+                t.wire_bytes, self._ticket_bytes = self._ticket_bytes, 0
+                t.wire_s = self.wire_time(t.wire_bytes)
         del self._buf[:pos]
         return bytes(reply)
 
@@ -254,6 +294,16 @@ class EscPosEmulator(PtyEmulator):
             self._need(buf, pos + size)
             if buf[pos + 2] == ord("k") and plen >= 2:
                 self._symbol(bytes(buf[pos + 5 : pos + size]))
+            elif buf[pos + 2] == ord("L") and plen >= 2:
+                self._graphics(bytes(buf[pos + 5 : pos + size]))
+            return size
+        if c == ord("8"):  # GS 8 L p1..p4 ...: graphics with a 4-byte length
+            self._need(buf, pos + 7)
+            plen = int.from_bytes(buf[pos + 3 : pos + 7], "little")
+            size = 7 + plen
+            self._need(buf, pos + size)
+            if buf[pos + 2] == ord("L") and plen >= 2:
+                self._graphics(bytes(buf[pos + 7 : pos + size]))
             return size
         if c == ord("k"):  # barcode: m 0..6 NUL-terminated, m 65..79 with a length byte
             self._need(buf, pos + 3)
@@ -289,6 +339,64 @@ class EscPosEmulator(PtyEmulator):
             if self._line:
                 self._end_line()
             self._current.qr.append(self._qr_data.decode("utf-8", errors="replace"))
+            self._advance_paper(8 * 41)  # a version-6 symbol at module size 8 (a URL of ~60 characters)
+
+    def _graphics(self, body: bytes) -> None:
+        """GS ( L / GS 8 L: m=48, fn 65/82 delete all, 67/83 define, 69/85 print a stored image."""
+        if body[0] not in (48, 0):
+            self.skipped += 1
+            return
+        fn = body[1]
+        store = self.nv_graphics if fn in (65, 66, 67, 69) else self.download_graphics
+        if fn in (65, 82) and body[2:5] == b"CLR":
+            store.clear()
+        elif fn in (67, 83) and len(body) >= 12 and body[2] == 48:
+            key = body[3:5]
+            width, height = int.from_bytes(body[6:8], "little"), int.from_bytes(body[8:10], "little")
+            width_bytes = (width + 7) // 8
+            data = body[11 : 11 + width_bytes * height]
+            if len(data) != width_bytes * height:
+                self.skipped += 1
+                return
+            img = Image.frombytes("1", (width_bytes * 8, height), bytes(255 - v for v in data))
+            store[key] = img.crop((0, 0, width, height))
+            self.graphics_defined += 1
+        elif fn in (69, 85) and len(body) >= 6:
+            key = body[2:4]
+            img = store.get(key)
+            if img is None:  # a real printer prints nothing for an unknown key
+                self.skipped += 1
+                return
+            self._current.stored.append(key)
+            self._place(img)
+        else:
+            self.skipped += 1
+
+    def _place(self, img: Image.Image) -> None:
+        """A stored image narrower than the paper lands where ESC a puts it: keep the whole paper width."""
+        if self._line:
+            self._end_line()
+        if img.size[0] < self.width_dots:
+            paper = Image.new("1", (self.width_dots, img.size[1]), 1)
+            x = {0: 0, 1: (self.width_dots - img.size[0]) // 2, 2: self.width_dots - img.size[0]}.get(
+                self.alignment, 0)
+            paper.paste(img, (x, 0))
+            img = paper
+        self._current.images.append(img)
+        self._advance_paper(img.size[1])
+
+    def _advance_paper(self, dots: int) -> None:
+        self._current.paper_dots += dots
+        mm = dots / 8
+        start = max(self._paper_at, time.monotonic())
+        self._paper_at = start + mm / self.speed_mm_s
+
+    def _advance_paper_for(self, ticket: PrintedTicket, dots: int) -> None:
+        current, self._current = self._current, ticket
+        try:
+            self._advance_paper(dots)
+        finally:
+            self._current = current
 
     def _image(self, data: bytes, width_bytes: int, rows: int) -> None:
         if self._line:
@@ -296,6 +404,7 @@ class EscPosEmulator(PtyEmulator):
         # Printer bit 1 = dot printed; Pillow "1" bit 1 = white: invert to get a picture of the paper.
         img = Image.frombytes("1", (width_bytes * 8, rows), bytes(255 - v for v in data))
         self._current.images.append(img)
+        self._advance_paper(rows)
 
     def _end_line(self) -> None:
         raw = bytes(self._line)
@@ -303,12 +412,17 @@ class EscPosEmulator(PtyEmulator):
         codec = self.codepage if not self.codepage.startswith("unknown") else "cp437"
         text = unicodedata.normalize("NFC", raw.decode(codec, errors="replace"))
         self._current.text.append(text)
+        self._advance_paper(30 * self.size[1])  # font A is 24 dots tall, 30 with the line spacing
 
     def _cut(self, how: str) -> None:
         if self._line:
             self._end_line()
         ticket, self._current = self._current, PrintedTicket()
         ticket.cut = how
+        self._advance_paper_for(ticket, 48 + 96)  # feed to the cutter
+        self._last_cut = ticket
+        ticket.mechanism_s = ticket.paper_dots / 8 / self.speed_mm_s
+        ticket.done_at = self._paper_at
         if self.paper_out or self.cover_open or self.offline:
             self.spoiled.append(ticket)
         else:

@@ -210,3 +210,62 @@ def decode_status(printer: int, offline_cause: int, paper: int) -> PrinterStatus
         paper_near_end=bool(paper & 0x0C),
         paper_out=bool(paper & 0x60) or bool(offline_cause & 0x20),
     )
+
+
+# --- stored graphics: NV graphics (GS ( L fn 67/69) and download graphics (fn 83/85) -------------------------
+
+#: ``graphics: nv`` keeps images in the printer's flash (survive power-off); ``download`` in its RAM (lost at
+#: power-off, re-sent after a reconnect); ``raster`` sends every picture on every ticket (any printer).
+GRAPHICS_MODES = ("nv", "download", "raster")
+_DEFINE_FN = {"nv": 67, "download": 83}
+_PRINT_FN = {"nv": 69, "download": 85}
+_DELETE_ALL_FN = {"nv": 65, "download": 82}
+KEY_FIRST, KEY_LAST = 32, 126
+
+
+def _graphics_fn(fn: int, payload: bytes) -> bytes:
+    body = b"\x30" + bytes([fn]) + payload  # m = 48
+    if len(body) <= 0xFFFF:
+        return GS + b"(L" + len(body).to_bytes(2, "little") + body
+    return GS + b"8L" + len(body).to_bytes(4, "little") + body  # the 4-byte length form for big images
+
+
+def _check_key(key: bytes) -> None:
+    if len(key) != 2 or not all(KEY_FIRST <= k <= KEY_LAST for k in key):
+        raise ValueError(f"a graphics key is two printable ASCII bytes (32..126), not {key!r}")
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in _DEFINE_FN:
+        raise ValueError(f"stored graphics mode must be 'nv' or 'download', not {mode!r}")
+
+
+def define_graphic(mode: str, key: bytes, img: Image.Image) -> bytes:
+    """GS ( L fn 67 (NV) or fn 83 (download): store a 1-bit raster under a two-byte key.
+
+    Layout: ``a=48`` (monochrome) ``kc1 kc2`` ``b=1`` (one colour) ``xL xH yL yH`` (dots) ``c=49`` (colour 1),
+    then the rows, padded to whole bytes, high bit = leftmost dot, 1 = printed.
+    """
+    _check_mode(mode)
+    _check_key(key)
+    mono = img.convert("L").point(lambda v: 255 if v < 128 else 0).convert("1")
+    width, height = mono.size
+    if not (1 <= width <= 8192 and 1 <= height <= 2304):
+        raise ValueError(f"image {width}x{height} cannot be stored (at most 8192x2304 dots)")
+    head = b"\x30" + key + b"\x01" + width.to_bytes(2, "little") + height.to_bytes(2, "little") + b"\x31"
+    return _graphics_fn(_DEFINE_FN[mode], head + mono.tobytes())
+
+
+def print_graphic(mode: str, key: bytes, scale_x: int = 1, scale_y: int = 1) -> bytes:
+    """GS ( L fn 69 (NV) or fn 85 (download): print the stored image ``key`` — 11 bytes on the wire."""
+    _check_mode(mode)
+    _check_key(key)
+    if scale_x not in (1, 2) or scale_y not in (1, 2):
+        raise ValueError("stored graphics scale is 1 or 2 in each direction")
+    return _graphics_fn(_PRINT_FN[mode], key + bytes([scale_x, scale_y]))
+
+
+def delete_all_graphics(mode: str) -> bytes:
+    """GS ( L fn 65 (NV) or fn 82 (download) with "CLR": forget every stored image of that kind."""
+    _check_mode(mode)
+    return _graphics_fn(_DELETE_ALL_FN[mode], b"CLR")
