@@ -27,7 +27,7 @@ TICKET = TicketPrint(
 
 @pytest.fixture
 def emu() -> Iterator[EscPosEmulator]:
-    e = EscPosEmulator().start()
+    e = EscPosEmulator(115200).start()  # a real line speed (bytes take baud/10 per second)
     yield e
     e.stop()
 

@@ -194,7 +194,13 @@ class ThermalPrinter(Device):
         if catalog is None or not len(catalog) or catalog.digest() == self.stored_digest:
             return
         log.info("printer %s: storing %d images (%s graphics)", self.id, len(catalog), catalog.mode)
-        self._write(catalog.store_job())
+        job = catalog.store_job()
+        self._write(job)
+        # The printer answers DLE EOT when it reaches it, after the images: wait for that (the line time of
+        # the job), so the next status poll or ticket does not take a busy printer for a dead one.
+        drain = len(job) * 10 / getattr(self.transport, "baudrate", 115200) + 2 * self.status_timeout
+        if not self.transport.exchange(escpos.status_request(1), 1, drain):
+            raise TransportError(f"{self.transport.port}: no answer after storing the images")
         self.stored_digest = catalog.digest()
         self.stores += 1
         if catalog.mode == "nv":

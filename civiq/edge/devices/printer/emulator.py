@@ -50,7 +50,7 @@ class PrintedTicket:
     images: list[Image.Image] = field(default_factory=list)  # raster images (mode "1", black = printed)
     qr: list[str] = field(default_factory=list)  # data of every QR code printed
     cut: str = ""  # "full" or "partial"
-    wire_bytes: int = 0  # bytes received from the previous cut to this one (status queries included)
+    wire_bytes: int = 0  # bytes of the job, from its ESC @ to this cut (stored images sent before excluded)
     wire_s: float = 0.0  # their time on the wire at the emulated baud rate: bytes / (baud / 10)
     paper_dots: int = 0  # paper length printed and fed, in dots (8 dots = 1 mm)
     mechanism_s: float = 0.0  # paper_dots at the emulated print speed
@@ -258,6 +258,7 @@ class EscPosEmulator(PtyEmulator):
             if self._line:
                 self._end_line()
             self._reset_parser()
+            self._ticket_bytes = 0  # a job starts here: a ticket's wire bytes run from ESC @ to its cut
         elif c == ord("t"):
             self.codepage = _CODEPAGE_NAMES.get(arg, f"unknown-{arg}")
         elif c == ord("E"):
