@@ -72,9 +72,10 @@ class SimHardware:
         if printers and printers[0].transport == "tcp":
             from civiq.edge.devices.printer.link_emulators import NetworkPrinterEmulator
 
-            # same plug/unplug/tickets API
-            return NetworkPrinterEmulator(emu=EscPosEmulator(width_dots=printers[0].width_dots))  # type: ignore[return-value]
-        if printers:  # serial, or a USB printer (a pty here too); unpaced: the simulator's tickets come out at once
+            emu = EscPosEmulator(width_dots=printers[0].width_dots)
+            return NetworkPrinterEmulator(emu=emu)  # type: ignore[return-value] - same plug/unplug/tickets API
+        # serial, or a USB printer (a pty here too); unpaced: the simulator's tickets come out at once
+        if printers:
             return EscPosEmulator(width_dots=printers[0].width_dots)
         modbus = [d for d in cfg.displays if d.protocol == "modbus" and d.port == port]
         if modbus:

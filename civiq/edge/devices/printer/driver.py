@@ -199,7 +199,8 @@ class ThermalPrinter(Device):
         # The printer answers DLE EOT when it reaches it, after the images: wait for that (the line time of
         # the job), so the next status poll or ticket does not take a busy printer for a dead one.
         drain = len(job) * 10 / getattr(self.transport, "baudrate", 115200) + 2 * self.status_timeout
-        if not self.transport.exchange(escpos.status_request(1), 1, drain):
+        answered = self.transport.exchange(escpos.status_request(1), 1, drain)
+        if not answered and getattr(self.transport, "port_status", None) is None:  # usblp: no DLE EOT, fine
             raise TransportError(f"{self.transport.port}: no answer after storing the images")
         self.stored_digest = catalog.digest()
         self.stores += 1
