@@ -214,9 +214,11 @@ class GatewayAdapter(MemoryView):
         if ahead is None and t["state"] == "waiting":
             ahead = svc.get("waiting")
         eta = ticket_eta_s(svc.get("eta_s"), ahead, svc.get("waiting")) if t["state"] == "waiting" else None
+        counter = t["counter"]
         return {"ticket": t["ticket"], "service": t["service"], "service_name": svc.get("name"),
                 "center_name": c.get("name"), "state": t["state"], "ahead": ahead,
-                "eta_s": eta, "counter": t["counter"]}
+                "eta_s": eta, "counter": counter,
+                "counter_name": self.state.counter_name(center, counter) if counter else None}
 
 
 def ticket_eta_s(line_eta_s: float | None, ahead: int | None, waiting: int | None) -> float | None:

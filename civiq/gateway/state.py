@@ -226,6 +226,11 @@ class LiveState:
         with self._lock:
             return self._service_names.get(center, {}).get(service)
 
+    def counter_name(self, center: str, counter: str) -> str | None:
+        """A counter's display name ("Quầy 3 - Đất đai"), as the center's edge named it in its birth."""
+        with self._lock:
+            return self._counter_names.get(center, {}).get(counter)
+
     # ------------------------------------------------------------------------------------- mutators
     def apply_status(self, center: str, node: str, status: Status, now: datetime) -> bool:
         """Birth or death. Returns False for a stale death (bdseq older than the current birth)."""

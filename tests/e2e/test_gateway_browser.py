@@ -276,7 +276,8 @@ def test_public_ticket_page_position_eta_and_nothing_personal(browser, system: S
                 break
             a.press_key("k1", "next")
         assert engine.ticket(mine.label).counter == "c1"
-        page.wait_for_selector("#t-state:has-text('c1')", timeout=3000)  # "Mời đến quầy c1"
+        page.wait_for_selector("#t-counter:has-text('Quầy 1')", timeout=3000)  # the name from the birth
+        assert page.text_content("#t-state") == "Mời đến" and "c1" not in page.inner_text("body")
         # a forged token shows nothing
         bad = page.goto(f"{system.url}/t/{token[:-2]}xx")
         assert bad is not None and bad.status == 404

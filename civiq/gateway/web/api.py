@@ -32,7 +32,8 @@ from civiq.tickettoken import verify_ticket_token
 
 COUNTER_ACTIONS: tuple[str, ...] = get_args(CounterCmd.model_fields["action"].annotation)
 MAX_HISTORY = timedelta(days=31)
-PUBLIC_TICKET_KEYS = ("ticket", "service", "service_name", "center_name", "state", "ahead", "eta_s", "counter")
+PUBLIC_TICKET_KEYS = ("ticket", "service", "service_name", "center_name", "state", "ahead", "eta_s", "counter",
+                      "counter_name")
 
 routes = web.RouteTableDef()
 

@@ -480,6 +480,7 @@
 
   // ------------------------------------------------------------------------------------ public ticket
   function renderTicket(t) {
+    $("t-label").style.setProperty("--chars", $("t-label").textContent.trim().length);
     if (!t.found) {
       $("t-service").textContent = "";
       $("t-state").textContent = T.ticket_unknown;
@@ -487,10 +488,20 @@
       return;
     }
     $("t-label").textContent = t.ticket;
-    $("t-service").textContent = [t.service_name || t.service, t.center_name].filter(Boolean).join(" · ");
+    $("t-label").style.setProperty("--chars", String(t.ticket).length);  // LD1128 fits a phone on one line
+    $("t-service").textContent = t.service_name || t.service || "";
+    $("t-center").textContent = t.center_name || "";
     const state = t.state || "unknown";
     let text = T[`t_${state}`] || T.t_unknown;
-    if (state === "called" && t.counter) text = `${text} ${t.counter}`;
+    const counter = $("t-counter");
+    counter.hidden = true;
+    if (state === "called" && t.counter_name) {  // the counter's name from the center ("Quầy 3 - Đất đai")
+      text = T.t_go_to;
+      counter.textContent = t.counter_name;
+      counter.hidden = false;
+    } else if (state === "called" && t.counter) {
+      text = `${text} ${t.counter}`;
+    }
     $("t-state").textContent = text;
     $("t-state").className = `ticket-state st-${state}`;
     const waiting = state === "waiting";
