@@ -122,3 +122,9 @@ def test_udev_parses_the_file(tmp_path: Path) -> None:
     problems = [line for line in r.stdout.splitlines() if "99-civiq.rules:" in line
                 and not re.search(r"Unknown group '(gpio|spi)'", line)]  # groups made by pi-setup.md
     assert problems == []
+
+
+def test_usb_printer_class_devices_get_group_lp_and_a_stable_name() -> None:
+    r = run_rules({"ACTION": "add", "SUBSYSTEM": "usbmisc", "KERNEL": "lp0"})
+    assert (r["GROUP"], r["MODE"], r["symlinks"]) == ("lp", "0660", ["civiq-printer-usb"])
+    assert run_rules({"ACTION": "add", "SUBSYSTEM": "usbmisc", "KERNEL": "hiddev0"}) == {"symlinks": [], "env": {}}
