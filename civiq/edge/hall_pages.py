@@ -160,19 +160,33 @@ setInterval(function () {
   });
 }, 500);
 // voice: one announcement after another, never two at once
-var queue = [], playing = false, played = window.civiqPlayed = [];
+// window.civiqAudio: what was played, in order, and the most sounds ever playing at once (tests read it)
+var queue = [], playing = false, sound = window.civiqAudio = {played: [], active: 0, maxActive: 0, refused: 0};
 function playNext() {
   if (playing || !queue.length) return;
-  var a = queue[0], audio = new Audio(a.url);
+  var a = queue[0], audio = new Audio(a.url), started = false, finished = false;
   playing = true;
-  function done() { playing = false; queue.shift(); playNext(); }
+  audio.onplaying = function () {
+    if (started) return;
+    started = true; sound.active += 1; sound.maxActive = Math.max(sound.maxActive, sound.active);
+    sound.played.push(a.url);
+  };
+  function done() {
+    if (finished) return;
+    finished = true;
+    if (started) sound.active -= 1;
+    playing = false; queue.shift(); playNext();
+  }
   audio.onended = done;
   audio.onerror = done;
   var p = audio.play();
-  if (p && p.then) {
-    p.then(function () { played.push(a.url); }, function () {
-      playing = false;  // autoplay refused: wait for a tap (kiosk mode: --autoplay-policy=no-user-gesture-required)
-      document.getElementById('sound').hidden = false;
+  if (p && p.catch) {
+    p.catch(function (e) {
+      if (e && e.name === 'NotAllowedError') {
+        // autoplay refused (kiosk mode needs --autoplay-policy=no-user-gesture-required): wait for a tap
+        playing = false; sound.refused += 1;
+        document.getElementById('sound').hidden = false;
+      } else { done(); }
     });
   }
 }
