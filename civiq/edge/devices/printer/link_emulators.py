@@ -89,10 +89,7 @@ class NetworkPrinterEmulator:
         s.listen(1)
         s.settimeout(0.05)
         self.tcp_port = s.getsockname()[1]
-        with self.emu.lock:
-            self.emu._buf.clear()  # noqa: SLF001 - same reset as EscPosEmulator.start()
-            self.emu._reset_parser()  # noqa: SLF001
-            self.emu._current = PrintedTicket()  # noqa: SLF001
+        self.emu.power_cycle()  # half-received job and RAM (download) graphics are gone; NV graphics stay
         self._listener = s
         self._stop.clear()
         self.plugged = True
