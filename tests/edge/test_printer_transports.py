@@ -254,6 +254,9 @@ def test_agent_with_a_network_printer_unplugged_and_back(tmp_path: Path, broker,
         assert fault[1] == "p1" and "cannot connect" in fault[2]
         sim.press_button("A")
         assert any("A002" in line for line in net.wait_tickets(2)[-1].text)
+        sim.set_printer("p1", paper_out=True)  # the simulator's paper flags reach the network printer
+        agent.poll_devices()
+        wait_for(lambda: p1.health().detail == "printer is out of paper", 5, what="p1 out of paper")
     finally:
         agent.stop()
         sim.stop()
