@@ -4,6 +4,7 @@ reload, a kiosk tap that prints a ticket. Screenshots: docs/img/hall-board.png, 
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import threading
@@ -25,6 +26,17 @@ if not HAVE_CHROMIUM:  # pragma: no cover - the machine's setup installs it (apt
     pytest.skip(WHY_NOT, allow_module_level=True)
 
 DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+UPDATE = os.environ.get("CIVIQ_UPDATE_SCREENSHOTS") == "1"  # rewrite docs/img/ from these runs
+
+
+def shot(page: Any, tmp_path: Path, name: str) -> None:
+    """A screenshot in the test's directory; with CIVIQ_UPDATE_SCREENSHOTS=1 also the docs' picture."""
+    path = tmp_path / name
+    page.screenshot(path=str(path))
+    assert path.stat().st_size > 10_000, "suspiciously small screenshot"
+    if UPDATE:
+        DOCS_IMG.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, DOCS_IMG / name)
 RECENT_N = 6
 MORE_COUNTERS = """\
   - {id: c3, name: "Quầy 3", profile: {services: [A, B]}}
@@ -119,7 +131,7 @@ def recent_tickets(page: Any) -> list[str]:
     return page.eval_on_selector_all("#recent li", "els => els.map(e => e.dataset.ticket)")
 
 
-def test_board_shows_a_burst_keeps_the_last_n_and_survives_an_agent_restart(hall: Hall, browser) -> None:  # noqa: ANN001
+def test_board_shows_a_burst_keeps_the_last_n_and_survives_an_agent_restart(hall: Hall, browser, tmp_path: Path) -> None:  # noqa: ANN001
     for i in range(12):
         hall.agent.on_dispenser_press("AB"[i % 2])
     with checked_page(browser, width=1920, height=1080) as page:
@@ -146,8 +158,7 @@ def test_board_shows_a_burst_keeps_the_last_n_and_survives_an_agent_restart(hall
             assert card.locator(".name").inner_text() == {"c1": "Quầy 1", "c2": "Quầy 2", "c3": "Quầy 3",
                                                           "c4": "Quầy 4"}[c]
         assert page.inner_text("#waiting [data-service='A']").startswith("A · Đất đai: 2")
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS_IMG / "hall-board.png"))
+        shot(page, tmp_path, "hall-board.png")
         assert page.locator("#recent li.fresh").count() == 1  # only the newest
         page.wait_for_selector("#recent li.fresh, #recent li.new", state="detached", timeout=6000)  # over, kept
         assert recent_tickets(page) == want
@@ -184,15 +195,14 @@ def test_board_at_720p_fits_the_screen(hall: Hall, browser) -> None:  # noqa: AN
         assert box["listBottom"] <= box["footerTop"] and box["sw"] <= box["w"], box
 
 
-def test_kiosk_tap_prints_a_ticket_and_shows_its_number(hall: Hall, browser) -> None:  # noqa: ANN001
+def test_kiosk_tap_prints_a_ticket_and_shows_its_number(hall: Hall, browser, tmp_path: Path) -> None:  # noqa: ANN001
     hall.agent.on_dispenser_press("B")
     hall.agent.sim.emulator_of("p1").wait_tickets(1, timeout=10)
     with checked_page(browser, width=1280, height=800) as page:
         page.goto(hall.url("/kiosk"))
         page.wait_for_selector("button.svc[data-service='B']")
         page.click("#classes button[data-class='elderly']")
-        DOCS_IMG.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(DOCS_IMG / "kiosk.png"))
+        shot(page, tmp_path, "kiosk.png")
         page.click("button.svc[data-service='B']")
         page.click("button.svc[data-service='B']", force=True, no_wait_after=True)  # a double tap
         page.wait_for_selector("#issued")
@@ -201,7 +211,7 @@ def test_kiosk_tap_prints_a_ticket_and_shows_its_number(hall: Hall, browser) -> 
         assert "Vui lòng nhận phiếu" in text and "Trước bạn: 0 người" in text and "Người cao tuổi" in text
         printed = hall.agent.sim.emulator_of("p1").wait_tickets(2, timeout=10)
         assert "B002" in printed[1].all_text()
-        page.screenshot(path=str(DOCS_IMG / "kiosk-ticket.png"))
+        shot(page, tmp_path, "kiosk-ticket.png")
         hall.agent.sim.set_printer("p1", paper_out=True)
         hall.agent.poll_devices()
         page.wait_for_selector("#fault", state="visible", timeout=10_000)  # said plainly, at once
