@@ -64,35 +64,46 @@ header { display: flex; justify-content: space-between; align-items: center; pad
 header h1 { margin: 0; font-size: 2.6vw; line-height: 1.15; }
 header .en { font-size: 1.4vw; color: #b8c4d6; }
 #clock { font-size: 4vw; font-weight: 700; font-variant-numeric: tabular-nums; }
-main { display: grid; grid-template-columns: 58fr 42fr; gap: 1.5vw; padding: 1.5vh 2vw; min-height: 0; }
+main { display: grid; grid-template-columns: 58fr 42fr; gap: 1.5vw; padding: 1.5vh 2vw; min-height: 0;
+  overflow: hidden; }
+main section { display: flex; flex-direction: column; min-height: 0; min-width: 0; }
 h2 { margin: 0 0 1vh; font-size: 2.1vw; color: #f9c74f; }
 h2 small { font-size: 1.2vw; color: #b8c4d6; font-weight: 400; }
-#counters { display: grid; grid-template-columns: repeat(auto-fill, minmax(17vw, 1fr)); gap: 1vw;
-  align-content: start; }
-.counter { background: #1d4e89; border-radius: 1vw; padding: 1vh 1vw; text-align: center; }
-.counter .name { font-size: 2vw; font-weight: 700; }
-.counter .num { font-size: 5.6vw; font-weight: 800; line-height: 1.1; color: #fff; font-variant-numeric: tabular-nums; }
+/* Sizes scale with --k (counters), --rk (recent calls), --fk (waiting): fitBoard() shrinks them until
+   every counter, every recent call and every service fit on the screen (a ward may have 8+ counters). */
+#counters { flex: 1; min-height: 0; overflow: hidden; display: grid; gap: 1vw; align-content: start;
+  grid-template-columns: repeat(var(--cols, 3), minmax(0, 1fr)); }
+.counter { background: #1d4e89; border-radius: 1vw; padding: 1vh 1vw; text-align: center; min-width: 0;
+  overflow: hidden; }
+.counter .name { font-size: calc(var(--k, 1) * 2vw); font-weight: 700; line-height: 1.15; overflow: hidden;
+  display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical; }
+.counter .num { font-size: calc(var(--k, 1) * 5.6vw); font-weight: 800; line-height: 1.1; color: #fff;
+  font-variant-numeric: tabular-nums; white-space: nowrap; }
 .counter.idle .num { color: #7d8fa9; }
-.counter .state { font-size: 1.3vw; color: #b8c4d6; min-height: 1.6vw; }
+.counter .state { font-size: calc(var(--k, 1) * 1.3vw); color: #b8c4d6; min-height: 1.25em; }
 .prio { display: inline-block; background: #f9c74f; color: #0b2545; font-weight: 800; border-radius: .5vw;
-  padding: 0 .6vw; font-size: 1.3vw; }
-#recent { list-style: none; margin: 0; padding: 0; }
-#recent li { display: grid; grid-template-columns: 11vw 1fr auto; align-items: center; gap: 1vw;
-  padding: .6vh 1vw; margin-bottom: .8vh; background: #13315c; border-radius: .8vw; }
-#recent .t { font-size: 3.4vw; font-weight: 800; font-variant-numeric: tabular-nums; }
-#recent .c { font-size: 2.3vw; font-weight: 700; }
+  padding: 0 .6vw; font-size: .57em; }
+.counter .prio { font-size: 1em; }
+#recent { list-style: none; margin: 0; padding: 0; flex: 1; min-height: 0; overflow: hidden; }
+#recent li { display: grid; grid-template-columns: calc(var(--tw, 4) * .7em + .3em) minmax(0, 1fr) auto;
+  align-items: center; gap: .3em; font-size: calc(var(--rk, 1) * 3.4vw); padding: .6vh 1vw; margin-bottom: .8vh;
+  background: #13315c; border-radius: .8vw; }
+#recent .t { font-size: 1em; font-weight: 800; font-variant-numeric: tabular-nums; white-space: nowrap; }
+#recent .c { font-size: .68em; font-weight: 700; line-height: 1.15; min-width: 0; }
 #recent .c .arrow { color: #f9c74f; }
-#recent .tm { font-size: 1.4vw; color: #b8c4d6; text-align: right; }
-#recent .marks { font-size: 1.2vw; color: #f9c74f; }
+#recent .tm { font-size: .41em; color: #b8c4d6; text-align: right; }
+#recent .marks { font-size: .52em; color: #f9c74f; }
 #recent li.new { box-shadow: inset .5vw 0 0 #f9c74f; }
 #recent li.fresh { background: #f9c74f; color: #0b2545; animation: blink 1s ease-in-out 3; }
 #recent li.fresh .tm, #recent li.fresh .marks, #recent li.fresh .c .arrow { color: #0b2545; }
 #recent li.fresh .prio { background: #0b2545; color: #f9c74f; }
 @keyframes blink { 50% { transform: scale(1.03); } }
-footer { display: flex; flex-wrap: wrap; gap: 1vw; padding: 1vh 2vw 1.5vh; background: #13315c; }
-footer .svc { font-size: 1.9vw; background: #1d4e89; border-radius: .8vw; padding: .4vh 1vw; }
-footer .svc b { color: #f9c74f; font-size: 2.4vw; }
-footer .svc small { font-size: 1.1vw; color: #b8c4d6; }
+footer { display: flex; flex-wrap: nowrap; gap: 1vw; padding: 1vh 2vw 1.5vh; background: #13315c;
+  font-size: calc(var(--fk, 1) * 1vw); overflow: hidden; }
+footer.wrap { flex-wrap: wrap; }
+footer .svc { font-size: 1.9em; background: #1d4e89; border-radius: .8vw; padding: .4vh 1vw; white-space: nowrap; }
+footer .svc b { color: #f9c74f; font-size: 1.26em; }
+footer .svc small { font-size: .58em; color: #b8c4d6; }
 #sound { position: fixed; left: 50%; top: 45%; transform: translate(-50%, -50%); font-size: 3vw; padding: 2vw 3vw;
   background: #f9c74f; color: #0b2545; border: 0; border-radius: 1vw; font-weight: 800; z-index: 9; }
 __BADGE__
@@ -118,6 +129,35 @@ function tick() {
 }
 setInterval(tick, 1000); tick();
 function prio(vi) { return vi ? '<span class="prio">ƯU TIÊN · ' + esc(vi) + '</span>' : ''; }
+// Largest size (scale `max` down to `min`) at which the box shows all it holds: nothing cut, nothing hidden.
+function shrink(host, name, max, min, over) {
+  var k = max;
+  host.style.setProperty(name, k);
+  while (k > min && over()) { k = Math.max(min, k * 0.9); host.style.setProperty(name, k.toFixed(3)); }
+  return k;
+}
+function overflows(b) { return b.scrollHeight > b.clientHeight + 1 || b.scrollWidth > b.clientWidth + 1; }
+function fitBoard() {
+  // the waiting line first (its height decides the rest): one row, smaller, or else two rows
+  var foot = document.getElementById('waiting');
+  foot.classList.remove('wrap');
+  if (shrink(foot, '--fk', 1, 0.7, function () { return overflows(foot); }) <= 0.7 && overflows(foot)) {
+    foot.classList.add('wrap');
+    foot.style.setProperty('--fk', 0.85);
+  }
+  var grid = document.getElementById('counters'), n = grid.children.length;
+  grid.style.setProperty('--cols', n <= 3 ? Math.max(n, 1) : n === 4 ? 2 : n <= 9 ? 3 : 4);
+  shrink(grid, '--k', 2, 0.25, function () {
+    return overflows(grid) || [].some.call(grid.querySelectorAll('.num'), function (e) {
+      return e.scrollWidth > e.clientWidth + 1;  // a number wider than its counter's box
+    });
+  });
+  var list = document.getElementById('recent'), tw = 4;
+  list.querySelectorAll('.t').forEach(function (t) { tw = Math.max(tw, t.textContent.length); });
+  list.style.setProperty('--tw', tw);
+  shrink(list, '--rk', 1.3, 0.3, function () { return overflows(list); });
+}
+window.addEventListener('resize', fitBoard);
 function render(st) {
   tz = st.timezone; highlightS = st.highlight_s; tick();
   document.getElementById('center').textContent = st.center;
@@ -150,6 +190,7 @@ function render(st) {
         ': <b>' + s.waiting + '</b>' + (s.priority_waiting ? ' <small>(' + s.priority_waiting + ' ưu tiên)</small>' : '') +
         ' <small>' + esc(s.name_en) + '</small></span>';
     }).join('');
+  fitBoard();
 }
 // un-highlight when the few seconds are over (the list keeps the call)
 setInterval(function () {
