@@ -38,6 +38,14 @@ function civiqStream(onState, onAnnounce) {
   }
   connect();
 }
+// Largest size (scale `max` down to `min`) at which the box shows all it holds: nothing cut, nothing hidden.
+function shrink(host, name, max, min, over) {
+  var k = max;
+  host.style.setProperty(name, k);
+  while (k > min && over()) { k = Math.max(min, k * 0.95); host.style.setProperty(name, k.toFixed(3)); }
+  return k;
+}
+function overflows(b) { return b.scrollHeight > b.clientHeight + 1 || b.scrollWidth > b.clientWidth + 1; }
 function esc(s) {
   return String(s == null ? '' : s).replace(/[&<>"']/g, function (c) {
     return {'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[c];
@@ -129,14 +137,6 @@ function tick() {
 }
 setInterval(tick, 1000); tick();
 function prio(vi) { return vi ? '<span class="prio">ƯU TIÊN · ' + esc(vi) + '</span>' : ''; }
-// Largest size (scale `max` down to `min`) at which the box shows all it holds: nothing cut, nothing hidden.
-function shrink(host, name, max, min, over) {
-  var k = max;
-  host.style.setProperty(name, k);
-  while (k > min && over()) { k = Math.max(min, k * 0.9); host.style.setProperty(name, k.toFixed(3)); }
-  return k;
-}
-function overflows(b) { return b.scrollHeight > b.clientHeight + 1 || b.scrollWidth > b.clientWidth + 1; }
 function fitBoard() {
   // the waiting line first (its height decides the rest): one row, smaller, or else two rows
   var foot = document.getElementById('waiting');
@@ -244,21 +244,23 @@ _KIOSK = r"""<!doctype html>
 * { box-sizing: border-box; -webkit-user-select: none; user-select: none; }
 html, body { margin: 0; height: 100%; background: #f4f6fa; color: #0b2545; overflow: hidden;
   font-family: "Noto Sans", "DejaVu Sans", Roboto, Arial, sans-serif; touch-action: manipulation; }
+body { display: flex; flex-direction: column; height: 100vh; }
 header { background: #0b2545; color: #fff; padding: 1.5vh 3vw; }
 header h1 { margin: 0; font-size: 2.8vw; }
 header .en { font-size: 1.6vw; color: #b8c4d6; }
-main { padding: 2vh 3vw; }
-h2 { font-size: 2.4vw; margin: 1vh 0; } h2 small { font-size: 1.4vw; color: #51607a; font-weight: 400; }
+/* sizes scale with --k: fitKiosk() shrinks them until every service button is wholly on the screen */
+main { padding: 2vh 3vw; flex: 1; min-height: 0; overflow: hidden; font-size: calc(var(--k, 1) * 1vw); }
+h2 { font-size: 2.4em; margin: 1vh 0; } h2 small { font-size: .58em; color: #51607a; font-weight: 400; }
 #classes { display: flex; flex-wrap: wrap; gap: 1.2vw; margin-bottom: 2vh; }
-#classes button { font-size: 2vw; padding: 1.6vh 2vw; border-radius: 1vw; border: .4vw solid #f9c74f;
-  background: #fff; color: #0b2545; font-weight: 700; min-height: 9vh; }
+#classes button { font-size: 2em; padding: 1.6vh 2vw; border-radius: 1vw; border: .4vw solid #f9c74f;
+  background: #fff; color: #0b2545; font-weight: 700; min-height: calc(var(--k, 1) * 9vh); }
 #classes button.on { background: #f9c74f; }
-#classes button small, .svc small { display: block; font-size: 1.3vw; font-weight: 400; color: #51607a; }
+#classes button small { display: block; font-size: .65em; font-weight: 400; color: #51607a; }
 #services { display: grid; grid-template-columns: repeat(auto-fill, minmax(28vw, 1fr)); gap: 2vw; }
-.svc { font-size: 3vw; font-weight: 800; min-height: 20vh; border: 0; border-radius: 1.4vw; background: #1d4e89;
-  color: #fff; padding: 2vh 2vw; box-shadow: 0 .5vh 1vh rgba(0,0,0,.2); }
-.svc small { color: #d6e0ef; font-size: 1.6vw; }
-.svc .w { display: block; font-size: 1.5vw; font-weight: 400; color: #f9c74f; margin-top: 1vh; }
+.svc { font-size: 3em; font-weight: 800; min-height: calc(var(--k, 1) * 20vh); border: 0; border-radius: 1.4vw;
+  background: #1d4e89; color: #fff; padding: 2vh 2vw; box-shadow: 0 .5vh 1vh rgba(0,0,0,.2); }
+.svc small { display: block; font-weight: 400; color: #d6e0ef; font-size: .53em; }
+.svc .w { display: block; font-size: .5em; font-weight: 400; color: #f9c74f; margin-top: 1vh; }
 .svc:active { transform: scale(.98); }
 button:disabled { opacity: .5; }
 #result, #fault { position: fixed; inset: 0; display: flex; flex-direction: column; align-items: center;
@@ -308,7 +310,13 @@ function render(st) {
   var f = document.getElementById('fault');
   f.hidden = st.kiosk.printer_ok;
   document.getElementById('fault-detail').textContent = st.kiosk.printer_detail || '';
+  fitKiosk();
 }
+function fitKiosk() {
+  var main = document.querySelector('main');
+  shrink(main, '--k', 1.25, 0.4, function () { return overflows(main); });
+}
+window.addEventListener('resize', fitKiosk);
 document.getElementById('classes').addEventListener('click', function (e) {
   var b = e.target.closest('button'); if (!b) return;
   chosen = chosen === b.dataset.class ? null : b.dataset.class;

@@ -81,3 +81,24 @@ def test_a_large_ward_board_fits_1080p_and_720p(ward) -> None:  # noqa: ANN001
                                     ".map(e => parseFloat(getComputedStyle(e).fontSize)))")
                 call = page.evaluate("parseFloat(getComputedStyle(document.querySelector('#recent .t')).fontSize)")
                 assert num >= min_px and call >= min_px * 0.7, (width, num, call)  # still read from 5 m
+
+
+def test_a_large_ward_kiosk_fits_common_touch_screens(ward) -> None:  # noqa: ANN001
+    """6 services and 4 priority classes: every button wholly on a 1080p touch monitor, a 7" 1024x600 screen
+    and a portrait 1080x1920 kiosk, and still a target for a finger."""
+    agent, url = ward
+    assert len(agent.cfg.priority.enabled()) == 4
+    with chromium() as browser:
+        for width, height in ((1920, 1080), (1024, 600), (1080, 1920)):
+            with checked_page(browser, width=width, height=height) as page:
+                page.goto(url + "/kiosk")
+                page.wait_for_selector("button.svc")
+                buttons = page.evaluate("""() => [...document.querySelectorAll('button.svc, #classes button')]
+                  .map(e => { const r = e.getBoundingClientRect();
+                    return {text: e.textContent.slice(0, 30), top: r.top, bottom: r.bottom, right: r.right,
+                            w: r.width, h: r.height, cut: e.scrollWidth > e.clientWidth + 1}; })""")
+                assert len(buttons) == len(agent.cfg.services) + 4
+                for b in buttons:
+                    where = f"{width}x{height}: {b}"
+                    assert b["top"] >= 0 and b["bottom"] <= height + 0.5 and b["right"] <= width + 0.5, where
+                    assert b["h"] >= 44 and b["w"] >= 120 and not b["cut"], where  # a finger's target
