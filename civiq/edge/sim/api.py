@@ -61,18 +61,12 @@ def sim_routes(sim: SimHardware) -> list[web.RouteDef]:
 
     @guard
     async def ticket_png(request: web.Request) -> web.Response:
-        from PIL import Image
 
         items = sim.printed(request.match_info["id"])
         t = items[int(request.match_info["n"])] if items else None
-        if t is None or not t.images:
+        img = t.page() if t is not None else None  # pictures, text and QR in paper order
+        if img is None:
             raise KeyError("no image for that ticket")
-        width = max(i.size[0] for i in t.images)
-        img = Image.new("1", (width, sum(i.size[1] for i in t.images)), 1)
-        y = 0
-        for part in t.images:
-            img.paste(part, (0, y))
-            y += part.size[1]
         buf = io.BytesIO()
         img.save(buf, "PNG")
         return web.Response(body=buf.getvalue(), content_type="image/png")

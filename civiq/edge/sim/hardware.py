@@ -48,8 +48,12 @@ def pin_number(pin: int | str) -> int:
 
 
 class SimHardware:
-    def __init__(self, cfg: CenterConfig, sim_dir: str | Path) -> None:
+    def __init__(self, cfg: CenterConfig, sim_dir: str | Path, *, paced_printers: bool = False) -> None:
         self.cfg = cfg
+        # Serial printers at the configured baud rate (bytes take baud/10 per second). Off by default: the
+        # first start stores the ticket's images in the printer (~20 KB: ~11 s at 19200 baud), which would
+        # hold every simulated ticket behind it; bench/ and the physics tests turn it on.
+        self.paced_printers = paced_printers
         self.sim_dir = Path(sim_dir)
         self.pin_factory = MockFactory()
         self.emulators: dict[str, PtyEmulator] = {}  # by configured port
@@ -74,8 +78,11 @@ class SimHardware:
 
             emu = EscPosEmulator(width_dots=printers[0].width_dots)
             return NetworkPrinterEmulator(emu=emu)  # type: ignore[return-value] - same plug/unplug/tickets API
-        # serial, or a USB printer (a pty here too); unpaced: the simulator's tickets come out at once
-        if printers:
+        if printers and self.paced_printers and printers[0].transport == "usb":  # a pty too; USB: ~1 MB/s
+            return EscPosEmulator(width_dots=printers[0].width_dots, byte_seconds=1e-6)
+        if printers and self.paced_printers:  # a serial line at the configured baud rate
+            return EscPosEmulator(printers[0].baudrate, width_dots=printers[0].width_dots)
+        if printers:  # serial, or a USB printer (a pty here too); unpaced: the tickets come out at once
             return EscPosEmulator(width_dots=printers[0].width_dots)
         modbus = [d for d in cfg.displays if d.protocol == "modbus" and d.port == port]
         if modbus:

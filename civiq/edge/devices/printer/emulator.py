@@ -25,6 +25,8 @@ from ..emulator import PtyEmulator
 
 log = logging.getLogger(__name__)
 
+_MONO = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono.ttf"
+_MONO_BOLD = "/usr/share/fonts/truetype/dejavu/DejaVuSansMono-Bold.ttf"
 _CODEPAGE_NAMES = {0: "cp437", 16: "cp1252", 52: "cp1258"}
 
 # Commands with a fixed number of argument bytes after the command byte.
@@ -48,17 +50,69 @@ class PrintedTicket:
 
     text: list[str] = field(default_factory=list)  # native text lines, decoded, NFC
     images: list[Image.Image] = field(default_factory=list)  # raster images (mode "1", black = printed)
+    #: everything in paper order, to draw the page: ("text", line, (w, h) magnification, alignment, bold),
+    #: ("image", picture), ("qr", data)
+    parts: list[tuple] = field(default_factory=list)
     qr: list[str] = field(default_factory=list)  # data of every QR code printed
     cut: str = ""  # "full" or "partial"
     wire_bytes: int = 0  # bytes of the job, from its ESC @ to this cut (stored images sent before excluded)
     wire_s: float = 0.0  # their time on the wire at the emulated baud rate: bytes / (baud / 10)
     paper_dots: int = 0  # paper length printed and fed, in dots (8 dots = 1 mm)
     mechanism_s: float = 0.0  # paper_dots at the emulated print speed
-    done_at: float = 0.0  # time.monotonic() when the cut paper is in the citizen's hand (paced emulators)
+    started_at: float = 0.0  # time.monotonic() when the job's first byte (its ESC @) went on the wire
+    wire_done_at: float = 0.0  # ... when its last byte (the cut) was in the printer: started_at + wire_s
+    done_at: float = 0.0  # ... when the cut paper is out, in the citizen's hand (wire + mechanism)
     stored: list[bytes] = field(default_factory=list)  # keys of stored images printed on this ticket
 
     def all_text(self) -> str:
         return "\n".join(self.text)
+
+    def page(self, width_dots: int | None = None) -> Image.Image | None:
+        """The ticket as the citizen sees it: pictures, the printer's own text (drawn in a font close to font
+        A: 12 x 24 dots a character, times the magnification) and the QR codes, stacked in paper order."""
+        from PIL import ImageDraw, ImageFont
+
+        blocks: list[Image.Image] = []
+        width = width_dots or max([i.size[0] for i in self.images] or [576])
+        for part in self.parts:
+            if part[0] == "image":
+                blocks.append(part[1])
+            elif part[0] == "qr":
+                import qrcode
+
+                qr = qrcode.QRCode(border=2, box_size=6)
+                qr.add_data(part[1])
+                code = qr.make_image().get_image().convert("1")
+                block = Image.new("1", (width, code.size[1]), 1)
+                block.paste(code, ((width - code.size[0]) // 2, 0))
+                blocks.append(block)
+            else:
+                _, line, (mw, mh), align, bold = part
+                font = ImageFont.truetype(_MONO_BOLD if bold else _MONO, 20 * mh)
+                h = 30 * mh
+                block = Image.new("1", (width, h), 1)
+                w = font.getlength(line) * mw
+                x = {1: (width - w) / 2, 2: width - w}.get(align, 0)
+                if mw == 1:
+                    ImageDraw.Draw(block).text((x, 3), line, font=font, fill=0)
+                else:  # a wide font: draw at height, stretch horizontally
+                    raw = Image.new("1", (max(1, int(font.getlength(line))), h), 1)
+                    ImageDraw.Draw(raw).text((0, 3), line, font=font, fill=0)
+                    block.paste(raw.resize((max(1, int(w)), h)), (max(0, int(x)), 0))
+                blocks.append(block)
+        if not blocks:
+            return None
+        page = Image.new("1", (width, sum(b.size[1] for b in blocks)), 1)
+        y = 0
+        for b in blocks:
+            page.paste(b, (0, y))
+            y += b.size[1]
+        return page
+
+    @property
+    def time_to_paper(self) -> float:
+        """Seconds from the job's first byte on the wire to the cut paper out (paced emulators)."""
+        return self.done_at - self.started_at
 
 
 class _Incomplete(Exception):
@@ -83,8 +137,12 @@ class EscPosEmulator(PtyEmulator):
         self.nv_graphics: dict[bytes, Image.Image] = {}  # survive power-off
         self.download_graphics: dict[bytes, Image.Image] = {}  # RAM: lost at power-on
         self.graphics_defined = 0  # images stored so far (both kinds)
+        self.unknown_keys = 0  # prints of a key the printer does not hold (nothing comes out)
         self._paper_at = 0.0
         self._ticket_bytes = 0
+        self._ticket_start: float | None = None
+        self._chunk_start = 0.0  # time.monotonic() when the chunk being parsed started to arrive
+        self._pos = 0  # parse position in the buffer (for the arrival time of a byte)
         self._last_cut: PrintedTicket | None = None
         self.paper_near_end = False
         self.paper_out = False
@@ -165,11 +223,15 @@ class EscPosEmulator(PtyEmulator):
         self._qr_data: bytes | None = None
 
     def feed(self, data: bytes) -> bytes:
+        # Paced (see PtyEmulator._pace): the chunk has just finished arriving; its first byte started
+        # len/(baud/10) s ago. Bytes still buffered from an earlier chunk are treated as arriving with it.
+        self._chunk_start = time.monotonic() - self.wire_time(len(data)) - self.wire_time(len(self._buf))
         self._buf += data
         reply = bytearray()
         pos = 0
         buf = self._buf
         while pos < len(buf):
+            self._pos = pos
             try:
                 used, out = self._command(buf, pos)
             except _Incomplete:
@@ -185,6 +247,10 @@ class EscPosEmulator(PtyEmulator):
                 t, self._last_cut = self._last_cut, None
                 t.wire_bytes, self._ticket_bytes = self._ticket_bytes, 0
                 t.wire_s = self.wire_time(t.wire_bytes)
+                t.wire_done_at = self._chunk_start + self.wire_time(pos)
+                t.started_at = self._ticket_start if self._ticket_start is not None else t.wire_done_at - t.wire_s
+                t.done_at = max(t.done_at, t.wire_done_at)
+                self._ticket_start = None
         del self._buf[:pos]
         return bytes(reply)
 
@@ -259,6 +325,7 @@ class EscPosEmulator(PtyEmulator):
                 self._end_line()
             self._reset_parser()
             self._ticket_bytes = 0  # a job starts here: a ticket's wire bytes run from ESC @ to its cut
+            self._ticket_start = self._chunk_start + self.wire_time(self._pos)
         elif c == ord("t"):
             self.codepage = _CODEPAGE_NAMES.get(arg, f"unknown-{arg}")
         elif c == ord("E"):
@@ -340,6 +407,7 @@ class EscPosEmulator(PtyEmulator):
             if self._line:
                 self._end_line()
             self._current.qr.append(self._qr_data.decode("utf-8", errors="replace"))
+            self._current.parts.append(("qr", self._current.qr[-1]))
             self._advance_paper(8 * 41)  # a version-6 symbol at module size 8 (a URL of ~60 characters)
 
     def _graphics(self, body: bytes) -> None:
@@ -367,6 +435,7 @@ class EscPosEmulator(PtyEmulator):
             img = store.get(key)
             if img is None:  # a real printer prints nothing for an unknown key
                 self.skipped += 1
+                self.unknown_keys += 1
                 return
             self._current.stored.append(key)
             self._place(img)
@@ -384,6 +453,7 @@ class EscPosEmulator(PtyEmulator):
             paper.paste(img, (x, 0))
             img = paper
         self._current.images.append(img)
+        self._current.parts.append(("image", img))
         self._advance_paper(img.size[1])
 
     def _advance_paper(self, dots: int) -> None:
@@ -405,6 +475,7 @@ class EscPosEmulator(PtyEmulator):
         # Printer bit 1 = dot printed; Pillow "1" bit 1 = white: invert to get a picture of the paper.
         img = Image.frombytes("1", (width_bytes * 8, rows), bytes(255 - v for v in data))
         self._current.images.append(img)
+        self._current.parts.append(("image", img))
         self._advance_paper(rows)
 
     def _end_line(self) -> None:
@@ -413,6 +484,7 @@ class EscPosEmulator(PtyEmulator):
         codec = self.codepage if not self.codepage.startswith("unknown") else "cp437"
         text = unicodedata.normalize("NFC", raw.decode(codec, errors="replace"))
         self._current.text.append(text)
+        self._current.parts.append(("text", text, self.size, self.alignment, self.bold))
         self._advance_paper(30 * self.size[1])  # font A is 24 dots tall, 30 with the line spacing
 
     def _cut(self, how: str) -> None:
