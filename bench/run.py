@@ -10,6 +10,7 @@ and noisy, so absolute numbers from different runs are not comparable):
 5. outbox replay after an outage (:mod:`bench.replay`)
 6. load-balancing quality (:mod:`bench.balance_quality`, unchanged)
 7. edge start-up after a long event log, with and without a checkpoint (:mod:`bench.startup`)
+8. a ticket on paper: bytes per ticket and time to paper per link, raster vs stored images (:mod:`bench.printer`)
 
 Options: ``--only ingest,latency,...`` runs a subset (the document then holds only those), ``--quick`` a
 smoke-sized run, ``--out PATH`` writes elsewhere (default docs/benchmarks.md; ``-`` prints it). A section
@@ -118,6 +119,13 @@ def sec_startup(p: Params) -> tuple[str, str, dict[str, Any]]:
     return f"python -m bench.startup --days {p.startup_days}", startup.report(r), r
 
 
+def sec_printer(p: Params) -> tuple[str, str, dict[str, Any]]:
+    from bench import printer
+
+    r = printer.run(log=log, quick=p.replay_quick)
+    return "python -m bench.printer", printer.report(r), r
+
+
 def sec_balance(p: Params) -> tuple[str, str, dict[str, Any]]:
     args = ["--seeds", str(p.balance_seeds), "--erlang-seeds", str(p.balance_erlang_seeds)]
     out = subprocess.run(python_cmd("-m", "bench.balance_quality", *args), cwd=REPO, env=child_env(),
@@ -181,6 +189,12 @@ SECTIONS = (
             "outbox replay uses) is repeated to make months of log in a real `EdgeStore` file; then the engine "
             "starts from it three ways: the whole log, a checkpoint at the last event (what a clean stop leaves), "
             "and a checkpoint 5 minutes old (what a crash between two periodic checkpoints leaves)."),
+    Section("printer", "8. A ticket on paper", sec_printer,
+            "The ESC/POS printer emulator decodes the real bytes, paced like the link: a serial line moves "
+            "baud/10 bytes per second both ways (the pty back-pressures the driver as a UART does), USB full "
+            "speed ~1 MB/s, a network card 10 Mbit/s; the mechanism feeds 200 mm of paper a second. Time to "
+            "paper runs from `print_ticket()` (status check included) until the cut ticket is out, on the "
+            "emulator's clock. Old = `graphics: raster`; new = `graphics: nv` (static images stored once)."),
 )
 
 
@@ -286,7 +300,7 @@ def render(results: dict[str, dict[str, Any]], texts: dict[str, tuple[str, str]]
 def preflight(keys: list[str]) -> list[str]:
     missing = []
     need = {"ingest": ["mosquitto_sub", "victoria-metrics"], "latency": [], "offline": [], "footprint": [],
-            "replay": [], "balance": [], "startup": []}
+            "replay": [], "balance": [], "startup": [], "printer": []}
     from civiq.broker import Mosquitto
 
     if not Mosquitto.available():
