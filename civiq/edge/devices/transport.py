@@ -49,9 +49,9 @@ class SerialTransport:
         with self.lock:
             ser = self._open()
             try:
-                # The OS buffers ~16 KB ahead of the wire (a pty ~13 KB): a write may wait for all of that
-                # to drain at the baud rate before its own bytes fit. 12 s at 19200 for a full buffer.
-                ser.write_timeout = max(self.timeout, 2.0, (16384 + len(data)) * 10 / self.baudrate + 1.0)
+                # The OS buffers KBs ahead of the wire (a pty wakes a blocked writer only once ~13 KB have
+                # drained): a write may wait for all of that at the baud rate before its own bytes fit.
+                ser.write_timeout = max(self.timeout, 2.0, (32768 + len(data)) * 10 / self.baudrate + 1.0)
                 ser.write(data)
                 ser.flush()
             except (serial.SerialException, OSError) as e:
