@@ -22,6 +22,9 @@ from pathlib import Path
 
 from .emulator import EscPosEmulator, PrintedTicket
 
+#: USB 2.0 full speed (12 Mbit/s) carries ~1 MB/s of bulk data to a printer: the USB stand-in's pace.
+USB_BYTE_SECONDS = 1 / 1_000_000
+
 _FLAGS = ("paper_near_end", "paper_out", "cover_open", "offline")
 
 
@@ -173,11 +176,12 @@ class NetworkPrinterEmulator:
 
 class UsbPrinterStandIn:
     """A USB printer's device file: an :class:`EscPosEmulator` pty reached through ``path`` (as
-    ``/dev/usb/lp0`` is). Unplugging removes the path and breaks the open file, as the usblp driver does."""
+    ``/dev/usb/lp0`` is), paced at USB full speed (~1 MB/s). Unplugging removes the path and breaks the open
+    file, as the usblp driver does."""
 
     def __init__(self, path: str | Path, emu: EscPosEmulator | None = None) -> None:
         self.path = Path(path)
-        self.emu = emu if emu is not None else EscPosEmulator()
+        self.emu = emu if emu is not None else EscPosEmulator(byte_seconds=USB_BYTE_SECONDS)
 
     @property
     def port(self) -> str:
