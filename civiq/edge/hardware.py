@@ -99,7 +99,8 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
             hw.transports[p.port] = link
         dev = ThermalPrinter(p.id, link or transport(p.port, p.baudrate), codepage=codepage,
                              width_dots=p.width_dots, graphics=p.graphics, statics=printer_statics(cfg),
-                             state_path=Path(state_dir) / "printer-graphics.json" if state_dir else None)
+                             state_path=Path(state_dir) / "printer-graphics.json" if state_dir else None,
+                             store_on_poll=state_dir is not None)  # doctor (no state dir) only asks status
         hw.printers[p.id] = dev
         add(dev, p.port)
 

@@ -198,3 +198,11 @@ def test_emulator_stored_graphics_commands() -> None:
     emu.power_cycle()
     with pytest.raises(ValueError, match="key"):
         escpos.print_graphic("nv", b"\x00A")
+
+
+def test_a_status_only_poll_never_writes_the_printers_flash(emu: EscPosEmulator) -> None:
+    """`civiq edge doctor` polls the printer; only the running agent stores images."""
+    printer = make(emu.port, statics=STATICS, store_on_poll=False)
+    assert printer.poll().state is DeviceState.ok
+    assert printer.stores == 0 and emu.graphics_defined == 0
+    assert len(emu.received) % 3 == 0 and all(emu.received[i] == 0x10 for i in range(0, len(emu.received), 3))

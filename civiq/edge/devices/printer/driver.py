@@ -51,6 +51,7 @@ class ThermalPrinter(Device):
         graphics: str = "raster",
         statics: list[Static] | None = None,
         state_path: Path | str | None = None,
+        store_on_poll: bool = True,
     ) -> None:
         super().__init__(device_id)
         if codepage in ("none", ""):
@@ -71,6 +72,8 @@ class ThermalPrinter(Device):
             if self.catalog is not None:
                 self.catalog.add(s)
         self.state_path = Path(state_path) if state_path else None
+        # The agent stores the images at start (its first poll); a one-off `doctor` run must not write flash.
+        self.store_on_poll = store_on_poll
         self.stores = 0  # how many times the static images were (re)sent
         # What the printer holds, as the catalog's digest. NV graphics survive a restart of the agent, so
         # the digest is remembered in the state dir; download graphics (RAM) are re-sent on every start.
@@ -167,7 +170,7 @@ class ThermalPrinter(Device):
         try:
             with self.transport.lock:
                 self.set_health(*self._health_of(self.status()))
-                if self.health().state is not DeviceState.failed:
+                if self.store_on_poll and self.health().state is not DeviceState.failed:
                     self._store_if_needed()  # at start and after a comeback, not on the first citizen's ticket
         except TransportError as e:
             err = self._not_answering(str(e))
