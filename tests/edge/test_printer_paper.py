@@ -143,3 +143,24 @@ def test_time_to_paper_at_19200_baud_is_under_a_second(tmp_path: Path) -> None:
         assert t.time_to_paper < 1.0, f"{t.time_to_paper:.2f} s to paper ({t.wire_bytes} bytes)"
     finally:
         emu.stop()
+
+
+def test_a_new_service_mid_day_sends_only_its_own_image(emu: EscPosEmulator, tmp_path: Path) -> None:
+    state = tmp_path / "g.json"
+    printer = make(emu.port, "nv", state)
+    printer.poll()
+    wait_for(lambda: emu.graphics_defined == len(STATICS), timeout=5, what="images stored")
+    first = len(emu.received)
+
+    # the agent restarts with one more service in the config: the printer keeps its NV images
+    more = [*STATICS, service("Hộ tịch", "Civil status")]
+    again = ThermalPrinter("p1", SerialTransport(emu.port, 460800, timeout=0.3), status_timeout=0.3,
+                           graphics="nv", statics=more, state_path=state)
+    again.poll()
+    again.print_ticket(TicketPrint(**{**TICKET.__dict__, "service_name_vi": "Hộ tịch",
+                                      "service_name_en": "Civil status"}))
+    [t] = emu.wait_tickets(1)
+    assert again.stores == 1 and emu.graphics_defined == len(STATICS) + 1
+    assert len(emu.received) - first < first / 3  # the one new image, not the whole set again
+    assert contains(t.page(), on_paper(service("Hộ tịch", "Civil status")))
+    assert emu.unknown_keys == 0 and len(emu.nv_graphics) == len(more)

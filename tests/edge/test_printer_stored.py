@@ -97,7 +97,9 @@ def test_config_change_stores_again_and_the_state_dir_remembers(emu: EscPosEmula
     changed = make(emu.port, statics=renamed, state_path=state)
     changed.poll()
     assert changed.stores == 1
-    wait_for(lambda: emu.graphics_defined == len(STATICS) + len(renamed), timeout=10, what="stored again")
+    # only what changed goes on the wire: the new center name; the images no longer used are deleted
+    wait_for(lambda: len(emu.nv_graphics) == len(renamed), timeout=10, what="stored again")
+    assert emu.graphics_defined == len(STATICS) + 1
     changed.print_ticket(TicketPrint(**{**TICKET.__dict__, "center_name": "Trung tâm Hành chính công quận 1",
                                         "service_name_vi": "Hộ tịch", "service_name_en": "Civil",
                                         "priority_label": None}))

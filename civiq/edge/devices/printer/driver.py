@@ -78,6 +78,9 @@ class ThermalPrinter(Device):
         # What the printer holds, as the catalog's digest. NV graphics survive a restart of the agent, so
         # the digest is remembered in the state dir; download graphics (RAM) are re-sent on every start.
         self.stored_digest: str | None = self._load_digest() if self.graphics == "nv" else None
+        # ... and image by image (key -> picture hash), so a new service or phrase sends only its own image.
+        # None: not known (first start, or the printer was away): everything is stored again.
+        self.held_images: dict[str, str] | None = self._load_held() if self.stored_digest else None
 
     # --- status ------------------------------------------------------------------------------------------
 
@@ -139,6 +142,13 @@ class ThermalPrinter(Device):
         except (OSError, ValueError, AttributeError):
             return None
 
+    def _load_held(self) -> dict[str, str] | None:
+        try:
+            held = json.loads(self.state_path.read_text()).get("held_images", {}).get(self.id)  # type: ignore[union-attr]
+        except (OSError, ValueError, AttributeError):
+            return None
+        return held if isinstance(held, dict) else None
+
     def _save_digest(self) -> None:
         if self.state_path is None:
             return
@@ -149,6 +159,9 @@ class ThermalPrinter(Device):
         except (OSError, ValueError):
             data = {}
         data[self.id] = self.stored_digest
+        held = data.get("held_images") if isinstance(data.get("held_images"), dict) else {}
+        held[self.id] = self.held_images
+        data["held_images"] = held
         try:
             self.state_path.parent.mkdir(parents=True, exist_ok=True)
             tmp = self.state_path.with_suffix(".tmp")
@@ -163,6 +176,7 @@ class ThermalPrinter(Device):
         if state is DeviceState.offline and self.stored_digest is not None:
             log.info("printer %s: not answering; its stored images will be sent again when it is back", self.id)
             self.stored_digest = None
+            self.held_images = None
         super().set_health(state, detail)
 
     def poll(self) -> DeviceHealth:
@@ -196,8 +210,13 @@ class ThermalPrinter(Device):
         catalog = self.catalog
         if catalog is None or not len(catalog) or catalog.digest() == self.stored_digest:
             return
-        log.info("printer %s: storing %d images (%s graphics)", self.id, len(catalog), catalog.mode)
-        job = catalog.store_job()
+        job = catalog.update_job(self.held_images) if self.held_images is not None else b""
+        if job:
+            log.info("printer %s: storing %d new or changed images (%s graphics, %d bytes)", self.id,
+                     job.count(b"\x1d(L") + job.count(b"\x1d8L"), catalog.mode, len(job))
+        else:
+            log.info("printer %s: storing %d images (%s graphics)", self.id, len(catalog), catalog.mode)
+            job = catalog.store_job()
         self._write(job)
         # The printer answers DLE EOT when it reaches it, after the images: wait for that (the line time of
         # the job), so the next status poll or ticket does not take a busy printer for a dead one.
@@ -206,6 +225,7 @@ class ThermalPrinter(Device):
         if not answered and getattr(self.transport, "port_status", None) is None:  # usblp: no DLE EOT, fine
             raise TransportError(f"{self.transport.port}: no answer after storing the images")
         self.stored_digest = catalog.digest()
+        self.held_images = catalog.image_digests()
         self.stores += 1
         if catalog.mode == "nv":
             self._save_digest()

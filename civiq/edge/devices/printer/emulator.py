@@ -419,6 +419,8 @@ class EscPosEmulator(PtyEmulator):
         store = self.nv_graphics if fn in (65, 66, 67, 69) else self.download_graphics
         if fn in (65, 82) and body[2:5] == b"CLR":
             store.clear()
+        elif fn in (66, 84) and len(body) >= 4:  # delete the image under one key
+            store.pop(body[2:4], None)
         elif fn in (67, 83) and len(body) >= 12 and body[2] == 48:
             key = body[3:5]
             width, height = int.from_bytes(body[6:8], "little"), int.from_bytes(body[8:10], "little")

@@ -265,6 +265,16 @@ def print_graphic(mode: str, key: bytes, scale_x: int = 1, scale_y: int = 1) -> 
     return _graphics_fn(_PRINT_FN[mode], key + bytes([scale_x, scale_y]))
 
 
+_DELETE_FN = {"nv": 66, "download": 84}
+
+
+def delete_graphic(mode: str, key: bytes) -> bytes:
+    """GS ( L fn 66 (NV) or fn 84 (download): forget the image stored under ``key``."""
+    _check_mode(mode)
+    _check_key(key)
+    return _graphics_fn(_DELETE_FN[mode], key)
+
+
 def delete_all_graphics(mode: str) -> bytes:
     """GS ( L fn 65 (NV) or fn 82 (download) with "CLR": forget every stored image of that kind."""
     _check_mode(mode)

@@ -83,9 +83,14 @@ class GraphicsCatalog:
         key = self._keys.get(s)
         if key is not None:
             return key
-        i = len(self._keys)
-        if i >= MAX_KEYS:
+        if len(self._keys) >= MAX_KEYS:
             raise ValueError(f"too many stored images ({MAX_KEYS}): the config has too many distinct labels")
+        # The key comes from the content, so adding a service or a phrase leaves the other keys (and what the
+        # printer holds under them) as they were: only the new image has to be sent.
+        i = int.from_bytes(hashlib.sha256(repr(s).encode()).digest()[:4], "big") % MAX_KEYS
+        taken = set(self._images)
+        while bytes([48 + i // 94, 33 + i % 94]) in taken:
+            i = (i + 1) % MAX_KEYS
         key = bytes([48 + i // 94, 33 + i % 94])
         self._keys[s] = key
         self._images[key] = render_static(s, self.width_dots)
@@ -100,6 +105,26 @@ class GraphicsCatalog:
         for key, img in self._images.items():
             h.update(key + img.size[0].to_bytes(2, "little") + img.size[1].to_bytes(2, "little") + img.tobytes())
         return h.hexdigest()[:16]
+
+    def image_digests(self) -> dict[str, str]:
+        """Per key (as text), a hash of its picture: what a printer holding this catalog holds."""
+        out = {}
+        for key, img in self._images.items():
+            h = hashlib.sha256(img.size[0].to_bytes(2, "little") + img.size[1].to_bytes(2, "little") + img.tobytes())
+            out[key.decode("latin-1")] = h.hexdigest()[:16]
+        return out
+
+    def update_job(self, held: dict[str, str]) -> bytes:
+        """Bring a printer that holds ``held`` (from :meth:`image_digests`) to this catalog: define the new and
+        changed images (a define over a key replaces it), delete the ones no longer used. Empty: nothing to do."""
+        want = self.image_digests()
+        job = bytearray()
+        for key in sorted(set(held) - set(want)):
+            job += escpos.delete_graphic(self.mode, key.encode("latin-1"))
+        for key, img in self._images.items():
+            if held.get(key.decode("latin-1")) != want[key.decode("latin-1")]:
+                job += escpos.define_graphic(self.mode, key, img)
+        return bytes(escpos.INIT + job) if job else b""
 
     def store_job(self) -> bytes:
         """Forget the old images and store every image of the catalog."""
