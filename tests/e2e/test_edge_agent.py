@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
@@ -306,6 +307,12 @@ def test_test_print_and_display_test_through_the_running_agent(tmp_path: Path, b
     assert "printed on p1" in r.stdout
     tickets = _http(http_port, "/sim/printers/p1/tickets")
     assert len(tickets) == before + 1 and tickets[-1]["images"], "a test ticket came out of the printer"
+    from PIL import Image
+
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/sim/printers/p1/tickets/{len(tickets) - 1}.png",
+                                timeout=5) as r:
+        page = Image.open(io.BytesIO(r.read()))  # the paper as the simulator shows it
+    assert page.size[0] == 576 and page.convert("L").histogram()[0] > 500
     r = subprocess.run([*cmd, "display-test", str(config)], env=_env(), capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stdout + r.stderr
     assert _http(http_port, "/sim/displays") == {"d1": "D1", "d2": "D2"}
