@@ -102,6 +102,9 @@ def test_printer_unplugged_mid_ticket(tmp_path: Path, broker, recorder) -> None:
         emu = agent.sim.emulator_of("p1")
         agent.sim.press_button("A")
         emu.wait_tickets(1, timeout=10)
+        # From here the line moves at the configured 19200 baud (~1.9 KB/s): a stored-image ticket is ~300
+        # bytes, so it is still on the wire when the printer stops reading after its first 64 bytes.
+        emu.baudrate = 19200
         base = len(emu.received)
         grabbed, release = threading.Event(), threading.Event()
 
