@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import socket
 import threading
-import time
 from urllib.parse import urlparse
 
-from .transport import TransportError
+from .transport import ByteTransport, TransportError
 
 DEFAULT_PORT = 9100
 
@@ -42,7 +41,7 @@ def parse_tcp_url(url: str) -> tuple[str, int]:
     return u.hostname, port
 
 
-class TcpTransport:
+class TcpTransport(ByteTransport):
     kind = "tcp"
     write_chunk = 8192
 
@@ -91,29 +90,18 @@ class TcpTransport:
             except OSError as e:
                 raise self._fail(f"connection lost while sending ({e.strerror or e})") from None
 
-    def read(self, n: int, timeout: float | None = None) -> bytes:
-        with self.lock:
-            s = self._open()
-            deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-            buf = b""
-            try:
-                while len(buf) < n:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    s.settimeout(left)
-                    try:
-                        chunk = s.recv(n - len(buf))
-                    except TimeoutError:
-                        break
-                    if not chunk:
-                        raise self._fail("the printer closed the connection")
-                    buf += chunk
-            except TransportError:
-                raise
-            except OSError as e:
-                raise self._fail(f"connection lost ({e.strerror or e})") from None
-            return buf
+    def _read_some(self, n: int, wait: float) -> bytes:
+        s = self._open()
+        try:
+            s.settimeout(wait)
+            chunk = s.recv(n)
+        except TimeoutError:
+            return b""
+        except OSError as e:
+            raise self._fail(f"connection lost ({e.strerror or e})") from None
+        if not chunk:
+            raise self._fail("the printer closed the connection")
+        return chunk
 
     def _drain(self) -> bool:
         """Drop pending bytes; False when the printer has closed the connection."""
@@ -141,12 +129,6 @@ class TcpTransport:
             if not self._drain():
                 self.close()
                 self._open()
-
-    def exchange(self, data: bytes, reply_len: int, timeout: float | None = None) -> bytes:
-        with self.lock:
-            self.reset_input()
-            self.write(data)
-            return self.read(reply_len, timeout)
 
     def close(self) -> None:
         with self.lock:

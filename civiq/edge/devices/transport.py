@@ -17,7 +17,51 @@ class TransportError(OSError):
     """The device is not reachable (port missing, unplugged, closed)."""
 
 
-class SerialTransport:
+class ByteTransport:
+    """What a device driver sees of its link: ``write``, ``read`` within a deadline, ``exchange``.
+
+    Subclasses move the bytes (:class:`SerialTransport` here, ``UsbLpTransport`` and ``TcpTransport`` beside
+    it); they hold ``lock`` (an RLock) and ``timeout`` and implement ``write``, ``reset_input``, ``close`` and
+    :meth:`_read_some`."""
+
+    timeout: float
+    lock: threading.RLock
+
+    def _read_some(self, n: int, wait: float) -> bytes | None:
+        """Up to ``n`` bytes that arrive within ``wait`` seconds (``b""``: none yet; None: the link cannot
+        be read, stop)."""
+        raise NotImplementedError
+
+    def write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def reset_input(self) -> None:
+        raise NotImplementedError
+
+    def read(self, n: int, timeout: float | None = None) -> bytes:
+        """Read up to ``n`` bytes, waiting at most ``timeout`` seconds in all."""
+        with self.lock:
+            deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+            buf = b""
+            while len(buf) < n:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                chunk = self._read_some(n - len(buf), left)
+                if chunk is None:
+                    break
+                buf += chunk
+            return buf
+
+    def exchange(self, data: bytes, reply_len: int, timeout: float | None = None) -> bytes:
+        """Write a request and read its reply, atomically with respect to other users of the link."""
+        with self.lock:
+            self.reset_input()
+            self.write(data)
+            return self.read(reply_len, timeout)
+
+
+class SerialTransport(ByteTransport):
     def __init__(self, port: str, baudrate: int = 9600, timeout: float = 0.5) -> None:
         self.port = port
         self.baudrate = baudrate
@@ -57,24 +101,13 @@ class SerialTransport:
             except (serial.SerialException, OSError) as e:
                 raise self._fail(e) from None
 
-    def read(self, n: int, timeout: float | None = None) -> bytes:
-        """Read up to ``n`` bytes, waiting at most ``timeout`` seconds in all."""
-        with self.lock:
-            ser = self._open()
-            deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-            buf = b""
-            try:
-                while len(buf) < n:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    ser.timeout = min(left, 0.05)
-                    chunk = ser.read(n - len(buf))
-                    if chunk:
-                        buf += chunk
-            except (serial.SerialException, OSError, TypeError) as e:
-                raise self._fail(e) from None
-            return buf
+    def _read_some(self, n: int, wait: float) -> bytes:
+        ser = self._open()
+        try:
+            ser.timeout = min(wait, 0.05)
+            return ser.read(n)
+        except (serial.SerialException, OSError, TypeError) as e:
+            raise self._fail(e) from None
 
     def reset_input(self) -> None:
         with self.lock:
@@ -83,13 +116,6 @@ class SerialTransport:
                 ser.reset_input_buffer()
             except (serial.SerialException, OSError, termios_error()) as e:
                 raise self._fail(e) from None
-
-    def exchange(self, data: bytes, reply_len: int, timeout: float | None = None) -> bytes:
-        """Write a request and read its reply, atomically with respect to other users of the port."""
-        with self.lock:
-            self.reset_input()
-            self.write(data)
-            return self.read(reply_len, timeout)
 
     def close(self) -> None:
         with self.lock:

@@ -26,7 +26,7 @@ import struct
 import threading
 import time
 
-from .transport import TransportError
+from .transport import ByteTransport, TransportError
 
 LPGETSTATUS = 0x060B  # <linux/lp.h>: _IO(0x06, 0x0b)
 LP_PERRORP = 0x08  # 1 = no error
@@ -34,7 +34,7 @@ LP_PSELECD = 0x10  # 1 = selected (online)
 LP_POUTPA = 0x20  # 1 = paper out
 
 
-class UsbLpTransport:
+class UsbLpTransport(ByteTransport):
     """Bytes to and from a ``usblp`` device file (or a stand-in: a pty with the same open/read/write)."""
 
     kind = "usb"
@@ -91,33 +91,23 @@ class UsbLpTransport:
                     raise
                 raise self._fail(e) from None
 
-    def read(self, n: int, timeout: float | None = None) -> bytes:
-        """Read up to ``n`` bytes, waiting at most ``timeout`` seconds in all."""
-        with self.lock:
-            fd = self._open()
-            deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
-            buf = b""
+    def _read_some(self, n: int, wait: float) -> bytes | None:
+        fd = self._open()
+        try:
+            r, _, _ = select.select([fd], [], [], min(wait, 0.05))
+            if not r:
+                return b""
             try:
-                while len(buf) < n:
-                    left = deadline - time.monotonic()
-                    if left <= 0:
-                        break
-                    r, _, _ = select.select([fd], [], [], min(left, 0.05))
-                    if not r:
-                        continue
-                    try:
-                        chunk = os.read(fd, n - len(buf))
-                    except BlockingIOError:
-                        continue
-                    if chunk:
-                        buf += chunk
-                    else:
-                        time.sleep(0.005)  # usblp returns 0 while its bulk-in URB is pending
-            except OSError as e:
-                if e.errno == errno.EINVAL:  # a unidirectional printer: usblp refuses reads
-                    return buf
-                raise self._fail(e) from None
-            return buf
+                chunk = os.read(fd, n)
+            except BlockingIOError:
+                return b""
+        except OSError as e:
+            if e.errno == errno.EINVAL:  # a unidirectional printer: usblp refuses reads
+                return None
+            raise self._fail(e) from None
+        if not chunk:
+            time.sleep(0.005)  # usblp returns 0 while its bulk-in URB is pending
+        return chunk
 
     def reset_input(self) -> None:
         """Drop stale bytes (a late status reply) without waiting."""
@@ -132,12 +122,6 @@ class UsbLpTransport:
             except OSError as e:
                 if e.errno != errno.EINVAL:
                     raise self._fail(e) from None
-
-    def exchange(self, data: bytes, reply_len: int, timeout: float | None = None) -> bytes:
-        with self.lock:
-            self.reset_input()
-            self.write(data)
-            return self.read(reply_len, timeout)
 
     def port_status(self) -> int | None:
         """The usblp ``LPGETSTATUS`` byte (``LP_*`` bits), or None where the file is not a usblp device."""

@@ -465,11 +465,7 @@ class QueueEngine:
                 raise QueueError(f"counter {counter} is closed: open it before calling")
             now, q = self._begin()
             eff = self._eff_for(now)
-            items: list[tuple[EventType, dict]] = []
-            if c.state is CounterStateName.on_break:
-                items.append((EventType.counter_opened, {"counter": counter}))
-            if c.ticket is not None:
-                items.append(self._finish(EventType.ticket_completed, counter, eff))
+            items = self._clear_for_call(counter, eff)
             line = [WaitingTicket(t.key, t.service, t.since, t.seq, t.pinned_to, t.priority)
                     for t in self._line.values()]
             choice = choose_next(counter, self._profile(counter), line, eff, self.priority, c.priority_run)
@@ -558,6 +554,16 @@ class QueueEngine:
         self._dispatch()
         return result
 
+    def _clear_for_call(self, counter: str, eff: datetime) -> list[tuple[EventType, dict]]:
+        """Before a call: a counter on break opens again and the ticket in hand is completed."""
+        c = self._counter(counter)
+        items: list[tuple[EventType, dict]] = []
+        if c.state is CounterStateName.on_break:
+            items.append((EventType.counter_opened, {"counter": counter}))
+        if c.ticket is not None:
+            items.append(self._finish(EventType.ticket_completed, counter, eff))
+        return items
+
     def _call_specific(self, counter: str, t: _T, by: str) -> Ticket:
         """Under the lock; the caller dispatches after releasing it."""
         c = self._counter(counter)
@@ -569,11 +575,7 @@ class QueueEngine:
         if t.status not in (TicketStatus.waiting, TicketStatus.held):  # a day-end closed it just now
             raise QueueError(f"ticket {t.label} is {t.status}")
         eff = self._eff_for(now)
-        items: list[tuple[EventType, dict]] = []
-        if c.state is CounterStateName.on_break:
-            items.append((EventType.counter_opened, {"counter": counter}))
-        if c.ticket is not None:
-            items.append(self._finish(EventType.ticket_completed, counter, eff))
+        items = self._clear_for_call(counter, eff)
         data = self._call_data(t, counter, eff)
         if t.status is TicketStatus.held:
             data.update(from_hold=True, wait_s=None, held_s=_secs(eff - t.queued_at), held_at=t.counter)
