@@ -151,6 +151,9 @@ class Status(Model):
     services: dict[str, ServiceInfo] = {}
     counters: dict[str, str] = {}  # counter id -> its name ("Quầy 1 - Đất đai")
     priority_classes: dict[str, ServiceInfo] = {}  # priority class id -> its names ("Người cao tuổi")
+    clerks: dict[str, str] = {}  # clerk id -> the name shown in reports ("Nguyễn Thị Lan"); staff, not citizens
+    rating_scale: int | None = Field(default=None, ge=4, le=5)  # None: this center has no rating
+    rating_reasons: dict[str, ServiceInfo] = {}  # reason id -> its names ("Chờ lâu"), offered for low scores
     clean: bool = False  # a death sent on purpose (clean stop), not a will
     # Birth only: while connected, this node publishes at least every ``alive_s`` seconds (an ``Alive`` when
     # it has nothing else to say). A gateway may declare it offline after ``silence_timeout(alive_s)`` of
@@ -186,6 +189,9 @@ class EventType(StrEnum):
     device_recovered = "device.recovered"
     policy_applied = "policy.applied"
     clock_jump = "clock.jump"
+    ticket_rated = "ticket.rated"
+    clerk_signed_in = "clerk.signed_in"
+    clerk_signed_out = "clerk.signed_out"
 
 
 class Event(Model):
@@ -203,11 +209,23 @@ class Event(Model):
     * ``ticket.held``: ``ticket``, ``service``, ``counter`` (where it was parked), ``service_s``, ``by``;
       ``priority`` when it has one. The ticket leaves the counter and the line until a ``from_hold`` call
     * ``ticket.no_show`` / ``ticket.completed``: ``ticket``, ``service``, ``counter``, ``service_s``
-      (a held ticket still parked at the end of its day: ``ticket.no_show`` with ``reason: "day_end"``)
+      (a held ticket still parked at the end of its day: ``ticket.no_show`` with ``reason: "day_end"``);
+      ``ticket.completed`` has ``dossier`` when the clerk entered the one-stop dossier code (e.g.
+      "H29.22-241205-0001"; at most 40 characters), else no such key
     * ``ticket.transferred``: ``ticket``, ``service``, ``to_service``, ``to_counter``
     * ``counter.opened`` / ``counter.closed`` / ``counter.break``: ``counter``
     * ``device.fault`` / ``device.recovered``: ``device``, ``kind``, ``state``, ``detail``
     * ``policy.applied``: ``version``
+    * ``ticket.rated``: ``ticket``, ``service``, ``counter``, ``day`` (the ticket's day), ``score`` (1 to
+      ``scale``; higher is better), ``scale`` (4 or 5), ``reasons`` (reason ids, may be empty), ``clerk``
+      (who served it; null when nobody was signed in), ``by`` (``pad:<id>``, ``keys:<id>``, ``page``,
+      ``api``, ``sim``), ``dossier`` when the completion had one. At most one per (``day``, ``ticket``)
+    * ``clerk.signed_in`` / ``clerk.signed_out``: ``counter``, ``clerk``, ``by``; a sign-out has ``reason``:
+      ``manual``, ``counter_closed``, ``signed_in_elsewhere`` or ``day_end``
+
+    Every event about a counter's work (``ticket.called`` / ``recalled`` / ``held`` / ``no_show`` /
+    ``completed`` / ``transferred``, ``counter.*``) has ``clerk`` (a clerk id) while a clerk is signed in at
+    that counter, else no such key. No personal data of citizens is ever in an event.
     """
 
     seq: int = Field(ge=1)
@@ -215,6 +233,16 @@ class Event(Model):
     type: EventType
     clock: ClockQuality = ClockQuality.unsynced
     data: dict[str, Any] = {}
+
+
+def satisfied(score: int, scale: int) -> bool:
+    """Whether a rating counts as satisfied: the top two levels of a 5-level scale ("Hài lòng", "Rất hài
+    lòng"), the top two of a 4-level one. docs/reports.md maps this to Decision 766/QĐ-TTg's indicator.
+
+    >>> satisfied(4, 5), satisfied(3, 5), satisfied(3, 4), satisfied(2, 4)
+    (True, False, True, False)
+    """
+    return score >= scale - 1
 
 
 class ServiceQueue(Model):
@@ -344,16 +372,19 @@ class CounterCmd(Command):
 
     ``call``: call ``ticket`` (a waiting or held label, e.g. "B012") now, out of the line's order;
     ``hold``: park the ticket in hand (the citizen steps aside: a missing paper, a photocopy);
-    ``call_held``: call a held ticket back (``ticket``, or the oldest held at this counter when absent).
+    ``call_held``: call a held ticket back (``ticket``, or the oldest held at this counter when absent);
+    ``sign_in`` (``clerk``) / ``sign_out``: who works at the counter; ``complete`` may carry ``dossier``.
     The resulting events carry ``by: "gateway:<id>"`` (audit). Older edges answer ``ok: false``.
     """
 
     counter: str
     action: Literal["next", "recall", "no_show", "complete", "open", "close", "break", "transfer",
-                    "call", "hold", "call_held"]
+                    "call", "hold", "call_held", "sign_in", "sign_out"]
     to_service: str | None = None
     to_counter: str | None = None
     ticket: str | None = Field(default=None, min_length=1, max_length=16)
+    clerk: str | None = Field(default=None, pattern=ID_RE)
+    dossier: str | None = Field(default=None, min_length=1, max_length=40)
 
 
 COMMAND_MODELS: dict[str, type[Command]] = {
