@@ -343,6 +343,17 @@ def test_stale_gateway_does_not_storm(make, clock: FakeClock, rx: Receiver) -> N
     assert sorted((g["node"], g["state"]) for g in got[1:]) == [("pi-00", "resolved"), ("pi-07", "firing")]
 
 
+def test_the_start_up_grace_holds_only_nodes_not_heard_since(make, clock: FakeClock, rx: Receiver) -> None:
+    e = make(grace_s=60, stale=True)  # a gateway (re)starting: stale until its broker link is up
+    e.set_stale(False)  # connected: the grace starts
+    run(e, clock, 2, [online("pi-01"), offline("pi-02")])  # pi-01 heard (a birth, a beat); pi-02 only silent
+    run(e, clock, 10, [offline("pi-01"), offline("pi-02")])  # pi-01 falls silent 2 s after the start
+    assert [(n.key, n.state) for n in e.notifications()] == [(f"{C}/pi-01/node_offline", "firing")]
+    run(e, clock, 55, [offline("pi-01"), offline("pi-02")])  # pi-02, never heard since the start, waits
+    got = delivered(e, rx, 2)
+    assert [(g["node"], g["state"]) for g in got] == [("pi-01", "firing"), ("pi-02", "firing")]
+
+
 def test_stale_holds_recoveries(make, clock: FakeClock, rx: Receiver) -> None:
     e = make()
     run(e, clock, 2, [offline()])

@@ -28,6 +28,7 @@ from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.edge.sim.example import write_sim_center
 from civiq.gateway.service import Gateway
+from civiq.gateway.settings import GatewaySettings
 from tests.conftest import Recorder, wait_for
 from tests.e2e.centers import write_center
 from tests.e2e.test_edge_agent import _env
@@ -136,6 +137,48 @@ def test_half_open_agent_is_offline_within_one_and_a_half_keepalives_plus_two(ha
         gateway.stop()
     print(f"\nRESULT {fault}: offline alert {took:.1f} s after the fault ({first}), the broker's will "
           f"{will:.1f} s (keepalive {KEEPALIVE} s, target {1.5 * KEEPALIVE + 2:.1f} s)")
+
+
+def test_a_gateway_started_after_its_node_alerts_on_time_for_a_node_it_has_heard(broker, clock: FakeClock,  # noqa: ANN001
+                                                                                   tmp_path: Path) -> None:
+    """The start-up grace (one heartbeat timeout, 45 s here, on a fake clock this test never advances) holds
+    node_offline only for nodes the gateway has not heard since it started: this one it has."""
+    rec = Recorder(broker.host, broker.port, [topic(CENTER, NODE, "status"), topic(CENTER, NODE, "alive")])
+    config = write_sim_center(tmp_path / "edge", broker.port, center=CENTER, node=NODE, keepalive=KEEPALIVE,
+                              http_port=free_port())
+    proc = subprocess.Popen([sys.executable, "-m", "civiq", "edge", "run", str(config), "--simulate"], env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    gateway = None
+    try:
+        wait_for(lambda: any(b'"online":true' in p for p in rec.on("/status")), timeout=30,
+                 what="the agent running before the gateway")
+        settings = GatewaySettings.load(data_dir=tmp_path / "gw", http={"port": free_port()},
+                                        mqtt={"host": broker.host, "port": broker.port, "keepalive": 5},
+                                        heartbeat_timeout_s=45, alerts={"clear_after_s": 30, "mqtt": False})
+        gateway = Gateway(settings, clock=clock, channels=[]).start()
+        assert gateway.ingest.wait_ready(10)
+        wait_for(lambda: node_status(gateway) == "online", timeout=10, what="the node at the gateway")
+        beats = len(rec.on("/alive"))
+        wait_for(lambda: len(rec.on("/alive")) >= beats + 2, timeout=3 * KEEPALIVE, what="beats the gateway hears")
+        assert gateway.ingest.wait_idle(5)
+        os.kill(proc.pid, signal.SIGSTOP)  # hung, inside the grace that follows the gateway's start
+        hung = time.monotonic()
+        budget = 1.5 * KEEPALIVE + 2
+        wait_for(lambda: offline_notices(gateway), timeout=budget + 10, interval=0.02, what="the offline alert")
+        took = time.monotonic() - hung
+        assert took <= budget, f"offline alert {took:.1f} s after the node hung (budget {budget} s)"
+        assert offline_states(gateway) == ["firing"]
+    finally:
+        if proc.poll() is None:
+            os.kill(proc.pid, signal.SIGCONT)
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        rec.close()
+        if gateway is not None:
+            gateway.stop()
 
 
 class RawEdge:

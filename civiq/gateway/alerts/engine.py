@@ -20,6 +20,8 @@ Two layers, per condition key:
    * *stale* (``set_stale(True)``: the gateway lost its broker): no node_offline fires and no recovery goes
      out until fresh data; after ``set_stale(False)`` node_offline waits another ``grace_s`` (about one
      heartbeat timeout) so nodes that are fine have time to say so: no storm after an outage or restart.
+     The grace holds only nodes not heard since the data became fresh: a node that said "online" (a birth,
+     an alive beat, health) after that and then falls silent alerts on time.
    * *reminders*: with ``renotify_s``, a firing, unacknowledged incident is announced again every
      ``renotify_s``; ``acknowledge`` stops that.
 
@@ -264,6 +266,7 @@ class AlertEngine:
                 (now,))]
         self._stale = stale
         self._grace_until = 0.0
+        self._heard: set[str] = set()  # node_offline keys seen inactive (node heard) since data became fresh
         self._last_housekeeping = 0.0
 
         self._stop = threading.Event()
@@ -310,6 +313,8 @@ class AlertEngine:
                 raise AlertError(f"evaluate() takes Condition objects, got {type(c).__name__}")
         with self._tx() as now:
             for c in conditions:
+                if c.kind == "node_offline" and not c.active and not self._stale:
+                    self._heard.add(c.key)
                 rec = self._recs.get(c.key)
                 if rec is None:
                     if not c.active:
@@ -363,6 +368,7 @@ class AlertEngine:
                 log.warning("alerts: data is stale: node_offline and recoveries are held")
             if not stale and self._stale:
                 self._grace_until = self._now() + self.grace_s
+                self._heard.clear()
                 log.info("alerts: data is fresh again; node_offline held for %.0f s more", self.grace_s)
             self._stale = stale
         self.tick()
@@ -501,7 +507,8 @@ class AlertEngine:
             self._dirty.add(rec.key)
 
     def _held(self, rec: _Rec, now: float) -> bool:
-        return rec.kind == "node_offline" and (self._stale or now < self._grace_until)
+        return rec.kind == "node_offline" and (self._stale or (now < self._grace_until
+                                                               and rec.key not in self._heard))
 
     def _step(self, rec: _Rec, now: float) -> None:
         if (rec.state == "pending" and rec.active and rec.active_since is not None
