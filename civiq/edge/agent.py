@@ -54,6 +54,12 @@ POLL_INTERVAL_S = 3.0
 CHECKPOINT_INTERVAL_S = 300.0  # queue state saved for a fast restart (and on every clean stop)
 
 CALL_EVENTS = {EventType.ticket_called, EventType.ticket_recalled}
+FLASH_S = 3.0  # a clerk's name after a sign-in, or "Sai mã" after a wrong code, stays this long on the counter
+WRONG_CODE_TEXT = "Sai mã"  # shown as "Sai ma" by 7-bit boards and pad LCDs
+
+
+class WrongCode(QueueError):
+    """A sign-in code that belongs to no clerk of this center."""
 
 
 def _eta_text(eta_s: float | None) -> str:
@@ -87,7 +93,9 @@ class EdgeAgent:
                                   priority=PriorityOrder(cfg.priority.rule, cfg.priority.max_in_row,
                                                          cfg.priority.boost_minutes),
                                   priority_classes=tuple(cfg.priority.enabled()),
-                                  recall_cooldown_s=cfg.queue.recall_cooldown_s)
+                                  recall_cooldown_s=cfg.queue.recall_cooldown_s,
+                                  clerks=tuple(cfg.clerks),
+                                  counter_clerks={c.id: c.clerks for c in cfg.counters if c.clerks is not None})
         e = self.engine
         log.info("queue state rebuilt in %.2f s: %d events replayed%s", time.monotonic() - t0, e.replayed,
                  f" after the checkpoint at seq {e.restored_from}" if e.restored_from is not None else "")
@@ -109,12 +117,18 @@ class EdgeAgent:
                              counters={c.id: c.name for c in cfg.counters},
                              priority_classes={c.id: ServiceInfo(name_vi=c.name_vi, name_en=c.name_en)
                                                for c in cfg.priority.classes},
+                             clerks={cid: c.name for cid, c in cfg.clerks.items()},
                              on_command=self.handle_command, health_source=self.health)
         self._dirty = threading.Event()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._last_health: dict[str, DeviceHealth] = {}
         self._message_until: float = 0.0
+        self._clerk_of_code = {c.code: cid for cid, c in cfg.clerks.items() if c.code}
+        self.flash_s = FLASH_S
+        self.wrong_codes = 0  # sign-in codes typed on a keypad that match no clerk (no event: counted only)
+        self._flash_lock = threading.Lock()
+        self._flash_until: dict[str, float] = {}  # counter -> monotonic time its flashed text ends
         self.refused_presses = 0
         self.store_fault: str | None = None  # set while the disk is full (docs/reliability.md, "Disk full")
         self._ntp: bool | None = None
@@ -197,6 +211,12 @@ class EdgeAgent:
             return
         name, _, ticket = action.partition(":")
         try:
+            if name == "sign_in":  # the typed code names the clerk
+                try:
+                    self.sign_in_code(counter, ticket, by=f"keypad:{keypad or counter}")
+                except WrongCode:
+                    pass  # refused, counted, "Sai mã" on the counter: nothing more to say
+                return
             self.counter_action(counter, name, ticket=ticket or None, by=f"keypad:{keypad or counter}")
         except (QueueError, StoreFull) as e:
             if isinstance(e, StoreFull):
@@ -207,10 +227,23 @@ class EdgeAgent:
                 self._submit_show(pad, text if action else "", key=f"lcd-{pad.id}")
 
     def counter_action(self, counter: str, action: str, to_service: str | None = None,
-                       to_counter: str | None = None, ticket: str | None = None, by: str = "api") -> object:
+                       to_counter: str | None = None, ticket: str | None = None, by: str = "api",
+                       clerk: str | None = None, dossier: str | None = None) -> object:
         """One counter action; ``by`` (who asked: ``keypad:<id>``, ``api``, ``gateway:<command id>``) is
-        written in the event of every recall, out-of-order call, hold and call back (audit)."""
+        written in the event of every recall, out-of-order call, hold and call back (audit), and of every
+        sign-in and sign-out. ``sign_in`` takes ``clerk`` (a clerk id); ``complete`` / ``done`` may carry
+        ``dossier`` (the one-stop system's dossier code)."""
         e = self.engine
+        if action == "sign_in":
+            if not clerk:
+                raise QueueError("signing in needs the clerk's id (clerk)")
+            result = e.sign_in(counter, clerk, by=by)
+            self._greet(counter, clerk)
+            return result
+        if action == "sign_out":
+            return e.sign_out(counter, by=by)
+        if dossier is not None and action not in ("done", "complete"):
+            raise QueueError("a dossier code goes with the completion of a ticket (complete)")
         if action == "next":
             return e.call_next(counter)
         if action == "recall":
@@ -226,7 +259,7 @@ class EdgeAgent:
         if action == "no_show":
             return e.no_show(counter)
         if action in ("done", "complete"):
-            return e.complete(counter)
+            return e.complete(counter, dossier=dossier)
         if action == "transfer":
             if to_service is None and to_counter is None:
                 to_service = self._transfer_target(counter)
@@ -234,10 +267,60 @@ class EdgeAgent:
         if action == "open":
             return e.open_counter(counter)
         if action == "close":
-            return e.close_counter(counter)
+            return e.close_counter(counter, by=by)
         if action == "break":
             return e.break_counter(counter)
         raise QueueError(f"unknown counter action {action!r}")
+
+    def sign_in_code(self, counter: str, code: str | None, by: str) -> object:
+        """Sign in the clerk whose code is ``code`` (typed on the keypad or the counter's PC). A code that
+        matches nobody is refused (:class:`WrongCode`), counted in ``wrong_codes`` and shown on the counter
+        as "Sai mã" for a moment; no event is logged for it."""
+        self.engine.counter(counter)  # an unknown counter is a QueueError, not a wrong code
+        clerk = self._clerk_of_code.get(code or "")
+        if clerk is None:
+            self.wrong_codes += 1
+            log.warning("counter %s: a wrong sign-in code was typed (%d so far)", counter, self.wrong_codes)
+            self._flash(counter, WRONG_CODE_TEXT)
+            raise WrongCode(f"wrong sign-in code at counter {counter}")
+        return self.counter_action(counter, "sign_in", clerk=clerk, by=by)
+
+    def _greet(self, counter: str, clerk: str) -> None:
+        """After a sign-in: the clerk's short name on the counter's pad LCD and text display for a moment."""
+        c = self.cfg.clerks.get(clerk)
+        if c is not None:
+            self._flash(counter, c.display_name())
+
+    def _flash(self, counter: str, text: str) -> None:
+        """``text`` on the counter's call pad LCDs and text (ASCII-frame) displays for FLASH_S seconds; the
+        scheduler loop then puts the ticket in hand back. 7-segment boards keep showing the ticket."""
+        self._show_text_at(counter, text)
+        with self._flash_lock:
+            self._flash_until[counter] = self.clock.monotonic() + self.flash_s
+        self._wake.set()
+
+    def _show_text_at(self, counter: str, text: str) -> None:
+        from civiq.edge.devices.display.asciiframe import AsciiFrameDisplay
+
+        for pad in self.hw.counter_pads.get(counter, []):
+            self._submit_show(pad, text[: pad.lcd_width], key=f"lcd-{pad.id}")
+        for d in self.hw.counter_displays.get(counter, []):
+            if isinstance(d, AsciiFrameDisplay):
+                self._submit_show(d, text[: d.width], key=f"show-{d.id}")
+
+    def _end_flashes(self) -> None:
+        """Put the ticket in hand (or nothing) back where a flashed text has had its time."""
+        now = self.clock.monotonic()
+        with self._flash_lock:
+            done = [c for c, until in self._flash_until.items() if now >= until]
+            for c in done:
+                del self._flash_until[c]
+        for counter in done:
+            try:
+                view = self.engine.counter(counter)
+            except QueueError:
+                continue
+            self._show_text_at(counter, view.ticket or ("----" if str(view.state) == "break" else ""))
 
     def _transfer_target(self, counter: str) -> str:
         """A keypad's transfer key has no target: send the citizen to the next service in the counter's
@@ -276,9 +359,13 @@ class EdgeAgent:
                 return CmdResult(id=cmd.id, cmd=name, ok=True)
             if isinstance(cmd, CounterCmd):
                 result = self.counter_action(cmd.counter, cmd.action, cmd.to_service, cmd.to_counter,
-                                             ticket=cmd.ticket, by=f"gateway:{cmd.id}")
+                                             ticket=cmd.ticket, by=f"gateway:{cmd.id}", clerk=cmd.clerk,
+                                             dossier=cmd.dossier)
                 label = getattr(result, "label", None)
-                return CmdResult(id=cmd.id, cmd=name, ok=True, data={"ticket": label})
+                data: dict[str, object] = {"ticket": label}
+                if cmd.action in ("sign_in", "sign_out"):
+                    data["clerk"] = getattr(result, "clerk", None)
+                return CmdResult(id=cmd.id, cmd=name, ok=True, data=data)
         except KeyError as e:
             return CmdResult(id=cmd.id, cmd=name, ok=False, error=f"unknown device or counter {e}")
         except Exception as e:  # noqa: BLE001 - any failure is reported back, never raised into the link
@@ -498,6 +585,8 @@ class EdgeAgent:
                 time.sleep(0.05)
             now = time.monotonic()
             try:
+                if self._flash_until:
+                    self._end_flashes()
                 if now >= next_poll:
                     self.poll_devices()
                     next_poll = now + POLL_INTERVAL_S

@@ -165,7 +165,8 @@ def _port(v: Any) -> str:
 
 
 Port = Annotated[str, BeforeValidator(_port)]
-KeyName = Literal["next", "recall", "no_show", "transfer", "done", "open", "close", "break", "hold", "call_held"]
+KeyName = Literal["next", "recall", "no_show", "transfer", "done", "open", "close", "break", "hold", "call_held",
+                  "sign_out"]
 KEY_NAMES: tuple[str, ...] = get_args(KeyName)
 
 
@@ -432,6 +433,55 @@ class CounterConfig(Section):
     name: str = Field(min_length=1, description="Name shown on boards and announced.", examples=["Quầy 1"])
     profile: CounterProfile = Field(description="Work profile: which services, in which order.",
                                     examples=[{"services": ["A", "B"], "rules": [{"service": "B", "over_minutes": 20}]}])
+    clerks: list[Ident] | None = Field(
+        default=None, description="Clerk ids (from `clerks:`) who may sign in at this counter; absent: any "
+        "clerk of the center.", examples=[["lan", "minh"]])
+
+
+PIN_MIN, PIN_MAX = 4, 8
+
+
+def _pin(v: Any) -> str:
+    if isinstance(v, bool) or not isinstance(v, str | int):
+        raise ValueError(f"a sign-in code is {PIN_MIN}-{PIN_MAX} digits in quotes, like \"4821\", not {v!r}")
+    if isinstance(v, int):
+        raise ValueError(f"write the code in quotes (code: \"{v}\"): as a number YAML would drop its leading "
+                         "zeros")
+    if not (v.isascii() and v.isdigit() and PIN_MIN <= len(v) <= PIN_MAX):
+        raise ValueError(f"a sign-in code is {PIN_MIN} to {PIN_MAX} digits (0-9), typed on the counter's keypad; "
+                         f"got {len(v)} character(s)" + ("" if v.isascii() and v.isdigit() else " that are not all "
+                                                         "digits"))
+    return v
+
+
+Pin4to8 = Annotated[str, BeforeValidator(_pin)]
+
+
+class ClerkConfig(Section):
+    """A clerk (công chức, viên chức) who signs in at a counter, so events and ratings say who served.
+    Staff only: no data of citizens is kept anywhere. The code is a light identification typed on the
+    counter's keypad, **not a security control** (anyone who sees it typed can use it): it says who sits at
+    the counter, it grants nothing else. Keep codes out of the file with `CIVIQ_CLERKS__<ID>__CODE=4821` in
+    the agent's environment (e.g. a systemd drop-in, mode 0600) if you prefer."""
+
+    name: str = Field(min_length=1, max_length=60, description="Full name, shown on the dashboard and in "
+                      "reports.", examples=["Nguyễn Thị Lan"])
+    code: Pin4to8 | None = Field(
+        default=None, description=f"Sign-in code typed on the counter's keypad: {PIN_MIN}-{PIN_MAX} digits, in "
+        "quotes, unique in the center. Absent: this clerk signs in only from the counter API or the dashboard.",
+        examples=["4821"])
+    short_name: str | None = Field(
+        default=None, min_length=1, max_length=8, description="What the counter's keypad and text display "
+        "show for a few seconds after the sign-in (at most 8 characters); default: the last word of `name` "
+        "without diacritics.", examples=["LAN"])
+
+    def display_name(self) -> str:
+        """The few characters a keypad LCD shows: ``short_name``, else the given name ("LAN")."""
+        if self.short_name:
+            return self.short_name
+        from civiq.edge.devices.display.base import strip_diacritics
+
+        return strip_diacritics(self.name.split()[-1]).upper()[:8]
 
 
 class DispenserConfig(Section):
@@ -564,7 +614,8 @@ class GpioKeypad(Section):
     kind: Literal["gpio"] = Field(description="`gpio`.", examples=["gpio"])
     pins: dict[KeyName, Pin] = Field(
         description="Key -> BCM pin. Keys: " + ", ".join(KEY_NAMES) + "; `next` is required. `hold` parks the "
-        "ticket in hand, `call_held` calls back the oldest ticket parked at this counter.",
+        "ticket in hand, `call_held` calls back the oldest ticket parked at this counter, `sign_out` signs the clerk "
+        "out (a GPIO keypad has no digit keys: clerks sign in on a serial call pad or through the counter API).",
         examples=[{"next": 5, "recall": 6, "no_show": 13, "transfer": 19, "done": 26}])
     issue: list[GpioIssueKey] = Field(default=[], description="Keys that issue a ticket (a reception desk "
                                       "giving priority tickets); printed on the dispenser's printer.",
@@ -711,7 +762,8 @@ class _View:
         self.qrboards: list[tuple[int, Any]] = []
         self.dispenser: DispenserConfig | None = None
         self.priority: PriorityConfig | None = None
-        self.declared: dict[str, list[str]] = {"services": [], "counters": [], "printers": []}
+        self.clerks: dict[str, ClerkConfig] = {}
+        self.declared: dict[str, list[str]] = {"services": [], "counters": [], "printers": [], "clerks": []}
 
     @classmethod
     def of(cls, cfg: CenterConfig) -> _View:
@@ -720,8 +772,9 @@ class _View:
             setattr(v, name, list(enumerate(getattr(cfg, name))))
         v.dispenser = cfg.dispenser
         v.priority = cfg.priority
+        v.clerks = dict(cfg.clerks)
         v.declared = {"services": [s.prefix for s in cfg.services], "counters": [c.id for c in cfg.counters],
-                      "printers": [p.id for p in cfg.printers]}
+                      "printers": [p.id for p in cfg.printers], "clerks": list(cfg.clerks)}
         return v
 
     @classmethod
@@ -747,6 +800,14 @@ class _View:
         v.dispenser = _lenient(TypeAdapter(DispenserConfig), data.get("dispenser"))
         if "priority" in data:
             v.priority = _lenient(TypeAdapter(PriorityConfig), data.get("priority"))
+        raw_clerks = data.get("clerks")
+        if isinstance(raw_clerks, dict):
+            ta_clerk = TypeAdapter(ClerkConfig)
+            v.declared["clerks"] = [k for k in raw_clerks if _valid(_ident, k)]
+            for k in v.declared["clerks"]:
+                ok = _lenient(ta_clerk, raw_clerks[k])
+                if ok is not None:
+                    v.clerks[k] = ok
         return v
 
 
@@ -851,6 +912,22 @@ def _cross_check(v: _View) -> list[tuple[Loc, str]]:
             elif r.service not in c.profile.services:
                 out.append((loc, f"rule for service '{r.service}', which this counter does not serve "
                                  f"(it serves: {', '.join(c.profile.services)})"))
+
+    # clerks: codes unique in the center; a counter's list names defined clerks
+    codes: dict[str, str] = {}
+    for cid, clerk in v.clerks.items():
+        if clerk.code is None:
+            continue
+        if clerk.code in codes:
+            out.append((("clerks", cid, "code"), f"clerk {cid} has the same sign-in code as clerk {codes[clerk.code]}: "
+                        "each clerk needs a code of their own"))
+        else:
+            codes[clerk.code] = cid
+    clerk_ids = v.declared["clerks"]
+    for i, c in v.counters:
+        for j, k in enumerate(c.clerks or []):
+            if k not in clerk_ids:
+                out.append((("counters", i, "clerks", j), _undefined("clerk", k, clerk_ids)))
 
     for section in ("displays", "keypads"):
         for i, dev in getattr(v, section):
@@ -1056,6 +1133,11 @@ class CenterConfig(Section):
                                      "tickets; absent: none.", examples=[{"rule": "first", "max_in_row": 3}])
     hall: HallConfig = Field(default_factory=HallConfig, description="Hall TV board and touch kiosk pages.",
                              examples=[{"recent_calls": 8, "kiosk_allow": ["192.168.1.50"]}])
+    clerks: dict[Ident, ClerkConfig] = Field(
+        default={}, description="Clerks who sign in at the counters (clerk id -> name and keypad code); "
+        "absent: nobody signs in and events carry no `clerk`.",
+        examples=[{"lan": {"name": "Nguyễn Thị Lan", "code": "4821"}, "minh": {"name": "Trần Văn Minh",
+                                                                            "code": "5093"}}])
 
     @model_validator(mode="after")
     def _cross_references(self) -> CenterConfig:
@@ -1102,6 +1184,7 @@ class EdgeSettings(BaseSettings):
     state_dir: Path | None = None
     queue: QueueConfig | None = None
     http: HttpConfig | None = None
+    clerks: dict[str, dict[str, Any]] | None = None  # CIVIQ_CLERKS__LAN__CODE=4821: a code kept out of the file
 
 
 def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> CenterConfig:

@@ -20,6 +20,7 @@ from civiq.edge.config import (
     AsciiDisplay,
     CenterConfig,
     CenterInfo,
+    ClerkConfig,
     CounterConfig,
     CounterProfile,
     DispenserConfig,
@@ -41,6 +42,7 @@ from civiq.edge.config import (
     SpeakerConfig,
     _baud,
     _ident,
+    _pin,
     _port,
     _prefix,
     _timezone,
@@ -49,7 +51,7 @@ from civiq.edge.config import (
 )
 
 _NAMED = {bcm_pin: "pin", _ident: "id", _prefix: "prefix", _port: "serial port", _baud: "baud rate",
-          _url: "URL", _timezone: "time zone"}
+          _url: "URL", _timezone: "time zone", _pin: "4-8 digits (text)"}
 
 
 # every model of the schema, in the order of docs/config.md
@@ -69,6 +71,7 @@ SECTIONS: list[tuple[type[BaseModel], str]] = [
     (HdmiBoard, "item of `qrboards:` with `kind: hdmi`"),
     (SpeakerConfig, "`speaker:`"),
     (HallConfig, "`hall:`"),
+    (ClerkConfig, "each value of `clerks:` (its key is the clerk id)"),
 ]
 
 def _type_name(tp: Any) -> str:

@@ -2,8 +2,9 @@
 
 Each key press becomes one *action* handed to ``on_key(action)``: ``next``, ``recall``, ``no_show``,
 ``transfer``, ``done``, ``open``, ``close``, ``break``, ``hold`` (park the ticket in hand), ``call_held``
-(call back the oldest ticket parked here), and on a call pad ``call:<label>`` (call that ticket out of
-order) and ``call_held:<label>``. Keys configured to issue tickets (a reception desk) deliver
+(call back the oldest ticket parked here), ``sign_out`` (the clerk leaves the counter), and on a call pad
+``call:<label>`` (call that ticket out of order), ``call_held:<label>`` and ``sign_in:<code>`` (the clerk's
+sign-in code, typed on the digit keys; ``sign_in`` alone when nothing was typed). Keys configured to issue tickets (a reception desk) deliver
 ``issue:<service>:<priority class or empty>``. The agent maps the keypad to its counter.
 
 GPIO keypad
@@ -19,6 +20,7 @@ Serial call pad protocol (RS-485 multi-drop, 9600 8N1, shares the framing of
 
       N next   R recall   S no_show (skip)   T transfer   D done   O open   C close   B break
       H hold   U call back a held ticket        X call the typed ticket (out of order)
+      I sign in with the typed code             Q sign out
       1-9, a-z issue keys, as configured (``issue:`` in the keypad's config)
 
   A pad reports each press once (it keeps up to 8 unreported presses in order). Unknown codes are ignored.
@@ -27,6 +29,12 @@ Serial call pad protocol (RS-485 multi-drop, 9600 8N1, shares the framing of
   aligned, space padded; all spaces = nothing typed) and clears it. The master reads it right after a key
   poll answered ``X`` or ``U``. ``X`` with nothing typed is refused on the LCD; ``U`` with nothing typed
   calls back the oldest ticket held at the counter.
+* typed code, master -> pad: ``STX AA 'I' ETX HH``; the pad answers ``STX AA 'I' <8 chars> ETX HH``: the
+  sign-in code the clerk typed on its digit keys before pressing ``I`` (4 to 8 digits, left aligned, space
+  padded) and clears it. The master reads it right after a key poll answered ``I``. The typed entry is one
+  buffer on the pad: ``E`` gives its first 6 characters, ``I`` its first 8. A dossier code (up to 40
+  characters, letters and punctuation) does not fit these frames: the clerk enters it on the counter page
+  or through the counter API (``complete`` with ``dossier``).
 * LCD text, master -> pad: ``STX AA 'T' <8 chars> ETX HH``; the pad answers ``ACK AA`` or ``NAK AA``.
 * ping: ``STX AA 'P' ETX HH`` -> ``ACK AA``.
 
@@ -54,10 +62,12 @@ from civiq.edge.devices.transport import SerialTransport
 
 log = logging.getLogger(__name__)
 
-ACTIONS = ("next", "recall", "no_show", "transfer", "done", "open", "close", "break", "hold", "call_held")
+ACTIONS = ("next", "recall", "no_show", "transfer", "done", "open", "close", "break", "hold", "call_held",
+           "sign_out")
 KEY_CODES: dict[str, str] = {
     "next": "N", "recall": "R", "no_show": "S", "transfer": "T",
     "done": "D", "open": "O", "close": "C", "break": "B", "hold": "H", "call_held": "U", "call": "X",
+    "sign_in": "I", "sign_out": "Q",
 }
 ACTION_OF_CODE = {code: action for action, code in KEY_CODES.items()}
 ENTRY_CODES = ("X", "U")  # keys followed by a read of the typed ticket number
@@ -65,6 +75,14 @@ NO_KEY = "0"
 KEY_REPLY_LEN = 8  # STX AA 'K' k ETX HH
 ENTRY_LEN = 6
 ENTRY_REPLY_LEN = 7 + ENTRY_LEN  # STX AA 'E' <6> ETX HH
+CODE_CODE = "I"  # the sign-in key: followed by a read of the typed code
+CODE_LEN = 8
+CODE_REPLY_LEN = 7 + CODE_LEN  # STX AA 'I' <8> ETX HH
+
+
+def _shown(action: str) -> str:
+    """An action as it may be logged: a sign-in code is never written to a log."""
+    return "sign_in:****" if action.startswith("sign_in:") else action
 
 
 def issue_action(service: str, priority: str | None) -> str:
@@ -77,7 +95,7 @@ def _deliver(device_id: str, on_key: Callable[[str], None], action: str) -> None
     try:
         on_key(action)
     except Exception:  # noqa: BLE001
-        log.exception("keypad %s: the handler of %r failed", device_id, action)
+        log.exception("keypad %s: the handler of %r failed", device_id, _shown(action))
 
 
 # -------------------------------------------------------------------------------------------- GPIO
@@ -224,6 +242,14 @@ class SerialCallPad(Device):
                             action, e)
                 return None
             typed = entry.payload.decode("latin-1").strip().upper()
+            action = f"{action}:{typed}" if typed else action
+        elif code == CODE_CODE:
+            try:
+                entry, _ = self.link.request("I", b"", CODE_REPLY_LEN, retries=1)
+            except DisplayError as e:  # the clerk sees no greeting on the LCD and types the code again
+                log.warning("%s: sign-in key pressed but the typed code could not be read: %s", self.describe(), e)
+                return None
+            typed = entry.payload.decode("latin-1").strip()
             action = f"{action}:{typed}" if typed else action
         _deliver(self.id, self.on_key, action)
         return action

@@ -4,6 +4,7 @@
     pad = SerialCallPad("k2", SerialTransport(emu.port), 11, on_key).start()
     emu.press("next")        # on_key("next") is called once, at the next poll
     emu.type("B012"); emu.press("call")   # on_key("call:B012"): the master read the typed entry
+    emu.type("4821"); emu.press("sign_in")  # on_key("sign_in:4821"): the clerk's sign-in code
     pad.show("A012"); emu.lcd == "A012"
 
 :class:`CallPadState` is the pad itself (keys waiting, LCD); :meth:`AsciiBusEmulator.add_pad
@@ -17,7 +18,7 @@ from collections import deque
 
 from civiq.edge.devices.display.asciiframe import ACK, NAK, BadFrame, Frame, FrameParser, encode_frame
 from civiq.edge.devices.emulator import PtyEmulator
-from civiq.edge.devices.keypad import ENTRY_LEN, KEY_CODES, NO_KEY
+from civiq.edge.devices.keypad import CODE_LEN, ENTRY_LEN, KEY_CODES, NO_KEY
 
 
 class CallPadState:
@@ -48,10 +49,11 @@ class CallPadState:
             self.keys.append(code)
 
     def type(self, text: str) -> None:
-        """The clerk types a ticket number on the pad's digit keys (at most 6 characters, e.g. "B012")."""
+        """The clerk types on the pad's keys: a ticket number ("B012", read by ``E``: its first 6
+        characters) or a sign-in code ("4821", read by ``I``: up to 8 digits)."""
         text = text.strip().upper()
-        if len(text) > ENTRY_LEN or not text.isascii() or not text.isalnum():
-            raise ValueError(f"a typed ticket number is 1-{ENTRY_LEN} letters and digits, not {text!r}")
+        if len(text) > CODE_LEN or not text.isascii() or not text.isalnum():
+            raise ValueError(f"a typed entry is 1-{CODE_LEN} letters and digits, not {text!r}")
         with self._lock:
             self.entry = text
 
@@ -79,7 +81,11 @@ class CallPadState:
         if item.command == "E":
             with self._lock:
                 typed, self.entry = self.entry, ""
-            return encode_frame(self.address, "E", typed.ljust(ENTRY_LEN).encode("ascii"))
+            return encode_frame(self.address, "E", typed[:ENTRY_LEN].ljust(ENTRY_LEN).encode("ascii"))
+        if item.command == "I":
+            with self._lock:
+                typed, self.entry = self.entry, ""
+            return encode_frame(self.address, "I", typed[:CODE_LEN].ljust(CODE_LEN).encode("ascii"))
         return nak
 
 

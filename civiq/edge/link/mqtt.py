@@ -158,6 +158,7 @@ class EdgeLink:
         services: Mapping[str, ServiceInfo] | None = None,
         counters: Mapping[str, str] | None = None,
         priority_classes: Mapping[str, ServiceInfo] | None = None,
+        clerks: Mapping[str, str] | None = None,
         on_command: Handler | None = None,
         max_inflight: int = 100,
         backoff_min: float = 0.5,
@@ -188,6 +189,7 @@ class EdgeLink:
         self.services = dict(services or {})
         self.counters = dict(counters or {})
         self.priority_classes = dict(priority_classes or {})
+        self.clerks = dict(clerks or {})  # clerk id -> name (staff, for the dashboard and reports)
         self.max_inflight = max_inflight
         self.backoff_min, self.backoff_max = backoff_min, backoff_max
         self.health_source = health_source
@@ -591,7 +593,7 @@ class EdgeLink:
         birth = Status(online=True, bdseq=sess.bdseq, ts=self.clock.now(), version=self.version,
                        config_hash=self.config_hash, devices=self.devices, center_name=self.center_name,
                        services=self.services, counters=self.counters, alive_s=self.alive_s,
-                       priority_classes=self.priority_classes)
+                       priority_classes=self.priority_classes, clerks=self.clerks)
         sess.publish(self._topic["status"], birth.to_json(), qos=1, retain=True)
 
     def _send_state(self, sess: _Session, leaf: str, entry: _Latest) -> None:

@@ -7,6 +7,7 @@ from civiq.edge.queue.engine import (
     RecallCooldown,
     RecallResult,
     ServiceDef,
+    SignIn,
     Ticket,
     TicketStatus,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "RecallCooldown",
     "RecallResult",
     "ServiceDef",
+    "SignIn",
     "StoreFull",
     "Ticket",
     "TicketStatus",

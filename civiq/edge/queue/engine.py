@@ -41,6 +41,13 @@ Choices worth knowing (see also :mod:`civiq.edge.queue.profiles` for the next-ti
   ``ticket.called`` with ``from_hold: true``, at any counter). A recall within ``recall_cooldown_s`` of the
   ticket's last call or recall is refused (:class:`QueueError` saying how long to wait); past
   ``max_recalls`` a recall makes it a no-show. A ticket still held when its day ends is a day-end no-show.
+* Who is signed in at each counter is folded state too (``clerk.signed_in`` / ``clerk.signed_out``, see
+  :meth:`QueueEngine.sign_in`): a restart keeps the clerk. Signing in at a second counter signs out from the
+  first (``reason: "signed_in_elsewhere"``), a new clerk at an occupied counter signs the previous one out
+  (``manual``), closing the counter signs its clerk out after the ``counter.closed`` (``counter_closed``)
+  and the first operation of a new local day signs out everyone still signed in (``day_end``, like the
+  day-end no-shows). While a clerk is signed in, every event about the counter's work gets ``clerk``
+  (added in one place, :meth:`QueueEngine._commit`); with no clerks configured no event has the key.
 
 >>> from civiq.clock import FakeClock
 >>> from civiq.contract import WorkProfile
@@ -89,6 +96,12 @@ log = logging.getLogger(__name__)
 
 JUMP_TOLERANCE_S = 2.0
 DEVICE_EVENTS = (EventType.device_fault, EventType.device_recovered)
+# the events about a counter's work: they carry ``clerk`` while someone is signed in there
+CLERK_WORK = frozenset({EventType.ticket_called, EventType.ticket_recalled, EventType.ticket_held,
+                        EventType.ticket_no_show, EventType.ticket_completed, EventType.ticket_transferred,
+                        EventType.counter_opened, EventType.counter_closed, EventType.counter_break})
+SIGN_OUT_REASONS = ("manual", "counter_closed", "signed_in_elsewhere", "day_end")
+DOSSIER_MAX = 40
 
 Key = tuple[str, str]  # (day, label)
 
@@ -149,6 +162,15 @@ class RecallResult:
 
 
 @dataclass(frozen=True)
+class SignIn:
+    """The outcome of a sign-in or sign-out: ``changed`` False when the clerk was already signed in there."""
+
+    counter: str
+    clerk: str
+    changed: bool = True
+
+
+@dataclass(frozen=True)
 class CounterView:
     counter: str
     state: CounterStateName
@@ -188,6 +210,8 @@ class _C:
     ticket: Key | None = None
     served: dict[str, int] = field(default_factory=dict)  # day -> completed
     priority_run: int = 0  # priority tickets called here in a row (PriorityOrder.max_in_row)
+    clerk: str | None = None  # the clerk signed in here
+    clerk_day: str | None = None  # the local day of that sign-in (a new day signs everyone out)
 
 
 Callback = Callable[[Event], object]
@@ -210,7 +234,8 @@ class QueueEngine:
                  clock_quality: Callable[[], ClockQuality] | None = None,
                  on_replay: Callable[[int], object] | None = None,
                  priority: PriorityOrder | None = None, priority_classes: Collection[str] = (),
-                 recall_cooldown_s: float = 0.0) -> None:
+                 recall_cooldown_s: float = 0.0, clerks: Collection[str] = (),
+                 counter_clerks: Mapping[str, Collection[str]] | None = None) -> None:
         if max_recalls < 0:
             raise QueueError("max_recalls must be 0 or more")
         if recall_cooldown_s < 0:
@@ -218,6 +243,8 @@ class QueueEngine:
         self.priority = priority or PriorityOrder()
         self.priority_classes = frozenset(priority_classes)  # the classes issue() accepts
         self.recall_cooldown_s = recall_cooldown_s
+        self.clerks = frozenset(clerks)  # the clerk ids that may sign in
+        self.counter_clerks = {c: frozenset(v) for c, v in (counter_clerks or {}).items()}  # absent: anyone
         if estimate_window_min <= 0:
             raise QueueError("estimate_window_min must be positive")
         self.store = store
@@ -336,6 +363,16 @@ class QueueEngine:
     def counter(self, counter: str) -> CounterView:
         with self._lock:
             return self._counter_view(counter, self._day_for(self.clock.now()))
+
+    def clerk_at(self, counter: str) -> str | None:
+        """The clerk signed in at ``counter`` (None: nobody)."""
+        with self._lock:
+            return self._counter(counter).clerk
+
+    def signed_in(self) -> dict[str, str]:
+        """counter -> the clerk signed in there, for every counter with someone signed in."""
+        with self._lock:
+            return {cid: c.clerk for cid, c in self._counters.items() if c.clerk is not None}
 
     def ticket(self, label: str, day: str | None = None) -> Ticket | None:
         """A ticket by label: today's if ``day`` is not given, else a still-active one from an earlier day."""
@@ -600,9 +637,17 @@ class QueueEngine:
         """The citizen in hand did not come: close the ticket as a no-show."""
         return self._end(counter, EventType.ticket_no_show)
 
-    def complete(self, counter: str) -> Ticket:
-        """The citizen in hand was served."""
-        return self._end(counter, EventType.ticket_completed)
+    def complete(self, counter: str, dossier: str | None = None) -> Ticket:
+        """The citizen in hand was served. ``dossier``: the one-stop system's dossier code the clerk entered
+        (at most 40 characters), written in the ``ticket.completed`` event as ``dossier``."""
+        extra = {}
+        if dossier is not None:
+            code = dossier.strip()
+            if not 1 <= len(code) <= DOSSIER_MAX or not code.isprintable():
+                raise QueueError(f"a dossier code is 1 to {DOSSIER_MAX} printable characters (e.g. "
+                                 f"H29.22-241205-0001), not {dossier[:50]!r}")
+            extra["dossier"] = code
+        return self._end(counter, EventType.ticket_completed, extra)
 
     def transfer(self, counter: str, to_service: str | None = None, to_counter: str | None = None) -> Ticket:
         """Send the ticket in hand back to the line (keeping its issue time): of ``to_service``, and/or
@@ -627,12 +672,57 @@ class QueueEngine:
         self._dispatch()
         return result
 
+    def sign_in(self, counter: str, clerk: str, by: str) -> SignIn:
+        """``clerk`` works at ``counter`` from now on (``clerk.signed_in`` with ``by``). Signed in at another
+        counter: signed out there first (``signed_in_elsewhere``); someone else signed in here: they are signed
+        out (``manual``). Already signed in here: nothing is logged (``changed`` False)."""
+        with self._lock:
+            c = self._counter(counter)
+            if not self.clerks:
+                raise QueueError("no clerks are configured at this center (the config's clerks: section)")
+            if clerk not in self.clerks:
+                raise QueueError(f"unknown clerk {clerk!r}")
+            allowed = self.counter_clerks.get(counter)
+            if allowed is not None and clerk not in allowed:
+                raise QueueError(f"clerk {clerk} may not sign in at counter {counter} (allowed: "
+                                 f"{', '.join(sorted(allowed)) or 'nobody'})")
+            now, q = self._begin()
+            changed = c.clerk != clerk
+            if changed:
+                items: list[tuple[EventType, dict]] = [
+                    (EventType.clerk_signed_out, {"counter": cid, "clerk": clerk, "by": by,
+                                                  "reason": "signed_in_elsewhere"})
+                    for cid, other in self._counters.items() if cid != counter and other.clerk == clerk]
+                if c.clerk is not None:
+                    items.append((EventType.clerk_signed_out, {"counter": counter, "clerk": c.clerk, "by": by,
+                                                               "reason": "manual"}))
+                items.append((EventType.clerk_signed_in, {"counter": counter, "clerk": clerk, "by": by}))
+                self._commit(now, q, items)
+        self._dispatch()
+        return SignIn(counter, clerk, changed)
+
+    def sign_out(self, counter: str, by: str, reason: str = "manual") -> SignIn:
+        """The clerk at ``counter`` leaves it (``clerk.signed_out``); nobody signed in: :class:`QueueError`."""
+        if reason not in SIGN_OUT_REASONS:
+            raise QueueError(f"unknown sign-out reason {reason!r}")
+        with self._lock:
+            self._counter(counter)
+            now, q = self._begin()
+            clerk = self._counters[counter].clerk  # after _begin: a new day may have signed them out already
+            if clerk is None:
+                raise QueueError(f"nobody is signed in at counter {counter}")
+            self._commit(now, q, [(EventType.clerk_signed_out, {"counter": counter, "clerk": clerk, "by": by,
+                                                                 "reason": reason})])
+        self._dispatch()
+        return SignIn(counter, clerk, True)
+
     def open_counter(self, counter: str) -> CounterView:
         return self._set_state(counter, CounterStateName.open)
 
-    def close_counter(self, counter: str) -> CounterView:
-        """Close for the day; a ticket in hand is completed, tickets pinned to it go back to their line."""
-        return self._set_state(counter, CounterStateName.closed)
+    def close_counter(self, counter: str, by: str | None = None) -> CounterView:
+        """Close for the day; a ticket in hand is completed, tickets pinned to it go back to their line, and
+        the clerk signed in there is signed out (``reason: "counter_closed"``, ``by``)."""
+        return self._set_state(counter, CounterStateName.closed, by=by)
 
     def break_counter(self, counter: str) -> CounterView:
         """Pause; a ticket in hand is completed. The next call reopens the counter."""
@@ -686,22 +776,28 @@ class QueueEngine:
         return closed
 
     # =========================================================================================== internals
-    def _end(self, counter: str, etype: EventType) -> Ticket:
+    def _end(self, counter: str, etype: EventType, extra: Mapping[str, Any] | None = None) -> Ticket:
         with self._lock:
             t = self._in_hand(counter)
             now, q = self._begin()
             item = self._finish(etype, counter, self._eff_for(now))
             if etype is EventType.ticket_no_show:
                 item[1].update(recalls=t.recalls, reason="staff")
+            item[1].update(extra or {})
             self._commit(now, q, [item])
             result = self._view(t)
         self._dispatch()
         return result
 
-    def _set_state(self, counter: str, state: CounterStateName) -> CounterView:
+    def _set_state(self, counter: str, state: CounterStateName, by: str | None = None) -> CounterView:
         with self._lock:
             c = self._counter(counter)
-            if c.state is not state:
+            if c.state is state and state is CounterStateName.closed and c.clerk is not None:
+                now, q = self._begin()  # closing a closed counter still signs out who sits there
+                if c.clerk is not None:
+                    self._commit(now, q, [(EventType.clerk_signed_out, {
+                        "counter": counter, "clerk": c.clerk, "by": by or "system", "reason": "counter_closed"})])
+            elif c.state is not state:
                 if state is CounterStateName.on_break and c.state is CounterStateName.closed:
                     raise QueueError(f"counter {counter} is closed: it cannot go on break")
                 now, q = self._begin()
@@ -712,6 +808,9 @@ class QueueEngine:
                          CounterStateName.closed: EventType.counter_closed,
                          CounterStateName.on_break: EventType.counter_break}[state]
                 items.append((etype, {"counter": counter}))
+                if state is CounterStateName.closed and c.clerk is not None:
+                    items.append((EventType.clerk_signed_out, {"counter": counter, "clerk": c.clerk,
+                                                               "by": by or "system", "reason": "counter_closed"}))
                 self._commit(now, q, items)
             result = self._counter_view(counter, self._day or "")
         self._dispatch()
@@ -738,11 +837,20 @@ class QueueEngine:
                 items.append((EventType.ticket_no_show, {
                     "ticket": t.label, "service": t.service, "counter": None, "day": t.day,
                     "service_s": None, "recalls": t.recalls, "reason": "day_end"}))
+        for cid, c in self._counters.items():
+            if c.clerk is not None and (c.clerk_day or "") < day:
+                items.append((EventType.clerk_signed_out, {"counter": cid, "clerk": c.clerk, "by": "system",
+                                                           "reason": "day_end"}))
         if items:
             self._commit(now, q, items)
         return now, q
 
     def _commit(self, now: datetime, q: ClockQuality, items: list[tuple[EventType, dict]]) -> list[Event]:
+        for etype, data in items:  # who did the work: the clerk signed in at the counter (before this batch)
+            if etype in CLERK_WORK and "clerk" not in data:
+                c = self._counters.get(data.get("counter") or "")
+                if c is not None and c.clerk is not None:
+                    data["clerk"] = c.clerk
         if len(items) == 1:
             events = [self.store.append(items[0][0], items[0][1], now, q)]
         else:
@@ -963,6 +1071,16 @@ class QueueEngine:
                 if t.pinned_to == d["counter"]:
                     t.pinned_to = None
 
+    def _on_signed_in(self, ev: Event, d: dict, eff: datetime) -> None:
+        c = self._ctr(d["counter"])
+        assert c is not None
+        c.clerk, c.clerk_day = str(d["clerk"]), self._day
+
+    def _on_signed_out(self, ev: Event, d: dict, eff: datetime) -> None:
+        c = self._ctr(d["counter"])
+        if c is not None and c.clerk == d.get("clerk"):
+            c.clerk, c.clerk_day = None, None
+
     def _on_policy(self, ev: Event, d: dict, eff: datetime) -> None:
         self._policy_version = max(self._policy_version, int(d["version"]))
         self._policy_profiles = {cid: WorkProfile.model_validate(p) for cid, p in (d.get("counters") or {}).items()}
@@ -979,6 +1097,8 @@ class QueueEngine:
         EventType.counter_closed: _on_counter,
         EventType.counter_break: _on_counter,
         EventType.policy_applied: _on_policy,
+        EventType.clerk_signed_in: _on_signed_in,
+        EventType.clerk_signed_out: _on_signed_out,
     }
 
 
