@@ -8,13 +8,13 @@ silently never matched, and user names without ``/`` cannot name two levels. So 
 
 What a node may do (everything else is refused by the broker):
 
-* write its own ``status``, ``event``, ``queue``, ``health`` and ``cmd_result``;
+* write its own ``status``, ``event``, ``queue``, ``health``, ``alive`` and ``cmd_result``;
 * read its own ``cmd/#`` and the gateways' ``status``.
 
 It can never publish a command, nor write into another node's or center's topics. The gateway user reads
 ``civiq/v1/#`` and ``$SYS/#`` and is the only one that may write ``cmd`` topics, its own status and alerts.
 
->>> print(acl_text([("hcm-q1", "pi-1")]).splitlines()[-8])
+>>> print(acl_text([("hcm-q1", "pi-1")]).splitlines()[-9])
 user edge-hcm-q1-pi-1
 >>> password_entry("u1", "secret", salt=bytes(12)).startswith("u1:$7$101$AAAAAAAAAAAAAAAA$")
 True
