@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
 import sys
@@ -59,7 +60,19 @@ def run(args: argparse.Namespace) -> int:
 
         routes += sim_routes(agent.sim)
     port = args.api_port if args.api_port is not None else cfg.http.port
-    server = WebThread(agent_app(routes), host=cfg.http.host, port=port).start()
+    try:
+        server = WebThread(agent_app(routes), host=cfg.http.host, port=port).start()
+    except OSError as e:
+        if getattr(agent, "sim", None):
+            agent.sim.stop()
+        if e.errno == errno.EADDRINUSE:
+            print(f"The agent cannot start: port {port} on {cfg.http.host} is already in use (another agent or "
+                  f"the demo?): choose a free one with --api-port N, or http.port in {args.config}",
+                  file=sys.stderr)
+        else:
+            print(f"The agent cannot start its local API on {cfg.http.host}:{port}: {e.strerror or e}",
+                  file=sys.stderr)
+        return 2
     runfile = Path(agent.state_dir) / RUNFILE
     import os
 

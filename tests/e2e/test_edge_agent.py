@@ -6,6 +6,7 @@ import io
 import json
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -294,6 +295,20 @@ def test_invalid_config_refuses_to_start(tmp_path: Path, broker) -> None:  # noq
     assert r.returncode == 2
     assert f"{config.name}:11:" in r.stderr and "'X'" in r.stderr  # the counters line, the bad service
     assert f"{config.name}:15:" in r.stderr and "baudrate" in r.stderr  # the typo, with a suggestion
+
+
+def test_a_busy_api_port_is_one_line_naming_the_option(tmp_path: Path, broker) -> None:  # noqa: ANN001
+    port = free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        r = subprocess.run([sys.executable, "-m", "civiq", "edge", "run", str(write_center(tmp_path, broker.port)),
+                            "--simulate", "--api-port", str(port)], env=_env(), capture_output=True, text=True,
+                           timeout=30)
+    assert r.returncode == 2
+    assert "Traceback" not in r.stderr, r.stderr
+    errors = [x for x in r.stderr.splitlines() if " INFO " not in x and x.strip()]  # the log's INFO lines aside
+    assert len(errors) == 1 and f"port {port}" in errors[0] and "--api-port" in errors[0], r.stderr
 
 
 def test_test_print_and_display_test_through_the_running_agent(tmp_path: Path, broker, run_agent) -> None:  # noqa: ANN001
