@@ -17,4 +17,11 @@ if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO=sudo
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}"
+  # The tests start their own VictoriaMetrics and Alertmanager on free ports: the packages' system services
+  # (enabled by the install) are not wanted on this machine. Only the ones installed here are touched.
+  for svc in victoria-metrics prometheus-alertmanager; do
+    if [[ " ${need[*]} " == *" $svc "* ]]; then
+      $SUDO systemctl disable --now "$svc" >/dev/null 2>&1 || true
+    fi
+  done
 fi
