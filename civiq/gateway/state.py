@@ -57,6 +57,12 @@ RECENT_MAX = 40  # recent calls kept per center (the center page's list)
 # the events in a center's recent list: calls, recalls and holds, and the issue of a priority ticket
 RECENT_TYPES = (EventType.ticket_called, EventType.ticket_recalled, EventType.ticket_held, EventType.ticket_issued)
 _RECENT_FLAGS = ("priority", "out_of_order", "from_hold", "by", "held_at")
+# events that say who works at a counter: a sign-in or sign-out, and every counter-work event (it has
+# ``clerk`` while someone is signed in there, else no such key: docs/mqtt.md)
+CLERK_EVENTS = frozenset({EventType.clerk_signed_in, EventType.clerk_signed_out, EventType.ticket_called,
+                          EventType.ticket_recalled, EventType.ticket_held, EventType.ticket_no_show,
+                          EventType.ticket_completed, EventType.ticket_transferred, EventType.counter_opened,
+                          EventType.counter_closed, EventType.counter_break})
 
 
 def is_audited(item: dict[str, Any]) -> bool:
@@ -147,6 +153,9 @@ class LiveState:
         self._counter_names: dict[str, dict[str, str]] = {}  # center -> counter id -> display name
         self._recent: dict[str, list[dict[str, Any]]] = {}  # center -> recent calls, newest first
         self._priority_names: dict[str, dict[str, dict[str, str]]] = {}  # center -> class id -> name_vi/name_en
+        self._clerk_names: dict[str, dict[str, str]] = {}  # center -> clerk id -> name (from the birth)
+        # center -> counter -> {"clerk": id or None, "ts": iso, "seq": n}: who works there, by the latest event
+        self._clerk_at: dict[str, dict[str, dict[str, Any]]] = {}
         self._cmd_results: dict[str, dict[str, Any]] = {}  # command id -> the edge's answer (insertion order)
         self._lock = threading.RLock()
         self._listeners: list[Callable[[Change], None]] = []
@@ -249,6 +258,8 @@ class LiveState:
                     names.update({sid: s.name_vi for sid, s in status.services.items() if s.name_vi})
                 if status.counters:
                     self._counter_names.setdefault(center, {}).update(status.counters)
+                if status.clerks:
+                    self._clerk_names[center] = dict(status.clerks)
                 if status.priority_classes:
                     self._priority_names.setdefault(center, {}).update(
                         {k: {"name_vi": v.name_vi, "name_en": v.name_en} for k, v in status.priority_classes.items()})
@@ -291,11 +302,35 @@ class LiveState:
                         dev.since = ts
                         rec.devices[dev_id] = dev
                         kind = "devices"
+            if event.type in CLERK_EVENTS:
+                self._apply_clerk(center, event, ts)
             item = recent_item(node, event)
             if item is not None:
                 self._add_recent(center, item)
         self._changed(kind, center, node)
         return True
+
+    def _apply_clerk(self, center: str, event: Event, ts: datetime) -> None:
+        """Who works at the event's counter, if this event is newer than what we know (a replayed old event
+        never undoes newer news): a sign-in names the clerk, a sign-out clears it, a work event says ``clerk``
+        or (no key) nobody."""
+        counter = event.data.get("counter")
+        if not isinstance(counter, str) or not counter:
+            return
+        at = self._clerk_at.setdefault(center, {})
+        known = at.get(counter)
+        key = (_iso(ts) or "", event.seq)
+        if known is not None and (known["ts"], known["seq"]) > key:
+            return
+        clerk = event.data.get("clerk")
+        if event.type == EventType.clerk_signed_out:
+            clerk = None
+        at[counter] = {"clerk": str(clerk)[:64] if clerk else None, "ts": key[0], "seq": event.seq}
+
+    def clerk_name(self, center: str, clerk: str) -> str | None:
+        """A clerk's name ("Nguyễn Thị Lan"), as the center's edge named them in its birth."""
+        with self._lock:
+            return self._clerk_names.get(center, {}).get(clerk)
 
     def _add_recent(self, center: str, item: dict[str, Any]) -> None:
         """Keep the newest RECENT_MAX, newest first; a replayed event (same node and seq) is not added twice."""
@@ -453,7 +488,8 @@ class LiveState:
 
     def center(self, center: str, now: datetime | None = None) -> dict[str, Any] | None:
         """One center: ``services`` (waiting, oldest_wait_s, eta_s, served/issued today), ``counters``
-        (state, ticket, services, served_today), ``nodes`` (as :meth:`node`), ``devices`` (flat, with node).
+        (state, ticket, services, served_today, ``clerk`` and ``clerk_name``: who is signed in), ``clerks``
+        (clerk id -> name), ``nodes`` (as :meth:`node`), ``devices`` (flat, with node).
         ``now`` (optional) lets the summary drop a snapshot from a previous local day."""
         with self._lock:
             recs = self._center_nodes(center)
@@ -488,6 +524,9 @@ class LiveState:
                     cname = self._counter_names.get(center, {}).get(cid)
                     if cname:
                         counters[cid]["name"] = cname
+                    clerk = self._clerk_at.get(center, {}).get(cid, {}).get("clerk")
+                    counters[cid]["clerk"] = clerk
+                    counters[cid]["clerk_name"] = self._clerk_names.get(center, {}).get(clerk) if clerk else None
             nodes = [self._node_dict(r) for r in recs]
             devices = [dict(d, node=n["node"], node_status=n["status"]) for n in nodes for d in n["devices"]]
             return {
@@ -501,6 +540,7 @@ class LiveState:
                 "devices": devices,
                 "recent": [dict(x) for x in self._recent.get(center, [])],
                 "priority_classes": {k: dict(v) for k, v in self._priority_names.get(center, {}).items()},
+                "clerks": dict(self._clerk_names.get(center, {})),
             }
 
     def overview(self, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -570,7 +610,8 @@ class LiveState:
                 })
             return json.dumps({"format": 1, "names": self._names, "service_names": self._service_names,
                                "counter_names": self._counter_names, "nodes": nodes, "recent": self._recent,
-                               "priority_names": self._priority_names},
+                               "priority_names": self._priority_names, "clerk_names": self._clerk_names,
+                               "clerk_at": self._clerk_at},
                               ensure_ascii=False)
 
     @classmethod
@@ -589,6 +630,8 @@ class LiveState:
             s._recent = {c: [dict(x) for x in v][:RECENT_MAX] for c, v in (doc.get("recent") or {}).items()}
             s._priority_names = {c: {k: dict(x) for k, x in v.items()}
                                  for c, v in (doc.get("priority_names") or {}).items()}
+            s._clerk_names = {c: dict(v) for c, v in (doc.get("clerk_names") or {}).items()}
+            s._clerk_at = {c: {k: dict(x) for k, x in v.items()} for c, v in (doc.get("clerk_at") or {}).items()}
             for n in doc["nodes"]:
                 rec = NodeRec(
                     n["center"], n["node"], online=n["online"], reason=n["reason"], bdseq=n["bdseq"],

@@ -65,6 +65,10 @@ class CounterBody(_Body):
     ticket: str | None = Field(None, pattern=r"^[A-Za-z]{1,2}[0-9]{1,4}$",
                                description="call: the ticket to call out of order; call_held: which held ticket "
                                "(absent: the oldest held at the counter)")
+    clerk: str | None = Field(None, pattern=ID_RE, description="sign_in: the id of the clerk who works at the "
+                              "counter from now on")
+    dossier: str | None = Field(None, min_length=1, max_length=40, description="complete: the one-stop "
+                                "system's dossier code, written in the ticket.completed event")
 
 
 class ApplyAdviceBody(_Body):
@@ -264,9 +268,14 @@ async def counter_command(request: web.Request) -> web.Response:
         raise ApiError(400, "a transfer needs 'to_service' or 'to_counter'")
     if action == "call" and not body.ticket:
         raise ApiError(400, "calling a specific ticket needs 'ticket' (e.g. \"B012\")")
+    if action == "sign_in" and not body.clerk:
+        raise ApiError(400, "signing in needs 'clerk' (a clerk id of the center, e.g. \"lan\")")
+    if body.dossier is not None and action != "complete":
+        raise ApiError(400, "'dossier' goes with the action 'complete'")
     cmd = CounterCmd(id=uuid.uuid4().hex[:16], counter=counter, action=action,  # type: ignore[arg-type]
                      to_service=body.to_service, to_counter=body.to_counter,
-                     ticket=body.ticket.upper() if body.ticket else None)
+                     ticket=body.ticket.upper() if body.ticket else None, clerk=body.clerk,
+                     dossier=body.dossier)
     sent = await call(ctx_of(request).view.send_counter_command, cid, cmd, user.name)
     return json_response({"center": cid, "counter": counter, "action": action, **sent}, status=202)
 

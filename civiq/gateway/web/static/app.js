@@ -310,6 +310,8 @@
     $("counters").replaceChildren(...ctr.map(([id, x]) => {
       const held = x.held || [];
       const actions = (can.command ? (ACTIONS[x.state] || []) : []).filter((a) => a !== "hold" || x.ticket);
+      if (can.command && x.clerk) actions.push("sign_out");
+      const hasClerks = Object.keys(c.clerks || {}).length > 0 || x.clerk;
       const callForm = can.command && x.state !== "closed" ? h("form", { class: "call-form", "data-form": "call",
         onsubmit: (ev) => {
           ev.preventDefault();
@@ -327,6 +329,8 @@
         h("div", { class: "counter-head" }, h("span", { class: "counter-id" }, x.name || `${T.counter} ${id}`), badge(x.state, T[`st_${x.state}`])),
         h("div", { class: "counter-ticket", "data-field": "ticket" }, x.ticket || "—"),
         x.ticket && x.priority ? h("div", { class: "counter-prio" }, prioMark(c, x.priority)) : null,
+        hasClerks ? h("div", { class: x.clerk ? "counter-clerk" : "counter-clerk muted", "data-field": "clerk",
+          "data-clerk": x.clerk || "" }, x.clerk ? `${T.clerk}: ${x.clerk_name || x.clerk}` : T.no_clerk) : null,
         held.length ? h("div", { class: "counter-held", "data-field": "held" }, `${T.held_tickets}: `,
           ...held.map((tk) => can.command && x.state !== "closed"
             ? h("button", { type: "button", class: "chip", "data-action": "call_held", "data-ticket": tk,
