@@ -29,8 +29,14 @@ def _setup_logging(verbose: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="civiq", description="civiq: queue hardware edge agents and gateway")
+    from civiq import __version__
+
+    examples = __doc__.split("\n\n")[1]  # the command list at the top of this module
+    p = argparse.ArgumentParser(prog="civiq", description="civiq: queue hardware edge agents and gateway",
+                                epilog="commands:\n" + examples + "\n\nEach command has its own --help.",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", action="version", version=f"civiq {__version__}")
     sub = p.add_subparsers(dest="area", required=True)
 
     cfg = sub.add_parser("config", help="center config tools").add_subparsers(dest="cmd", required=True)
