@@ -80,6 +80,12 @@ class DemoCenter:
     def keypad_of(self, counter: str) -> str:
         return f"k{counter[1:]}"
 
+    def clerk_of(self, counter: str) -> tuple[str, str, str]:
+        """(id, name, sign-in code) of the clerk who works at ``counter`` (invented names, staff only)."""
+        i = [c.id for c in self.counters].index(counter)
+        cid, name = CLERK_NAMES[(self.seed + i) % len(CLERK_NAMES)]
+        return cid, name, f"{(self.seed * 13 + 1111 * (i + 1)) % 10000:04d}"
+
     def config(self, broker_port: int, state_dir: str, debounce_ms: int = DEBOUNCE_MS,
                public_url: str | None = None, ticket_key_file: str | None = None) -> dict:
         """The center config as a dict (what :meth:`config_yaml` writes). With ``public_url`` (the demo
@@ -101,6 +107,7 @@ class DemoCenter:
             "queue": {"max_recalls": 2, "estimate_window_min": 60, "recall_cooldown_s": 10},
             "services": services,
             "counters": counters,
+            "clerks": {k: {"name": n, "code": code} for k, n, code in map(self.clerk_of, (c.id for c in self.counters))},
         }
         cfg.update(_HARDWARE[self.kind](self, debounce_ms))
         return cfg
@@ -112,6 +119,13 @@ class DemoCenter:
         cfg = self.config(broker_port, state_dir, debounce_ms, public_url, ticket_key_file)
         return head + yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False, width=120, default_flow_style=None)
 
+
+# the clerks of the demo centers (invented): one per counter, signed in at opening by demo_people
+CLERK_NAMES: list[tuple[str, str]] = [
+    ("lan", "Nguyễn Thị Lan"), ("minh", "Trần Văn Minh"), ("hoa", "Lê Thị Hoa"), ("tuan", "Phạm Minh Tuấn"),
+    ("huong", "Võ Thị Hương"), ("dung", "Đặng Văn Dũng"), ("mai", "Huỳnh Thị Mai"), ("khoa", "Bùi Đăng Khoa"),
+    ("thao", "Ngô Phương Thảo"), ("hieu", "Dương Trung Hiếu"), ("ngoc", "Trương Bảo Ngọc"), ("phuc", "Lý Hồng Phúc"),
+]
 
 # ------------------------------------------------------------------------------------------ hardware
 PRIORITY_CLASSES = ("elderly", "disabled", "pregnant", "merit")  # the standard four (config.py)

@@ -15,6 +15,9 @@ the agent's queue engine, like a clerk looking at the display.
   lognormal time around the service's mean, presses *done*. Some called citizens have left: the clerk
   recalls twice, then presses *no-show*. Clerks with a lunch slot go on break; after 17:00 they serve who
   is still waiting (until 17:45 at the latest), then close the counter; at 7:30 they open it again.
+  Each clerk signs in at their counter when it is open (a call pad: the sign-in key with their code typed; a
+  GPIO keypad has no digits: the counter API, as from the clerk's PC), so the demo's events carry ``clerk``;
+  closing the counter signs them out.
 
 All times are simulated (the shared ``ScaledClock``); presses are real-time events on the simulated pins.
 
@@ -189,6 +192,7 @@ class CenterPeople(threading.Thread):
         self._retry: list[tuple[datetime, datetime, str]] = []  # (retry at, first try, service)
         self._halt = threading.Event()
         self._last: datetime | None = None
+        self._sign_in_at: dict[str, float] = {}  # counter -> real time of the clerk's last sign-in attempt
 
     def stop(self) -> None:
         self._halt.set()
@@ -216,6 +220,8 @@ class CenterPeople(threading.Thread):
             c = snap.counters.get(cid)
             if c is None:
                 continue
+            if str(c.state) != "closed" and OPEN_H <= h < LAST_CALL_H and self.engine.clerk_at(cid) is None:
+                self._sign_in(cid)
             services = list(self.engine.profile(cid).services)
             clerk.step(now, h, str(c.state), c.ticket, services, waiting, self._service_of)
         self._trim_printouts()
@@ -255,6 +261,21 @@ class CenterPeople(threading.Thread):
 
     def _press_key(self, keypad: str, action: str) -> None:
         self.sim.press_key(keypad, action)
+
+    def _sign_in(self, counter: str) -> None:
+        """The counter's clerk signs in (at most one try every 2 s: a call pad is polled)."""
+        if time.monotonic() - self._sign_in_at.get(counter, -1e9) < 2.0:
+            return
+        self._sign_in_at[counter] = time.monotonic()
+        _clerk, _name, code = self.center.clerk_of(counter)
+        keypad = self.center.keypad_of(counter)
+        try:
+            if any(k.id == keypad and k.kind == "serial" for k in self.agent.cfg.keypads):
+                self.sim.press_key(keypad, "sign_in", code)
+            else:
+                self.agent.sign_in_code(counter, code, by="api")
+        except Exception:  # noqa: BLE001 - tried again in a moment
+            log.exception("%s: the clerk of %s could not sign in", self.center.id, counter)
 
     def _technician(self, last: datetime, now: datetime) -> None:
         """Printer faults on schedule: paper near end, then out; refilled ``refill_after_min`` later."""

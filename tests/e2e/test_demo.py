@@ -201,6 +201,12 @@ def _three_live_centers(demo: DemoProcess) -> None:
              all(c["issued_today"] > 0 and c["nodes_online"] == 1 for c in overview()), timeout=20,
              interval=0.5, what="three live centers with tickets")
 
+    def clerks(cid: str) -> list[str]:  # the demo's clerks sign in at opening: the gateway shows their names
+        with opener.open(f"{url}/api/v1/centers/{cid}", timeout=5) as r:
+            return [x["clerk_name"] for x in json.load(r)["counters"].values() if x.get("clerk_name")]
+
+    wait_for(lambda: all(clerks(c) for c in CENTERS), timeout=20, interval=0.5, what="clerks signed in")
+
 
 def test_make_demo_brings_up_the_dashboard(tmp_path: Path) -> None:
     if not (Path(sys.prefix) / ".installed").exists() or shutil.which("make") is None:
