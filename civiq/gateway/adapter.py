@@ -76,6 +76,7 @@ class GatewayAdapter(MemoryView):
     def __init__(self, gw: Gateway) -> None:
         super().__init__(gw.state, gw.clock)
         self.gw = gw
+        self.report_store = gw.store
         self._advice_objs: dict[str, Any] = {}
         self._alock = threading.Lock()
 

@@ -1,4 +1,4 @@
-"""``civiq gateway run`` / ``civiq gateway install`` / ``civiq gateway user add``."""
+"""``civiq gateway run`` / ``install`` / ``user`` / ``report`` / ``ratings-drop``."""
 
 from __future__ import annotations
 
@@ -40,12 +40,20 @@ def main(args: argparse.Namespace) -> int:
         users = UserStore(settings.data_dir / "users.db")
         password = sys.stdin.readline().rstrip("\n") if args.password_stdin else args.password
         try:
-            users.add_user(args.name, password, args.role, center=args.center)
+            users.add_user(args.name, password, args.role, center=args.center, clerk=args.clerk)
         except AuthError as e:
             print(f"user not added: {e}", file=sys.stderr)
             return 1
-        print(f"user {args.name} ({args.role}{', center ' + args.center if args.center else ''}) added")
+        print(f"user {args.name} ({args.role}{', center ' + args.center if args.center else ''}"
+              f"{', clerk ' + args.clerk if args.clerk else ''}) added")
         return 0
+    if args.cmd in ("report", "ratings-drop"):
+        settings = load_settings(args.config)
+        if settings is None:
+            return 2
+        from civiq.gateway.reports.cli import ratings_drop_main, report_main
+
+        return report_main(settings, args) if args.cmd == "report" else ratings_drop_main(settings, args)
     settings = load_settings(args.config)
     if settings is None:
         return 2

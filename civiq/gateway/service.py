@@ -165,6 +165,13 @@ class Gateway:
                                   flap_window_s=a.flap_window_s, flap_max=a.flap_max,
                                   grace_s=settings.heartbeat_timeout_s, stale=True)
         self.view = GatewayAdapter(self)
+        self.ratings_drop = None
+        if settings.ratings_drop_dir is not None:
+            from civiq.gateway.reports.drop import RatingsDrop
+
+            self.ratings_drop = RatingsDrop(self.store, settings.ratings_drop_dir, self.view.names,
+                                            state_file=settings.data_dir / "ratings-drop.json",
+                                            days=settings.ratings_drop_days)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._advisor: threading.Thread | None = None
@@ -279,6 +286,8 @@ class Gateway:
                 self.alerts.tick()
                 days = {local_day(self.clock.now() - timedelta(days=d)) for d in range(2)}
                 self.tickets.prune(days)
+                if self.ratings_drop is not None:
+                    self.ratings_drop.tick(self.clock.now(), now)
             except Exception:  # noqa: BLE001
                 log.exception("gateway loop")
             self.notifier.watchdog()

@@ -132,6 +132,9 @@ class GatewaySettings(BaseSettings):
     http: HttpSettings = HttpSettings()
     alerts: AlertSettings = AlertSettings()
     balance: BalanceSettings = BalanceSettings()
+    # the daily CSV drop of ratings for the one-stop system (docs/reports.md): None = off
+    ratings_drop_dir: Path | None = None
+    ratings_drop_days: int = Field(7, ge=1, le=92)  # ended days kept up to date (late events re-write them)
 
     @field_validator("influx", mode="before")
     @classmethod

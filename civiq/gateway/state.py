@@ -156,6 +156,7 @@ class LiveState:
         self._clerk_names: dict[str, dict[str, str]] = {}  # center -> clerk id -> name (from the birth)
         # center -> counter -> {"clerk": id or None, "ts": iso, "seq": n}: who works there, by the latest event
         self._clerk_at: dict[str, dict[str, dict[str, Any]]] = {}
+        self._reason_names: dict[str, dict[str, str]] = {}  # center -> rating reason id -> name_vi
         self._cmd_results: dict[str, dict[str, Any]] = {}  # command id -> the edge's answer (insertion order)
         self._lock = threading.RLock()
         self._listeners: list[Callable[[Change], None]] = []
@@ -240,6 +241,16 @@ class LiveState:
         with self._lock:
             return self._counter_names.get(center, {}).get(counter)
 
+    def names(self, center: str) -> dict[str, Any]:
+        """Every display name the center's births gave: ``center_name``, ``services``, ``counters``,
+        ``clerks``, ``reasons`` (rating reasons), as plain dicts id -> Vietnamese name (for reports)."""
+        with self._lock:
+            return {"center_name": self._names.get(center),
+                    "services": dict(self._service_names.get(center, {})),
+                    "counters": dict(self._counter_names.get(center, {})),
+                    "clerks": dict(self._clerk_names.get(center, {})),
+                    "reasons": dict(self._reason_names.get(center, {}))}
+
     # ------------------------------------------------------------------------------------- mutators
     def apply_status(self, center: str, node: str, status: Status, now: datetime) -> bool:
         """Birth or death. Returns False for a stale death (bdseq older than the current birth)."""
@@ -260,6 +271,9 @@ class LiveState:
                     self._counter_names.setdefault(center, {}).update(status.counters)
                 if status.clerks:
                     self._clerk_names[center] = dict(status.clerks)
+                if status.rating_reasons:
+                    self._reason_names.setdefault(center, {}).update(
+                        {k: v.name_vi for k, v in status.rating_reasons.items() if v.name_vi})
                 if status.priority_classes:
                     self._priority_names.setdefault(center, {}).update(
                         {k: {"name_vi": v.name_vi, "name_en": v.name_en} for k, v in status.priority_classes.items()})
@@ -611,7 +625,7 @@ class LiveState:
             return json.dumps({"format": 1, "names": self._names, "service_names": self._service_names,
                                "counter_names": self._counter_names, "nodes": nodes, "recent": self._recent,
                                "priority_names": self._priority_names, "clerk_names": self._clerk_names,
-                               "clerk_at": self._clerk_at},
+                               "clerk_at": self._clerk_at, "reason_names": self._reason_names},
                               ensure_ascii=False)
 
     @classmethod
@@ -632,6 +646,7 @@ class LiveState:
                                  for c, v in (doc.get("priority_names") or {}).items()}
             s._clerk_names = {c: dict(v) for c, v in (doc.get("clerk_names") or {}).items()}
             s._clerk_at = {c: {k: dict(x) for k, x in v.items()} for c, v in (doc.get("clerk_at") or {}).items()}
+            s._reason_names = {c: dict(v) for c, v in (doc.get("reason_names") or {}).items()}
             for n in doc["nodes"]:
                 rec = NodeRec(
                     n["center"], n["node"], online=n["online"], reason=n["reason"], bdseq=n["bdseq"],

@@ -362,6 +362,19 @@ class SeriesStore:
             for r in rows
         ]
 
+    def fingerprint(self, center: str, since: datetime, until: datetime, types: Iterable[str]) -> tuple[int, float]:
+        """``(count, latest received)`` of a center's events of ``types`` with ``since <= ts < until``: changes
+        whenever such an event arrives (late ones too), so a file made from them knows when to be re-made."""
+        tlist = [str(t) for t in types]
+        row = self._r().execute(
+            f"SELECT count(*), coalesce(max(received), 0) FROM events WHERE center=? AND ts>=? AND ts<?"
+            f" AND type IN ({','.join('?' * len(tlist))})", [center, _epoch(since), _epoch(until), *tlist]).fetchone()
+        return int(row[0]), float(row[1])
+
+    def centers(self) -> list[str]:
+        """Every center with stored events."""
+        return [r[0] for r in self._r().execute("SELECT DISTINCT center FROM seqs ORDER BY center")]
+
     def event_count(self, center: str | None = None) -> int:
         if center is None:
             return int(self._r().execute("SELECT count(*) FROM events").fetchone()[0])

@@ -12,7 +12,9 @@ Middlewares, outermost first:
    must not leak) and ``frame-ancestors 'none'``.
 2. ``session``: the signed session cookie -> ``user_of(request)``, ``sid_of(request)``; renews a session past
    half its life.
-3. ``csrf``: POST/PUT/PATCH/DELETE by a logged-in user need the session's token (``X-CSRF-Token`` header or
+3. ``clerk_scope``: a user with role ``clerk`` reaches only their report (``/reports``, ``/api/v1/reports``,
+   ``/api/v1/ratings``) and what every session needs; anything else is 403.
+4. ``csrf``: POST/PUT/PATCH/DELETE by a logged-in user need the session's token (``X-CSRF-Token`` header or
    ``csrf_token`` form field) -> 403 otherwise; a cross-site ``Origin`` is refused everywhere (login too).
 """
 
@@ -28,7 +30,7 @@ from urllib.parse import urlparse
 from aiohttp import web
 
 from civiq.clock import Clock, SystemClock
-from civiq.gateway.web import api, live, pages
+from civiq.gateway.web import api, live, pages, reports
 from civiq.gateway.web.auth import LoginLimiter, SessionCodec, UserStore
 from civiq.gateway.web.context import (
     COOKIE,
@@ -42,6 +44,7 @@ from civiq.gateway.web.context import (
     json_response,
     read_form,
     sid_of,
+    user_of,
 )
 from civiq.gateway.web.i18n import t
 from civiq.gateway.web.openapi import openapi_document
@@ -144,6 +147,23 @@ async def csrf(request: web.Request, handler: Handler) -> web.StreamResponse:
     return await handler(request)
 
 
+# what a ``clerk`` user may open: their own report and ratings, and what every session needs
+CLERK_PATHS = ("/reports", "/api/v1/reports", "/api/v1/ratings", "/api/v1/me", "/api/v1/openapi.json", "/logout",
+               "/login", "/static/", "/t/", "/api/v1/public/")
+
+
+@web.middleware
+async def clerk_scope(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A clerk sees only their own report: ``/`` leads there, every live page and API answers 403."""
+    user = user_of(request)
+    if user is not None and not user.live:
+        if request.path == "/":
+            raise web.HTTPSeeOther("/reports")
+        if not request.path.startswith(CLERK_PATHS):
+            raise ApiError(403, f"user {user.name} (clerk) sees only their own report: /reports")
+    return await handler(request)
+
+
 async def openapi(request: web.Request) -> web.Response:
     return json_response(openapi_document(ctx_of(request).public_base_url))
 
@@ -164,12 +184,13 @@ def create_app(view: GatewayView, users: UserStore, *, secret: bytes, public_bas
         session_ttl_s=session_ttl_s, secure_cookie=public_base_url.startswith("https://"),
         hub=live.LiveHub(view, live_interval_s),
     )
-    app = web.Application(middlewares=[errors_and_headers, session, csrf], client_max_size=MAX_BODY)
+    app = web.Application(middlewares=[errors_and_headers, session, clerk_scope, csrf], client_max_size=MAX_BODY)
     app[CTX] = ctx
     app.router.add_get("/api/v1/openapi.json", openapi)
     app.add_routes(api.routes)
     app.add_routes(live.routes)
     app.add_routes(pages.routes)
+    app.add_routes(reports.routes)
     app.router.add_static("/static/", str(resources.files("civiq.gateway.web").joinpath("static")),
                           append_version=False)
 

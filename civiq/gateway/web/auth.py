@@ -16,8 +16,9 @@ its expiry and an HMAC of both under the app secret (:class:`SessionCodec`); the
 logout and expiry real. The CSRF token of a session is ``HMAC(secret, "csrf|" + sid)``: nothing to store.
 
 Roles (see :data:`ROLES`): ``province_admin`` sees and changes everything; ``center_manager`` (always bound to
-a center) sees and changes only that center; ``technician`` works on devices, alerts and counters;
-``viewer`` only reads. A technician or viewer may also be bound to one center.
+a center) sees and changes only that center; ``technician`` works on devices, alerts and counters, and sees
+no satisfaction ratings; ``viewer`` only reads; ``clerk`` (bound to a center and a clerk id) sees only their
+own report rows and ratings (docs/reports.md). A technician or viewer may also be bound to one center.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from pathlib import Path
 
 from civiq.clock import Clock, SystemClock
 
-ROLES = ("province_admin", "center_manager", "technician", "viewer")
+ROLES = ("province_admin", "center_manager", "technician", "viewer", "clerk")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 CENTER_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 MIN_PASSWORD = 8
@@ -88,6 +89,7 @@ class User:
     name: str
     role: str
     center: str | None = None
+    clerk: str | None = None  # role ``clerk``: the clerk id the edge's events carry (``clerk`` key)
 
     def sees(self, center: str) -> bool:
         """May this user read ``center``?"""
@@ -107,10 +109,27 @@ class User:
     def can_apply_advice(self) -> bool:
         return self.role in ("province_admin", "center_manager")
 
+    @property
+    def sees_satisfaction(self) -> bool:
+        """Rating numbers in reports (share satisfied, mean score, reasons): not for technicians."""
+        return self.role != "technician"
+
+    @property
+    def sees_clerks(self) -> bool:
+        """Per-clerk rows and every rating row (which name the clerk): managers; a clerk only their own."""
+        return self.role in ("province_admin", "center_manager", "clerk")
+
+    @property
+    def live(self) -> bool:
+        """The live pages (overview, center, devices) and their API: everyone but a clerk, who sees only
+        their own report."""
+        return self.role != "clerk"
+
     def public(self) -> dict[str, object]:
-        return {"name": self.name, "role": self.role, "center": self.center,
+        return {"name": self.name, "role": self.role, "center": self.center, "clerk": self.clerk,
                 "can": {"command": self.can_command, "maintain": self.can_maintain,
-                        "apply_advice": self.can_apply_advice}}
+                        "apply_advice": self.can_apply_advice, "satisfaction": self.sees_satisfaction,
+                        "clerks": self.sees_clerks, "live": self.live}}
 
 
 class UserStore:
@@ -119,7 +138,7 @@ class UserStore:
     >>> import tempfile, os
     >>> s = UserStore(os.path.join(tempfile.mkdtemp(), "users.db"))
     >>> s.add_user("lan", "correct horse", "center_manager", center="hcm-q1")
-    User(name='lan', role='center_manager', center='hcm-q1')
+    User(name='lan', role='center_manager', center='hcm-q1', clerk=None)
     >>> s.verify("lan", "correct horse").center, s.verify("lan", "nope")
     ('hcm-q1', None)
     """
@@ -139,20 +158,32 @@ class UserStore:
             CREATE INDEX IF NOT EXISTS sessions_by_name ON sessions(name);
             """
         )
+        # added with the clerk role: older files get the column (additive, every existing user keeps NULL)
+        cols = {r[1] for r in self._db.execute("PRAGMA table_info(users)")}
+        if "clerk" not in cols:
+            self._db.execute("ALTER TABLE users ADD COLUMN clerk TEXT")
 
     def close(self) -> None:
         with self._lock:
             self._db.close()
 
     # ------------------------------------------------------------------------------------------ users
-    def add_user(self, name: str, password: str, role: str, center: str | None = None) -> User:
-        """Create a user (or raise :class:`AuthError` saying what is wrong)."""
+    def add_user(self, name: str, password: str, role: str, center: str | None = None,
+                 clerk: str | None = None) -> User:
+        """Create a user (or raise :class:`AuthError` saying what is wrong). A ``clerk`` user needs a
+        ``center`` and the ``clerk`` id the center's edge uses for them."""
         if not NAME_RE.match(name):
             raise AuthError(f"user name {name!r}: use 1-64 letters, digits, '.', '_', '@' or '-'")
         if role not in ROLES:
             raise AuthError(f"role {role!r} is not one of {', '.join(ROLES)}")
-        if role == "center_manager" and not center:
-            raise AuthError("a center_manager needs a center id")
+        if role in ("center_manager", "clerk") and not center:
+            raise AuthError(f"a {role} needs a center id (--center)")
+        if role == "clerk" and not clerk:
+            raise AuthError("a clerk user needs the clerk id the center's edge uses for them (--clerk)")
+        if clerk is not None and role != "clerk":
+            raise AuthError("only a user with role clerk has a clerk id")
+        if clerk is not None and not CENTER_RE.match(clerk):
+            raise AuthError(f"clerk id {clerk!r} must be lower-case letters, digits, '-' or '_'")
         if center is not None and not CENTER_RE.match(center):
             raise AuthError(f"center id {center!r} must be lower-case letters, digits, '-' or '_'")
         if role == "province_admin" and center is not None:
@@ -162,11 +193,11 @@ class UserStore:
         stored = hash_password(password)
         with self._lock:
             try:
-                self._db.execute("INSERT INTO users(name, hash, role, center) VALUES (?,?,?,?)",
-                                 (name, stored, role, center))
+                self._db.execute("INSERT INTO users(name, hash, role, center, clerk) VALUES (?,?,?,?,?)",
+                                 (name, stored, role, center, clerk))
             except sqlite3.IntegrityError:
                 raise AuthError(f"user {name!r} already exists") from None
-        return User(name, role, center)
+        return User(name, role, center, clerk)
 
     def set_password(self, name: str, password: str) -> None:
         """Change a password; every session of the user ends."""
@@ -186,22 +217,23 @@ class UserStore:
 
     def get(self, name: str) -> User | None:
         with self._lock:
-            row = self._db.execute("SELECT name, role, center FROM users WHERE name=?", (name,)).fetchone()
+            row = self._db.execute("SELECT name, role, center, clerk FROM users WHERE name=?", (name,)).fetchone()
         return User(*row) if row else None
 
     def users(self) -> list[User]:
         with self._lock:
-            rows = self._db.execute("SELECT name, role, center FROM users ORDER BY name").fetchall()
+            rows = self._db.execute("SELECT name, role, center, clerk FROM users ORDER BY name").fetchall()
         return [User(*r) for r in rows]
 
     def verify(self, name: str, password: str) -> User | None:
         """The user when the password is right, else None. Takes the same time for unknown users."""
         with self._lock:
-            row = self._db.execute("SELECT name, hash, role, center FROM users WHERE name=?", (name,)).fetchone()
+            row = self._db.execute("SELECT name, hash, role, center, clerk FROM users WHERE name=?",
+                                   (name,)).fetchone()
         if row is None:
             check_password(password, _DUMMY_HASH)
             return None
-        return User(row[0], row[2], row[3]) if check_password(password, row[1]) else None
+        return User(row[0], row[2], row[3], row[4]) if check_password(password, row[1]) else None
 
     # ------------------------------------------------------------------------------------------ sessions
     def create_session(self, name: str, expires: float) -> str:
@@ -216,14 +248,14 @@ class UserStore:
         """``(user, expires)`` of a live session, or None (unknown, expired or user removed)."""
         with self._lock:
             row = self._db.execute(
-                "SELECT u.name, u.role, u.center, s.expires FROM sessions s JOIN users u ON u.name = s.name "
+                "SELECT u.name, u.role, u.center, u.clerk, s.expires FROM sessions s JOIN users u ON u.name = s.name "
                 "WHERE s.sid=?", (sid,)).fetchone()
             if row is None:
                 return None
-            if row[3] <= now:
+            if row[4] <= now:
                 self._db.execute("DELETE FROM sessions WHERE sid=?", (sid,))
                 return None
-        return User(row[0], row[1], row[2]), row[3]
+        return User(row[0], row[1], row[2], row[3]), row[4]
 
     def extend_session(self, sid: str, expires: float) -> None:
         with self._lock:

@@ -45,6 +45,7 @@ class MemoryView:
         self.commands: list[tuple[str, CounterCmd, str]] = []
         self.applied: list[tuple[str, str, str]] = []
         self.policy_version = 0
+        self.report_store: Any = None  # a SeriesStore holding the event log reports are computed from
 
     # ------------------------------------------------------------------------------------ test helpers
     def bump(self) -> None:
@@ -126,6 +127,36 @@ class MemoryView:
 
     def public_ticket(self, center: str, day: str, label: str) -> JSON | None:
         return self.tickets.get((center, day, label))
+
+    def names(self, center: str) -> JSON:
+        """Display names for reports: the births' (LiveState.names), an operator's service names first."""
+        n = self.state.names(center)
+        n["services"].update(self.service_names.get(center, {}))
+        return n
+
+    def report(self, center: str, period: str, day: str, clerk: str | None = None, lang: str = "vi") -> JSON:
+        from civiq.gateway.reports import PeriodError, compute, period_of
+
+        try:
+            p = period_of(period, day)
+        except PeriodError as e:
+            raise ViewError(str(e), 400) from None
+        store = self.report_store
+        tz = store.tz if store is not None else self.state.tz
+        events = []
+        if store is not None:
+            from civiq.gateway.reports.compute import TYPES
+
+            since, until = p.bounds(tz)
+            events = store.events_between(center, since, until, types=TYPES)
+        return compute(events, p, self.names(center), center=center, tz=tz, clerk=clerk, lang=lang)
+
+    def ratings(self, center: str, since: datetime, until: datetime, clerk: str | None = None) -> list[JSON]:
+        from civiq.gateway.reports import ratings_from_store
+
+        if self.report_store is None:
+            return []
+        return ratings_from_store(self.report_store, center, since, until, self.names(center), clerk=clerk)
 
     def send_counter_command(self, center: str, cmd: CounterCmd, user: str) -> JSON:
         c = self.state.center(center)

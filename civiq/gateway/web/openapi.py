@@ -78,6 +78,33 @@ def _paths() -> dict[str, Any]:
             "The day's actions out of the line's order: out-of-order calls, holds, call backs, priority tickets",
             params=[CENTER, _p("day", "query", {"type": "string", "format": "date"}, required=False,
                                desc="local day, default today")], errors=("400", "401", "403", "404"))},
+        "/api/v1/reports": {"get": _op(
+            "A center's report for a day, ISO week or month (docs/reports.md defines every number)",
+            errors=("400", "401", "403"),
+            params=[_p("center", "query", required=False, desc="center id (a center-bound user: theirs)"),
+                    _p("period", "query", {"type": "string", "enum": ["day", "week", "month"], "default": "day"}),
+                    _p("date", "query", {"type": "string", "format": "date"}, required=False,
+                       desc="any local day in the period, default today"),
+                    _p("lang", "query", {"type": "string", "enum": ["vi", "en"]}, required=False,
+                       desc="language of the generated names, e.g. the row of work done with no clerk signed in")],
+            desc="`total`, `services`, `counters`, `clerks` rows (issued, served, no_show, transferred, "
+                 "priority_served, waits, wait_mean_s/p50/p90, wait_over_15m(_share), wait_over_30m(_share), "
+                 "service_n, service_mean_s/p50/p90, ratings, satisfied, satisfied_share, score_mean_5, reasons, "
+                 "coverage), `timeline`, `scores`, `reasons`. Seconds, shares 0..1, unrounded. A technician gets "
+                 "no satisfaction keys; a viewer or technician no `clerks` rows; a clerk only their own work.")},
+        "/api/v1/ratings": {"get": _op(
+            "Every rating of a center between two local days, for the one-stop system",
+            errors=("400", "401", "403"),
+            params=[_p("center", "query", required=False, desc="center id (a center-bound user: theirs)"),
+                    _p("from", "query", {"type": "string", "format": "date"}, required=False,
+                       desc="first local day, default today"),
+                    _p("to", "query", {"type": "string", "format": "date"}, required=False,
+                       desc="last local day (inclusive), default `from`; at most 92 days"),
+                    _p("format", "query", {"type": "string", "enum": ["json", "csv"]}, required=False,
+                       desc="csv: the same rows as the daily CSV drop (UTF-8 with BOM)")],
+            desc="Each rating: id, ts, center, center_name, ticket, day, service, service_name, counter, "
+                 "counter_name, clerk, clerk_name, score, scale, satisfied, reasons, reason_names, dossier. "
+                 "province_admin, center_manager (their center), clerk (their own ratings) only.")},
         "/api/v1/devices": {"get": _op("Nodes and their devices", params=[CENTER_Q])},
         "/api/v1/alerts": {"get": _op("Active alerts", params=[CENTER_Q])},
         "/api/v1/alerts/{key}/ack": {"post": _op(

@@ -68,10 +68,13 @@ def render(request: web.Request, page: str, body_tpl: str, *, title: str, boot: 
         if user is not None:
             who = template("_user.html").substitute(
                 texts, name=html.escape(user.name), role=html.escape(user.role), csrf=html.escape(csrf))
-        header = template("_header.html").substitute(
-            texts, who=who, other_lang=other,
-            cur_overview=' aria-current="page"' if page == "overview" else "",
-            cur_devices=' aria-current="page"' if page == "devices" else "")
+        links = [("/", "overview", texts["t_overview"]), ("/devices", "devices", texts["t_devices"]),
+                 ("/reports", "reports", texts["t_reports"])]
+        if user is not None and not user.live:  # a clerk: their report only
+            links = links[2:]
+        current = ' aria-current="page"'
+        nav = "".join(f'<a href="{href}"{current if page == key else ""}>{text}</a>' for href, key, text in links)
+        header = template("_header.html").substitute(texts, who=who, other_lang=other, nav=nav)
     vclock = view_clock(request)
     doc = {
         "page": page, "lang": lang, "csrf": csrf,

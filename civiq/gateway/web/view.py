@@ -21,6 +21,9 @@ Shapes (the same as :class:`civiq.gateway.state.LiveState` returns, plus a few o
   ``[{day, issued, served, avg_wait_s, max_wait_s}]`` oldest first.
 * ``advice(center)``: None or ``{id, summary, reason, changes[{counter, before[...], after[...]}],
   expected{longest_wait_before_s, longest_wait_after_s, text}}``. Should be cheap (the last advice computed).
+* ``report(center, period, day, clerk, lang)``: the report of :func:`civiq.gateway.reports.compute.compute`
+  (docs/reports.md); ``ratings(center, since, until, clerk)``: rating rows of
+  :func:`civiq.gateway.reports.ratings.rating_rows`. Both from the stored event log.
 * ``public_ticket(center, day, label)``: None or ``{ticket, service, service_name?, center_name?, state (waiting, called,
   done, no_show, unknown), ahead (int|None), eta_s (float|None), counter (str|None)}``. No personal data.
 """
@@ -82,6 +85,13 @@ class GatewayView(Protocol):
 
     def public_ticket(self, center: str, day: str, label: str) -> JSON | None:
         """A ticket as a citizen may see it; None when unknown."""
+
+    def report(self, center: str, period: str, day: str, clerk: str | None = None, lang: str = "vi") -> JSON:
+        """The center's report for the ``period`` (day, week, month) holding local ``day``; ``clerk``: only
+        that clerk's work. ViewError(400) for a bad period or date."""
+
+    def ratings(self, center: str, since: datetime, until: datetime, clerk: str | None = None) -> list[JSON]:
+        """Every rating of the center with ``since <= ts < until``, oldest first (``clerk``: theirs only)."""
 
     def command_result(self, center: str, cmd_id: str) -> JSON | None:
         """The edge's answer to a command sent by :meth:`send_counter_command` (None while pending)."""
