@@ -286,18 +286,22 @@ class Gateway:
                 self.alerts.tick()
                 days = {local_day(self.clock.now() - timedelta(days=d)) for d in range(2)}
                 self.tickets.prune(days)
-                if self.ratings_drop is not None:
-                    self.ratings_drop.tick(self.clock.now(), now)
             except Exception:  # noqa: BLE001
                 log.exception("gateway loop")
             self.notifier.watchdog()
 
     def _advisor_loop(self) -> None:
         """The advisor on its own thread: a pass over every center each ``balance.interval_s`` of the
-        gateway's clock (the demo's clock runs fast); a pass that overruns delays only the next pass."""
+        gateway's clock (the demo's clock runs fast); a pass that overruns delays only the next pass. The daily
+        ratings drop (docs/reports.md) is checked here too."""
         next_advice = 0.0
         while not self._stop.wait(0.5):
             now = self.clock.monotonic()
+            if self.ratings_drop is not None:  # the daily ratings files (at most once a minute, cheap when nothing changed)
+                try:
+                    self.ratings_drop.tick(self.clock.now(), now)
+                except Exception:  # noqa: BLE001
+                    log.exception("ratings drop")
             if now < next_advice:
                 continue
             next_advice = now + self.settings.balance.interval_s
