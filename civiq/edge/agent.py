@@ -204,7 +204,8 @@ class EdgeAgent:
 
     def on_key(self, counter: str, action: str, keypad: str | None = None) -> None:
         """A keypad key: a counter action (``call:<label>`` and ``call_held[:<label>]`` carry the typed
-        ticket), or ``issue:<service>:<priority>`` from a reception desk key."""
+        ticket, ``sign_in:<code>`` the clerk's typed code), or ``issue:<service>:<priority>`` from a
+        reception desk key."""
         if action.startswith("issue:"):
             _, service, priority = (action.split(":") + ["", ""])[:3]
             self.on_dispenser_press(service, priority or None, by=f"keypad:{keypad or counter}")
@@ -221,7 +222,7 @@ class EdgeAgent:
         except (QueueError, StoreFull) as e:
             if isinstance(e, StoreFull):
                 self._store_full(e)
-            log.warning("counter %s: %s refused: %s", counter, action, e)
+            log.warning("counter %s: %s refused: %s", counter, "sign_in" if name == "sign_in" else action, e)
             text = f"CHO {min(999, round(e.left_s))}S" if isinstance(e, RecallCooldown) else "LOI"
             for pad in self.hw.counter_pads.get(counter, []):
                 self._submit_show(pad, text if action else "", key=f"lcd-{pad.id}")

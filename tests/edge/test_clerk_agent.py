@@ -19,6 +19,9 @@ from civiq.broker import free_port
 from civiq.contract import CounterCmd, cmd_topic
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
+from civiq.edge.devices.display.asciiframe import FrameParser, encode_frame
+from civiq.edge.devices.keypad import CODE_REPLY_LEN
+from civiq.edge.devices.keypad_emulator import CallPadState
 from civiq.edge.sim.example import sim_center_yaml
 from civiq.edge.web import agent_app, agent_routes
 from civiq.webthread import WebThread
@@ -138,3 +141,12 @@ def test_keypad_sign_in_good_and_wrong_code_gateway_command_and_counter_api(cent
     assert moved == [{"counter": "c2", "clerk": "lan", "by": "api", "reason": "signed_in_elsewhere"}]
     wait_for(lambda: len(events(rec, "clerk.signed_out")) == 3, timeout=10)
     assert engine.signed_in() == {}
+
+
+def test_the_pad_answers_the_code_read_with_a_real_frame() -> None:
+    pad = CallPadState(11)
+    pad.type("05093")
+    reply = pad.handle(FrameParser().feed(encode_frame(11, "I"))[0])  # STX 11 I "05093   " ETX HH
+    assert reply == encode_frame(11, "I", b"05093   ") and len(reply) == CODE_REPLY_LEN
+    assert pad.entry == ""  # read and cleared: a second read gets nothing (the agent then says Sai mã)
+    assert pad.handle(FrameParser().feed(encode_frame(11, "I"))[0]) == encode_frame(11, "I", b" " * 8)
