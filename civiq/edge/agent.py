@@ -101,7 +101,9 @@ class EdgeAgent:
                  f" after the checkpoint at seq {e.restored_from}" if e.restored_from is not None else "")
         self.hw: Hardware = build_hardware(cfg, clock=self.clock, pin_factory=pin_factory,
                                            resolve_port=resolve_port, on_press=self.on_dispenser_press,
-                                           on_key=self.on_key, state_dir=self.state_dir)
+                                           on_key=self.on_key, state_dir=self.state_dir,
+                                           on_rating=self.on_rating_key)
+        self.rating = self._build_rating()
         self.announcer = self._build_announcer(speaker_output)
         from civiq.edge.link import EdgeLink
 
@@ -118,6 +120,9 @@ class EdgeAgent:
                              priority_classes={c.id: ServiceInfo(name_vi=c.name_vi, name_en=c.name_en)
                                                for c in cfg.priority.classes},
                              clerks={cid: c.name for cid, c in cfg.clerks.items()},
+                             rating_scale=cfg.rating.scale if cfg.rating is not None else None,
+                             rating_reasons={k: ServiceInfo(name_vi=t.vi, name_en=t.en)
+                                             for k, t in (cfg.rating.reasons.items() if cfg.rating else ())},
                              on_command=self.handle_command, health_source=self.health)
         self._dirty = threading.Event()
         self._wake = threading.Event()
@@ -136,6 +141,9 @@ class EdgeAgent:
         self.hung = False  # tests set this to simulate a hung main loop (the watchdog must stop)
         self._thread: threading.Thread | None = None
         self.engine.subscribe(self._on_engine_event)
+        if self.rating is not None:
+            self.engine.subscribe(self.rating.on_event)
+            self.rating.listen(self._on_rating_window)
         from civiq.edge.hall import HallFeed, printer_status_of
 
         self.hall = HallFeed(cfg, self.engine, announcer=self.announcer, store=self.store,
@@ -160,6 +168,53 @@ class EdgeAgent:
         counter = self.cfg.counters[0].id
         service = self.cfg.services[0].prefix
         return self.announcer.say(f"{service}015", counter, text=text)
+
+    def _build_rating(self):  # noqa: ANN202 - RatingDesk | None
+        """The rating windows of the counters (civiq/edge/rating.py), fed by the rating pads and pages."""
+        if self.cfg.rating is None:
+            return None
+        from civiq.edge.rating import RatingDesk, RatingDevice
+
+        devices = {p.id: RatingDevice(p.id, p.counter, p.model if p.model != "serial-ratingpad" else "serial",
+                                      p.has_reasons) for p in self.hw.ratingpads.values()}
+        desk = RatingDesk(self.cfg.rating, clock=self.clock, commit=self._commit_rating, devices=devices)
+        for p in self.hw.ratingpads.values():
+            p.note = lambda pid=p.id: desk.status_note(pid)
+        return desk
+
+    def _commit_rating(self, **kw: object):  # noqa: ANN202 - Event
+        try:
+            return self.engine.rate(**kw)  # type: ignore[arg-type]
+        except StoreFull as e:
+            self._store_full(e)
+            raise
+
+    def on_rating_key(self, pad: str, kind: str, value: int | str) -> None:
+        """A rating pad's key: a score or a reason (the desk decides whether it counts)."""
+        if self.rating is None:
+            return
+        if kind == "score":
+            self.rating.press(pad, int(value))
+        else:
+            self.rating.reason(pad, str(value))
+
+    def _on_rating_window(self, counter: str, view: dict) -> None:
+        """A counter's rating window changed: light (or darken) its pads' keys; the page follows by itself."""
+        for pad in self.hw.ratingpads.values():
+            if getattr(pad, "counter", None) != counter:
+                continue
+            worker = self.hw.worker_of.get(pad.id)
+
+            def job(pad=pad, state=view["state"]) -> None:  # noqa: ANN001
+                try:
+                    pad.indicate(state)
+                except Exception as e:  # noqa: BLE001 - reported through the pad's health at the next poll
+                    log.warning("%s: cannot light the keys for %s: %s", pad.id, state, e)
+
+            if worker is not None and pad.model == "serial-ratingpad":
+                worker.submit(job, key=f"lamp-{pad.id}")
+            else:
+                job()
 
     def _replaying(self, n: int) -> None:
         """A long replay (no usable checkpoint): keep systemd from killing the start-up as hung."""
@@ -519,7 +574,13 @@ class EdgeAgent:
     def health(self) -> Health:
         now = self.clock.now()
         host = host_health(self.state_dir, now, clock_offset_s=self._clock_offset, synced=self._ntp)
-        devices = [d.health() for d in self.hw.devices.values()]
+        devices = []
+        for d in self.hw.devices.values():
+            h = d.health()
+            note = d.status_note() if hasattr(d, "status_note") else ""
+            if note:  # counters (e.g. rating presses outside a window): shown, never a fault of their own
+                h.detail = f"{h.detail}; {note}" if h.detail else note
+            devices.append(h)
         if self.store_fault is not None:
             devices.append(DeviceHealth(id="storage", kind="storage", state=DeviceState.failed,
                                         detail=self.store_fault))
@@ -588,6 +649,8 @@ class EdgeAgent:
             try:
                 if self._flash_until:
                     self._end_flashes()
+                if self.rating is not None:
+                    self.rating.tick()
                 if now >= next_poll:
                     self.poll_devices()
                     next_poll = now + POLL_INTERVAL_S

@@ -38,6 +38,10 @@ def make_agent(cfg: CenterConfig, simulate: bool, **kw):  # noqa: ANN201
         agent = EdgeAgent(cfg, pin_factory=sim.pin_factory, resolve_port=sim.resolve_port,
                           speaker_output=sim.speaker, **kw)
         agent.sim = sim
+        if agent.rating is not None:
+            from civiq.edge.rating_web import page_tap
+
+            sim.page_rate = page_tap(agent)
         return agent
     return EdgeAgent(cfg, pin_factory=None, **kw)
 

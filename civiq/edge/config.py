@@ -664,6 +664,134 @@ class HdmiBoard(Section):
 QrBoardConfig = Annotated[Union[NextionBoard, HdmiBoard], Field(discriminator="kind")]  # noqa: UP007
 
 
+# ------------------------------------------------------------------------------------------ rating
+class RatingText(Section):
+    """A text a citizen reads on a rating device: Vietnamese first, English second."""
+
+    vi: str = Field(min_length=1, max_length=60, description="Vietnamese text.", examples=["Chờ đợi lâu"])
+    en: str = Field(min_length=1, max_length=60, description="English text.", examples=["Long wait"])
+
+
+STANDARD_RATING_REASONS: dict[str, dict[str, str]] = {
+    "wait": {"vi": "Chờ đợi lâu", "en": "Long wait"},
+    "attitude": {"vi": "Thái độ chưa tốt", "en": "Staff attitude"},
+    "guidance": {"vi": "Hướng dẫn chưa rõ", "en": "Unclear guidance"},
+    "appointments": {"vi": "Hẹn trả nhiều lần", "en": "Asked to come back many times"},
+    "facilities": {"vi": "Cơ sở vật chất", "en": "Facilities"},
+}
+STANDARD_RATING_LEVELS: dict[int, list[dict[str, str]]] = {
+    5: [{"vi": "Rất không hài lòng", "en": "Very dissatisfied"}, {"vi": "Không hài lòng", "en": "Dissatisfied"},
+        {"vi": "Bình thường", "en": "Neutral"}, {"vi": "Hài lòng", "en": "Satisfied"},
+        {"vi": "Rất hài lòng", "en": "Very satisfied"}],
+    4: [{"vi": "Rất không hài lòng", "en": "Very dissatisfied"}, {"vi": "Không hài lòng", "en": "Dissatisfied"},
+        {"vi": "Hài lòng", "en": "Satisfied"}, {"vi": "Rất hài lòng", "en": "Very satisfied"}],
+}
+
+
+class RatingConfig(Section):
+    """Citizen satisfaction rating at the counters (đánh giá mức độ hài lòng). When the clerk ends a ticket
+    (`ticket.completed`), the rating devices of that counter accept ONE rating for `window_s` seconds; a low
+    score then offers reasons. Each rating is a `ticket.rated` event. Absent: no rating at this center.
+    See docs/technician.md, "Rating pads"."""
+
+    scale: Literal[4, 5] = Field(default=5, description="Number of levels: 5 (Rất không hài lòng … Rất hài "
+                                 "lòng) or 4 (no middle level).", examples=[5])
+    window_s: float = Field(default=30, ge=5, le=600, description="Seconds after the clerk ends a ticket during "
+                            "which a rating is accepted; a new completion at the same counter ends the window "
+                            "at once.", examples=[30])
+    reasons_max_score: int | None = Field(
+        default=None, ge=1, le=4, description="A score at or below this offers the reasons; default: 3 on a "
+        "5-level scale, 2 on a 4-level one (the levels that are not 'satisfied').", examples=[3])
+    reasons_wait_s: float = Field(default=8, ge=2, le=60, description="After a low score, seconds a page or a "
+                                  "pad with reason keys waits for reasons (each reason key restarts it) before "
+                                  "the rating is recorded with the reasons chosen so far.", examples=[8])
+    reasons: dict[Ident, RatingText] = Field(
+        default_factory=lambda: {k: RatingText(**v) for k, v in STANDARD_RATING_REASONS.items()},
+        description="Reason id -> its texts, offered after a low score, in this order. Omitted: the five "
+        "standard ones (wait, attitude, guidance, appointments, facilities); `{}`: no reasons.",
+        examples=[{"wait": {"vi": "Chờ đợi lâu", "en": "Long wait"}}])
+    levels: list[RatingText] | None = Field(
+        default=None, description="The texts of the levels, worst first (`scale` items); default: the "
+        "standard Vietnamese labels.", examples=[STANDARD_RATING_LEVELS[5]])
+    allow: list[Annotated[str, AfterValidator(_ip_address)]] = Field(
+        default=[], description="LAN addresses of the rating tablets allowed to send a rating to `/rate/...` "
+        "besides this Pi (needs `http.host: 0.0.0.0`); nobody else can.", examples=[["192.168.1.61"]])
+
+    @model_validator(mode="after")
+    def _check(self) -> RatingConfig:
+        problems: list[tuple[Loc, str]] = []
+        if self.levels is not None and len(self.levels) != self.scale:
+            problems.append((("levels",), f"a {self.scale}-level scale needs {self.scale} level texts, worst "
+                             f"first (got {len(self.levels)})"))
+        if self.reasons_max_score is not None and self.reasons_max_score >= self.scale:
+            problems.append((("reasons_max_score",), f"must be below the top score {self.scale} (the best "
+                             "score never asks for reasons)"))
+        if problems:
+            raise problems_error(problems)
+        return self
+
+    def low_max(self) -> int:
+        """The highest score that offers reasons."""
+        return self.reasons_max_score if self.reasons_max_score is not None else self.scale - 2
+
+    def level_texts(self) -> list[RatingText]:
+        return list(self.levels) if self.levels is not None else [
+            RatingText(**t) for t in STANDARD_RATING_LEVELS[self.scale]]
+
+
+class GpioRatingPad(Section):
+    """A rating keypad at a counter with one key per score on GPIO pins (wired to ground, internal pull-up),
+    optional reason keys and an optional lamp lit while a rating is accepted."""
+
+    id: Ident = Field(description="Device id.", examples=["r1"])
+    counter: Ident = Field(description="Counter whose tickets it rates.", examples=["c1"])
+    kind: Literal["gpio"] = Field(description="`gpio`.", examples=["gpio"])
+    keys: dict[int, Pin] = Field(description="Score -> BCM pin of its key; one key per score 1..`rating.scale` "
+                                 "(1 = worst).", examples=[{1: 5, 2: 6, 3: 13, 4: 19, 5: 26}])
+    reason_keys: dict[Ident, Pin] = Field(default={}, description="Reason id (of `rating.reasons`) -> BCM pin of "
+                                          "its key. Without reason keys a low score is recorded without "
+                                          "reasons.", examples=[{"wait": 20}])
+    led_pin: Pin | None = Field(default=None, description="Pin of a lamp lit while this counter accepts a "
+                                "rating (blinking while it waits for reasons).", examples=[21])
+    debounce_ms: int = Field(default=200, ge=20, le=5000, description="Presses of one key closer than this are "
+                             "one press (milliseconds).", examples=[200])
+
+
+def _reason_code(v: Any) -> str:
+    if not isinstance(v, str) or len(v) != 1 or v not in "abcdefgh":
+        raise ValueError(f"a reason key sends one of the codes a-h, not {v!r}")
+    return v
+
+
+class SerialRatingPad(_SerialBusDevice):
+    """An RS-485 rating pad (4 or 5 score keys, optional reason keys, key lamps), polled by the agent with
+    the framed-ASCII protocol of the call pads (docs/technician.md, "Rating pads"): it may share the bus
+    of the text displays and call pads."""
+
+    id: Ident = Field(description="Device id.", examples=["r2"])
+    counter: Ident = Field(description="Counter whose tickets it rates.", examples=["c2"])
+    kind: Literal["serial"] = Field(description="`serial`.", examples=["serial"])
+    address: int = Field(ge=1, le=99, description="Bus address 1-99 (two ASCII digits in the frames), unique on "
+                         "the port.", examples=[21])
+    reason_keys: dict[Ident, Annotated[str, BeforeValidator(_reason_code)]] = Field(
+        default={}, description="Reason id (of `rating.reasons`) -> the code its key sends (`a`-`h`). Without "
+        "reason keys a low score is recorded without reasons.", examples=[{"wait": "a", "attitude": "b"}])
+
+
+class PageRatingPad(Section):
+    """The rating page `/rate/<counter>` on a small tablet or touch screen at the counter (a browser on the
+    LAN, listed in `rating.allow`, or a screen on this Pi)."""
+
+    id: Ident = Field(description="Device id.", examples=["rp1"])
+    counter: Ident = Field(description="Counter whose tickets it rates; the page is `/rate/<counter>`.",
+                           examples=["c1"])
+    kind: Literal["page"] = Field(description="`page`.", examples=["page"])
+
+
+RatingPadConfig = Annotated[Union[GpioRatingPad, SerialRatingPad, PageRatingPad],  # noqa: UP007
+                            Field(discriminator="kind")]
+
+
 def _template(v: Any) -> str:
     from civiq.edge.voice.phrase import parse_template
 
@@ -760,19 +888,24 @@ class _View:
         self.displays: list[tuple[int, Any]] = []
         self.keypads: list[tuple[int, Any]] = []
         self.qrboards: list[tuple[int, Any]] = []
+        self.ratingpads: list[tuple[int, Any]] = []
         self.dispenser: DispenserConfig | None = None
         self.priority: PriorityConfig | None = None
         self.clerks: dict[str, ClerkConfig] = {}
         self.declared: dict[str, list[str]] = {"services": [], "counters": [], "printers": [], "clerks": []}
+        self.rating: RatingConfig | None = None
+        self.has_rating = False  # a `rating:` section is present (valid or not)
 
     @classmethod
     def of(cls, cfg: CenterConfig) -> _View:
         v = cls()
-        for name in ("services", "counters", "printers", "displays", "keypads", "qrboards"):
+        for name in ("services", "counters", "printers", "displays", "keypads", "qrboards", "ratingpads"):
             setattr(v, name, list(enumerate(getattr(cfg, name))))
         v.dispenser = cfg.dispenser
         v.priority = cfg.priority
         v.clerks = dict(cfg.clerks)
+        v.rating = cfg.rating
+        v.has_rating = cfg.rating is not None
         v.declared = {"services": [s.prefix for s in cfg.services], "counters": [c.id for c in cfg.counters],
                       "printers": [p.id for p in cfg.printers], "clerks": list(cfg.clerks)}
         return v
@@ -781,7 +914,8 @@ class _View:
     def partial(cls, data: Mapping[str, Any]) -> _View:
         v = cls()
         adapters = {"services": ServiceConfig, "counters": CounterConfig, "printers": PrinterConfig,
-                    "displays": DisplayConfig, "keypads": KeypadConfig, "qrboards": QrBoardConfig}
+                    "displays": DisplayConfig, "keypads": KeypadConfig, "qrboards": QrBoardConfig,
+                    "ratingpads": RatingPadConfig}
         for name, tp in adapters.items():
             raw = data.get(name)
             if not isinstance(raw, list):
@@ -808,6 +942,9 @@ class _View:
                 ok = _lenient(ta_clerk, raw_clerks[k])
                 if ok is not None:
                     v.clerks[k] = ok
+        v.has_rating = data.get("rating") is not None
+        if v.has_rating:
+            v.rating = _lenient(TypeAdapter(RatingConfig), data.get("rating"))
         return v
 
 
@@ -889,7 +1026,7 @@ def _cross_check(v: _View) -> list[tuple[Loc, str]]:
     seen_dev: dict[str, str] = {}
     if v.dispenser is not None:
         seen_dev[v.dispenser.id] = "dispenser"
-    for section in ("printers", "displays", "keypads", "qrboards"):
+    for section in ("printers", "displays", "keypads", "qrboards", "ratingpads"):
         for i, dev in getattr(v, section):
             if dev.id in seen_dev:
                 out.append(((section, i, "id"), f"device id '{dev.id}' is already used by {seen_dev[dev.id]}"))
@@ -929,10 +1066,11 @@ def _cross_check(v: _View) -> list[tuple[Loc, str]]:
             if k not in clerk_ids:
                 out.append((("counters", i, "clerks", j), _undefined("clerk", k, clerk_ids)))
 
-    for section in ("displays", "keypads"):
+    for section in ("displays", "keypads", "ratingpads"):
         for i, dev in getattr(v, section):
             if dev.counter not in counters:
                 out.append(((section, i, "counter"), _undefined("counter", dev.counter, counters)))
+    out += _rating_check(v)
 
     # pins: dispenser + gpio keypads + buses in use
     pins: dict[int, str] = {}
@@ -972,6 +1110,15 @@ def _cross_check(v: _View) -> list[tuple[Loc, str]]:
             if ik.priority is not None and ik.priority not in classes:
                 out.append((("keypads", i, "issue", j, "priority"),
                             _undefined("priority class", ik.priority, classes)))
+    for i, r in v.ratingpads:
+        if isinstance(r, GpioRatingPad):
+            for score, pin in r.keys.items():
+                pin_uses.append((pin, ("ratingpads", i, "keys", score), f"rating pad {r.id} key {score}"))
+            for reason, pin in r.reason_keys.items():
+                pin_uses.append((pin, ("ratingpads", i, "reason_keys", reason), f"rating pad {r.id} reason key "
+                                 f"'{reason}'"))
+            if r.led_pin is not None:
+                pin_uses.append((r.led_pin, ("ratingpads", i, "led_pin"), f"the lamp of rating pad {r.id}"))
     bus_pins: dict[int, str] = {}
     spi_used: dict[tuple[int, int], int] = {}
     for i, disp in v.displays:
@@ -1052,7 +1199,7 @@ def _serial_users(v: _View) -> dict[str, list[tuple[Loc, int, str, int | None, b
     users: dict[str, list[tuple[Loc, int, str, int | None, bool]]] = {}
     for i, p in v.printers:
         users.setdefault(p.port, []).append((("printers", i), p.baudrate, f"printer {p.id}", None, True))
-    for section in ("displays", "keypads"):
+    for section in ("displays", "keypads", "ratingpads"):
         for i, dev in getattr(v, section):
             if isinstance(dev, _SerialBusDevice):
                 users.setdefault(dev.port, []).append(((section, i), dev.baudrate,
@@ -1063,13 +1210,55 @@ def _serial_users(v: _View) -> dict[str, list[tuple[Loc, int, str, int | None, b
     return users
 
 
+def _rating_check(v: _View) -> list[tuple[Loc, str]]:
+    """Rating pads need a `rating:` section; their keys match its scale and reasons; one page per counter."""
+    out: list[tuple[Loc, str]] = []
+    if v.ratingpads and not v.has_rating:
+        out.append((("ratingpads",), "rating pads need a `rating:` section (write `rating: {}` for the "
+                    "defaults: 5 levels, a 30 s window, the standard reasons)"))
+    r = v.rating
+    pages: dict[str, str] = {}
+    for i, pad in v.ratingpads:
+        if isinstance(pad, PageRatingPad):
+            if pad.counter in pages:
+                out.append((("ratingpads", i, "counter"), f"counter {pad.counter} already has the rating page "
+                            f"{pages[pad.counter]} (one page device per counter: /rate/{pad.counter})"))
+            pages.setdefault(pad.counter, pad.id)
+        if r is None:
+            continue
+        if isinstance(pad, GpioRatingPad):
+            want = list(range(1, r.scale + 1))
+            have = sorted(pad.keys)
+            if have != want:
+                missing = [s for s in want if s not in pad.keys]
+                extra = [s for s in have if s not in want]
+                what = (f"missing key(s) for score {', '.join(map(str, missing))}" if missing else "") + \
+                       ("; " if missing and extra else "") + \
+                       (f"no score {', '.join(map(str, extra))} on this scale" if extra else "")
+                out.append((("ratingpads", i, "keys"), f"a {r.scale}-level rating needs one key per score "
+                            f"1-{r.scale}: {what}"))
+        reasons = list(r.reasons)
+        for rid in getattr(pad, "reason_keys", {}):
+            if rid not in reasons:
+                out.append((("ratingpads", i, "reason_keys", rid, "[key]"), _undefined("reason", rid, reasons)))
+        if isinstance(pad, SerialRatingPad):
+            codes: dict[str, str] = {}
+            for rid, code in pad.reason_keys.items():
+                if code in codes:
+                    out.append((("ratingpads", i, "reason_keys", rid), f"code '{code}' is already used by "
+                                f"reason '{codes[code]}'"))
+                codes.setdefault(code, rid)
+    return out
+
+
 def _speaker_check(cfg: Any) -> list[tuple[Loc, str]]:
     """Counter names of the speaker refer to counters; a pack or espeak-ng must exist to say anything."""
     sp = cfg.speaker
     if sp is None:
         return []
     out: list[tuple[Loc, str]] = []
-    others = [d.id for section in ("printers", "displays", "keypads", "qrboards") for d in getattr(cfg, section)]
+    others = [d.id for section in ("printers", "displays", "keypads", "qrboards", "ratingpads")
+              for d in getattr(cfg, section)]
     if sp.id in others + ([cfg.dispenser.id] if cfg.dispenser else []):
         out.append((("speaker", "id"), f"device id '{sp.id}' is already used by another device"))
     counters = [c.id for c in cfg.counters]
@@ -1138,6 +1327,11 @@ class CenterConfig(Section):
         "absent: nobody signs in and events carry no `clerk`.",
         examples=[{"lan": {"name": "Nguyễn Thị Lan", "code": "4821"}, "minh": {"name": "Trần Văn Minh",
                                                                             "code": "5093"}}])
+    rating: RatingConfig | None = Field(default=None, description="Citizen satisfaction rating at the "
+                                        "counters; absent: no rating.", examples=[{"scale": 5, "window_s": 30}])
+    ratingpads: list[RatingPadConfig] = Field(
+        default=[], description="Rating devices, each bound to a counter; `kind`: gpio, serial, page.",
+        examples=[[{"id": "r1", "counter": "c1", "kind": "gpio", "keys": {1: 5, 2: 6, 3: 13, 4: 19, 5: 26}}]])
 
     @model_validator(mode="after")
     def _cross_references(self) -> CenterConfig:
@@ -1158,6 +1352,7 @@ class CenterConfig(Section):
         out = [(self.dispenser.id, "dispenser")] if self.dispenser else []
         out += [(p.id, "printer") for p in self.printers] + [(d.id, "display") for d in self.displays]
         out += [(k.id, "keypad") for k in self.keypads] + [(q.id, "qrboard") for q in self.qrboards]
+        out += [(r.id, "ratingpad") for r in self.ratingpads]
         if self.speaker is not None:
             out.append((self.speaker.id, "speaker"))
         return out

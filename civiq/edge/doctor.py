@@ -175,6 +175,10 @@ def _describe(cfg: CenterConfig) -> dict[str, str]:
                                                                 if d.protocol != "max7219" else "")
     for k in cfg.keypads:
         names[k.id] = f"counter {k.counter}, {k.kind}"
+    for r in cfg.ratingpads:
+        names[r.id] = f"rating at counter {r.counter}, " + {
+            "gpio": "GPIO keys", "serial": f"RS-485 address {getattr(r, 'address', '')} on {getattr(r, 'port', '')}",
+            "page": f"the page /rate/{r.counter}"}[r.kind]
     return names
 
 
@@ -206,7 +210,8 @@ def check_devices(cfg: CenterConfig, simulate: bool) -> list[Finding]:
 
     out = [Finding(*f) for f in check_printer_links(cfg, agent_running=False)]
     serial_printers = [p for p in cfg.printers if p.transport in (None, "serial")]
-    ports = [getattr(dev, "port", None) for dev in (*serial_printers, *cfg.displays, *cfg.keypads, *cfg.qrboards)]
+    ports = [getattr(dev, "port", None) for dev in (*serial_printers, *cfg.displays, *cfg.keypads, *cfg.qrboards,
+                                                    *cfg.ratingpads)]
     for port in sorted({p for p in ports if p}):
         if not os.path.exists(port):
             out.append(Finding(FAIL, f"serial port {port}", "does not exist: is the device plugged in and "

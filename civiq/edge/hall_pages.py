@@ -27,7 +27,7 @@ function civiqStream(onState, onAnnounce) {
     watchdog = setTimeout(lost, 25000);
   }
   function connect() {
-    es = new EventSource('/api/hall/stream');
+    es = new EventSource(window.civiqStreamUrl || '/api/hall/stream');
     es.onmessage = function (e) {
       badge.hidden = true; backoff = 500; alive();
       onState(JSON.parse(e.data));

@@ -30,13 +30,14 @@ class Hardware:
     keypads: dict[str, Device] = field(default_factory=dict)
     counter_pads: dict[str, list[Device]] = field(default_factory=dict)  # serial pads with an LCD, by counter
     qrboards: dict[str, Device] = field(default_factory=dict)
+    ratingpads: dict[str, Device] = field(default_factory=dict)  # rating pads and pages, by device id
     dispenser: Device | None = None
     transports: dict[str, SerialTransport] = field(default_factory=dict)
     workers: dict[str, Worker] = field(default_factory=dict)  # by port (or device id for non-serial)
     worker_of: dict[str, Worker] = field(default_factory=dict)  # device id -> worker
 
     def start(self) -> None:
-        for pad in self.keypads.values():
+        for pad in [*self.keypads.values(), *self.ratingpads.values()]:
             start = getattr(pad, "start", None)
             if start:
                 start()
@@ -68,14 +69,17 @@ def printer_statics(cfg: CenterConfig) -> list:  # noqa: ANN201 - list[Static]
 def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | None,
                    resolve_port: Callable[[str], str] = lambda p: p,
                    on_press: Callable[..., None], on_key: Callable[..., None],
-                   state_dir: Path | None = None) -> Hardware:
+                   state_dir: Path | None = None,
+                   on_rating: Callable[[str, str, int | str], None] = lambda d, k, v: None) -> Hardware:
     """Create every configured device. ``on_key(counter, action, keypad_id)``; ``on_press(service_prefix)``
-    (``on_press(service_prefix, priority=<class id>)`` after a priority button)."""
+    (``on_press(service_prefix, priority=<class id>)`` after a priority button); ``on_rating(pad_id,
+    "score" | "reason", score or reason id)`` for a rating pad's key."""
     from civiq.edge.devices.dispenser import Dispenser
     from civiq.edge.devices.display import AsciiFrameDisplay, ModbusLedDisplay, open_max7219
     from civiq.edge.devices.keypad import GpioKeypad, SerialCallPad, issue_action
     from civiq.edge.devices.printer import ThermalPrinter
     from civiq.edge.devices.qrboard import NextionQrBoard
+    from civiq.edge.devices.ratingpad import GpioRatingPad, PageRatingPad, SerialRatingPad
     from civiq.edge.printer_links import open_printer_transport
 
     hw = Hardware()
@@ -140,6 +144,30 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
             dev = NextionQrBoard(q.id, transport(q.port, q.baudrate))
             hw.qrboards[q.id] = dev
             add(dev, q.port)
+
+    for r in cfg.ratingpads:
+        rid = r.id
+
+        def on_score(score: int, rid: str = rid) -> None:
+            on_rating(rid, "score", score)
+
+        def on_reason(reason: str, rid: str = rid) -> None:
+            on_rating(rid, "reason", reason)
+
+        if r.kind == "gpio":
+            dev = GpioRatingPad(r.id, r.counter, dict(r.keys), on_score, clock=clock, reason_keys=dict(r.reason_keys),
+                                on_reason=on_reason, led_pin=r.led_pin, debounce_s=r.debounce_ms / 1000,
+                                pin_factory=pin_factory)
+            add(dev, r.id)
+        elif r.kind == "serial":
+            dev = SerialRatingPad(r.id, r.counter, transport(r.port, r.baudrate), r.address, on_score,
+                                  on_reason=on_reason, reason_codes={c: reason for reason, c in r.reason_keys.items()},
+                                  scale=cfg.rating.scale if cfg.rating else 5)
+            add(dev, r.port)
+        else:
+            dev = PageRatingPad(r.id, r.counter)
+            add(dev, f"page-{r.id}")
+        hw.ratingpads[r.id] = dev
 
     if cfg.dispenser is not None:
         d = cfg.dispenser

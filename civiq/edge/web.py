@@ -102,9 +102,10 @@ def agent_routes(agent) -> list[web.RouteDef]:  # noqa: ANN001
 
     from civiq.edge.counter_api import counter_routes
     from civiq.edge.hall import hall_routes
+    from civiq.edge.rating_web import rating_routes
 
     return [web.get("/", index), web.get("/qr", qr_page), web.get("/api/state", state),
             web.get("/api/health", health), web.post("/api/test-print", test_print),
             web.post("/api/display-test", display_test), web.get(r"/api/voice/{id:[0-9a-z-]+}.wav", voice_wav),
             web.get("/api/voice", voice_recent), web.post("/api/say-test", say_test), *counter_routes(agent),
-            *hall_routes(agent)]
+            *hall_routes(agent), *rating_routes(agent)]

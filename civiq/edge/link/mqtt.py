@@ -159,6 +159,8 @@ class EdgeLink:
         counters: Mapping[str, str] | None = None,
         priority_classes: Mapping[str, ServiceInfo] | None = None,
         clerks: Mapping[str, str] | None = None,
+        rating_scale: int | None = None,
+        rating_reasons: Mapping[str, ServiceInfo] | None = None,
         on_command: Handler | None = None,
         max_inflight: int = 100,
         backoff_min: float = 0.5,
@@ -190,6 +192,8 @@ class EdgeLink:
         self.counters = dict(counters or {})
         self.priority_classes = dict(priority_classes or {})
         self.clerks = dict(clerks or {})  # clerk id -> name (staff, for the dashboard and reports)
+        self.rating_scale = rating_scale
+        self.rating_reasons = dict(rating_reasons or {})
         self.max_inflight = max_inflight
         self.backoff_min, self.backoff_max = backoff_min, backoff_max
         self.health_source = health_source
@@ -593,7 +597,8 @@ class EdgeLink:
         birth = Status(online=True, bdseq=sess.bdseq, ts=self.clock.now(), version=self.version,
                        config_hash=self.config_hash, devices=self.devices, center_name=self.center_name,
                        services=self.services, counters=self.counters, alive_s=self.alive_s,
-                       priority_classes=self.priority_classes, clerks=self.clerks)
+                       priority_classes=self.priority_classes, clerks=self.clerks,
+                       rating_scale=self.rating_scale, rating_reasons=self.rating_reasons)
         sess.publish(self._topic["status"], birth.to_json(), qos=1, retain=True)
 
     def _send_state(self, sess: _Session, leaf: str, entry: _Latest) -> None:

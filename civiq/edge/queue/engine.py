@@ -198,6 +198,7 @@ class _T:
     service_s: float | None = None
     priority: str | None = None
     last_call: datetime | None = None  # effective time of its last call or recall (recall cooldown)
+    rated: bool = False  # a ticket.rated event exists for it (at most one per ticket)
 
     @property
     def key(self) -> Key:
@@ -766,6 +767,35 @@ class QueueEngine:
         self._dispatch()
         return ev
 
+    def rate(self, ticket: str, day: str, counter: str, service: str, score: int, scale: int,
+             reasons: Collection[str] = (), clerk: str | None = None, by: str = "api",
+             dossier: str | None = None) -> Event:
+        """Log the citizen's rating of a completed ticket (``ticket.rated``, data as the contract says).
+        At most one per ticket: a second one, or one for a ticket that is not completed, is a
+        :class:`QueueError`. The rating window (:mod:`civiq.edge.rating`) decides when a press counts."""
+        if scale not in (4, 5):
+            raise QueueError(f"a rating scale has 4 or 5 levels, not {scale!r}")
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= scale:
+            raise QueueError(f"a score is a whole number from 1 to {scale}, not {score!r}")
+        reasons = [str(r) for r in reasons]
+        with self._lock:
+            t = self._tickets.get((day, ticket))
+            if t is None:
+                raise QueueError(f"unknown ticket {ticket} of {day}: it cannot be rated")
+            if t.status is not TicketStatus.completed:
+                raise QueueError(f"ticket {ticket} is {t.status}, not completed: it cannot be rated")
+            if t.rated:
+                raise QueueError(f"ticket {ticket} is already rated (one rating per ticket)")
+            data: dict[str, Any] = {"ticket": ticket, "service": service, "counter": counter, "day": day,
+                                    "score": score, "scale": scale, "reasons": list(dict.fromkeys(reasons)),
+                                    "clerk": clerk, "by": by}
+            if dossier:
+                data["dossier"] = dossier
+            now, q = self._begin()
+            (ev,) = self._commit(now, q, [(EventType.ticket_rated, data)])
+        self._dispatch()
+        return ev
+
     def roll_day(self) -> int:
         """Close the waiting tickets of earlier days if the local day changed; returns how many."""
         with self._lock:
@@ -1039,6 +1069,11 @@ class QueueEngine:
         if c is not None:
             c.served[day] = c.served.get(day, 0) + 1
 
+    def _on_rated(self, ev: Event, d: dict, eff: datetime) -> None:
+        t = self._tickets.get((d.get("day"), d.get("ticket")))
+        if t is not None:
+            t.rated = True
+
     def _on_no_show(self, ev: Event, d: dict, eff: datetime) -> None:
         t = self._resolve(d)
         if t is None:
@@ -1099,6 +1134,7 @@ class QueueEngine:
         EventType.policy_applied: _on_policy,
         EventType.clerk_signed_in: _on_signed_in,
         EventType.clerk_signed_out: _on_signed_out,
+        EventType.ticket_rated: _on_rated,
     }
 
 

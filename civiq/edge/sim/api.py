@@ -5,6 +5,9 @@
     POST /sim/key/{keypad}/{action}         press a keypad key (next, recall, no_show, transfer, done, hold,
                                             call_held, ...; issue:A:elderly for a reception issue key)
          ?ticket=B012                       a call pad: type the number first (call, call_held)
+    POST /sim/rate/{pad}?score=4            a citizen rates on rating pad/page {pad} (score key, then
+         &reasons=wait,guidance             the reason keys; a page: face, reasons, "Gửi")
+    GET  /sim/ratingpads                    the lamps of every RS-485 rating pad ('0' dark ... '3' thanks)
     GET  /sim/printers/{id}/tickets         what the printer printed: text lines, QR data, image sizes
     GET  /sim/printers/{id}/tickets/{n}.png the n-th printed ticket's raster image(s), stacked
     GET  /sim/displays                      what every counter display shows
@@ -19,6 +22,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 
@@ -54,6 +58,20 @@ def sim_routes(sim: SimHardware) -> list[web.RouteDef]:
     async def key(request: web.Request) -> web.Response:
         sim.press_key(request.match_info["keypad"], request.match_info["action"], request.query.get("ticket") or None)
         return json_response({"ok": True})
+
+    @guard
+    async def rate(request: web.Request) -> web.Response:
+        raw = request.query.get("score", "")
+        if not raw.isdigit():
+            raise ValueError(f"score must be a whole number (e.g. ?score=4), not {raw!r}")
+        reasons = [r for r in request.query.get("reasons", "").split(",") if r]
+        await asyncio.to_thread(sim.rate, request.match_info["pad"], int(raw), reasons)
+        return json_response({"ok": True})
+
+    @guard
+    async def ratingpads(request: web.Request) -> web.Response:
+        return json_response({r.id: {"lamp": sim.rating_pad(r.id).lamp, "waiting": len(sim.rating_pad(r.id).waiting)}
+                              for r in sim.cfg.ratingpads if r.kind == "serial"})
 
     @guard
     async def tickets(request: web.Request) -> web.Response:
@@ -125,6 +143,8 @@ def sim_routes(sim: SimHardware) -> list[web.RouteDef]:
         web.post("/sim/speaker/fault", speaker_fault),
         web.post("/sim/press/{service}", press),
         web.post("/sim/key/{keypad}/{action}", key),
+        web.post("/sim/rate/{pad}", rate),
+        web.get("/sim/ratingpads", ratingpads),
         web.get("/sim/printers/{id}/tickets", tickets),
         web.get(r"/sim/printers/{id}/tickets/{n:\d+}.png", ticket_png),
         web.get("/sim/displays", displays),

@@ -20,6 +20,7 @@ import os
 import re
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from gpiozero.pins.mock import MockFactory
@@ -64,6 +65,8 @@ class SimHardware:
         from civiq.edge.sim.speaker import SpeakerEmulator
 
         self.speaker = SpeakerEmulator()  # the hall speaker (used when the config has a speaker: section)
+        # a tap on a rating page (the agent sets it: the page's own handler, as its POST would call it)
+        self.page_rate: Callable[[str, int, list[str]], object] | None = None
 
     # -------------------------------------------------------------------------------- set-up
     def _make(self, port: str) -> PtyEmulator:
@@ -92,12 +95,18 @@ class SimHardware:
             return emu
         ascii_ = [d for d in cfg.displays if d.protocol == "ascii" and d.port == port]
         pads = [k for k in cfg.keypads if k.kind == "serial" and k.port == port]
-        if ascii_ or pads:  # call pads speak the same framing: one bus emulator holds boards and pads
+        rpads = [r for r in cfg.ratingpads if r.kind == "serial" and r.port == port]
+        if ascii_ or pads or rpads:  # call and rating pads speak the same framing: one bus emulator holds all
+            from civiq.edge.sim.ratingpad import RatingPadState
+
             emu = AsciiBusEmulator()
             for d in ascii_:
                 emu.add_board(d.address)
             for k in pads:
                 emu.add_pad(k.address)
+            for r in rpads:
+                with emu.lock:
+                    emu.pads[r.address] = RatingPadState(r.address, cfg.rating.scale if cfg.rating else 5)  # type: ignore[assignment]
             return emu
         if any(q.kind == "nextion" and q.port == port for q in cfg.qrboards):
             return NextionEmulator()
@@ -121,6 +130,10 @@ class SimHardware:
             if q.kind == "nextion":
                 seen[q.port] = None
                 self.device_port[q.id] = q.port
+        for r in cfg.ratingpads:
+            if r.kind == "serial":
+                seen[r.port] = None
+                self.device_port[r.id] = r.port
         return list(seen)
 
     def start(self) -> SimHardware:
@@ -225,6 +238,39 @@ class SimHardware:
             if ticket:
                 pad.type(ticket)
             pad.press(action)
+
+    def rate(self, pad_id: str, score: int, reasons: list[str] | tuple[str, ...] = ()) -> None:
+        """A citizen rates on rating device ``pad_id``: the score key, then the reason keys (a page: the face,
+        the reasons, then "Gửi"). Whether it counts is the agent's business (a rating window must be open)."""
+        r = next((r for r in self.cfg.ratingpads if r.id == pad_id), None)
+        if r is None:
+            raise KeyError(f"no rating device {pad_id!r}")
+        unknown = [x for x in reasons if x not in getattr(r, "reason_keys", {}) and r.kind != "page"]
+        if unknown:
+            raise KeyError(f"rating pad {pad_id} has no reason key {unknown[0]!r}")
+        if r.kind == "gpio":
+            if score not in r.keys:
+                raise ValueError(f"rating pad {pad_id} has no key for score {score!r}")
+            gap = r.debounce_ms / 1000 + 0.06
+            self.press_pin(r.keys[score], min_gap_s=gap)
+            for reason in reasons:
+                self.press_pin(r.reason_keys[reason], min_gap_s=gap)
+        elif r.kind == "serial":
+            pad = self.emulators[r.port].pads[r.address]
+            pad.press(score)
+            for reason in reasons:
+                pad.press(r.reason_keys[reason])
+        else:
+            if self.page_rate is None:
+                raise ValueError(f"rating page {pad_id}: no agent attached to tap it")
+            self.page_rate(pad_id, score, list(reasons))
+
+    def rating_pad(self, pad_id: str):  # noqa: ANN201 - RatingPadState
+        """The emulated RS-485 rating pad (its lamp, its waiting presses)."""
+        r = next((r for r in self.cfg.ratingpads if r.id == pad_id and r.kind == "serial"), None)
+        if r is None:
+            raise KeyError(f"no RS-485 rating pad {pad_id!r}")
+        return self.emulators[r.port].pads[r.address]
 
     # -------------------------------------------------------------------------------- what people see
     def emulator_of(self, device_id: str) -> PtyEmulator:

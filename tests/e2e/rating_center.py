@@ -1,0 +1,23 @@
+"""The simulated example center with ratings: a GPIO rating pad at counter c1 (with a lamp), an RS-485 rating
+pad with reason keys at c2 on its own bus, and a rating page at each counter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.e2e.centers import write_center
+
+RATING = """\
+rating: {scale: 5, window_s: 30, reasons_wait_s: 3}
+ratingpads:
+  - {id: r1, counter: c1, kind: gpio, keys: {1: 7, 2: 8, 3: 9, 4: 10, 5: 11}, led_pin: 18, debounce_ms: 50}
+  - {id: r2, counter: c2, kind: serial, port: /dev/civiq-rating, baudrate: 9600, address: 21, reason_keys: {wait: a, attitude: b}}
+  - {id: rp1, counter: c1, kind: page}
+  - {id: rp2, counter: c2, kind: page}
+"""
+
+
+def write_rating_center(dir: Path, port: int, *, http_port: int = 0, extra: str = "") -> Path:
+    p = write_center(dir, port, http_port=http_port)
+    p.write_text(p.read_text("utf-8") + RATING + extra, encoding="utf-8")
+    return p

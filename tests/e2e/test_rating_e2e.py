@@ -1,0 +1,106 @@
+"""Ratings through a running simulated agent and a real Mosquitto: a citizen presses a GPIO rating key
+(MockFactory) after the clerk's "done", and exactly one ``ticket.rated`` reaches the broker; a press
+outside the window is ignored and counted in the pad's health; the RS-485 pad lights its keys."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from civiq.broker import free_port
+from civiq.contract import Event, EventType, Health, Status, parse_payload
+from civiq.edge.cli import make_agent
+from civiq.edge.config import load_config
+from civiq.edge.sim.api import sim_routes
+from civiq.edge.web import agent_app, agent_routes
+from civiq.webthread import WebThread
+from tests.conftest import wait_for
+from tests.e2e.rating_center import write_rating_center
+
+PREFIX = "civiq/v1/test-xa/pi-1"
+
+
+@pytest.fixture
+def agent(tmp_path: Path, broker) -> Iterator[Any]:  # noqa: ANN001
+    cfg = load_config(write_rating_center(tmp_path, broker.port))
+    a = make_agent(cfg, simulate=True)
+    a.start()
+    server = WebThread(agent_app(agent_routes(a) + sim_routes(a.sim)), port=free_port()).start()
+    a.test_url = f"http://127.0.0.1:{server.port}"
+    try:
+        yield a
+    finally:
+        a.stop()
+        server.stop()
+        a.sim.stop()
+
+
+def rated(rec) -> list[Event]:  # noqa: ANN001
+    evs = [parse_payload(Event, p) for p in rec.on("/event")]
+    return list({e.seq: e for e in evs if e.type == EventType.ticket_rated}.values())
+
+
+def post(url: str) -> dict:
+    req = urllib.request.Request(url, method="POST", data=b"")
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_a_gpio_key_after_done_makes_one_rated_event_on_the_broker(agent, recorder) -> None:  # noqa: ANN001
+    rec = recorder(f"{PREFIX}/#")
+    sim = agent.sim
+    birth = parse_payload(Status, wait_for(lambda: rec.on("/status"), what="birth")[0])
+    assert birth.rating_scale == 5 and birth.rating_reasons["wait"].name_vi == "Chờ đợi lâu"
+    assert {d.id: d.kind for d in birth.devices if d.kind == "ratingpad"} == {
+        "r1": "ratingpad", "r2": "ratingpad", "rp1": "ratingpad", "rp2": "ratingpad"}
+
+    sim.rate("r1", 5)  # nobody served yet: ignored, counted
+    sim.press_button("A")
+    sim.press_key("k1", "next")
+    wait_for(lambda: agent.engine.counter("c1").ticket == "A001", what="A001 called at c1")
+    lamp = sim.pin_factory.pin(18)
+    assert lamp.state == 0  # dark: nothing to rate
+    sim.press_key("k1", "done")
+    wait_for(lambda: lamp.state == 1, what="the rating lamp of c1 lit")
+    sim.rate("r1", 4)
+    sim.rate("r1", 1)  # a second press: the ticket has its rating
+    (ev,) = wait_for(lambda: rated(rec), what="ticket.rated on the broker")
+    assert ev.data == {"ticket": "A001", "service": "A", "counter": "c1", "day": ev.data["day"], "score": 4,
+                       "scale": 5, "reasons": [], "clerk": None, "by": "keys:r1"}
+    assert lamp.state == 0  # thanked: dark again
+
+    # the counts: in the pad's health detail (published), in /api/rating
+    def r1_health() -> str:
+        for p in rec.on("/health"):
+            for d in parse_payload(Health, p).devices:
+                if d.id == "r1" and "ignored outside a rating window 1" in d.detail and "repeats 1" in d.detail:
+                    return d.detail
+        agent._publish_health()  # noqa: SLF001 - the next 15 s health report, now
+        return ""
+
+    assert "ratings 1" in wait_for(r1_health, what="r1's counts in a health report")
+    with urllib.request.urlopen(f"{agent.test_url}/api/rating", timeout=10) as r:
+        api = json.loads(r.read())
+    assert api["devices"]["r1"]["outside_window"] == 1 and api["devices"]["r1"]["ratings"] == 1
+    assert api["windows"]["c1"]["state"] == "done" and api["scale"] == 5
+    assert len(rated(rec)) == 1
+
+
+def test_the_rs485_pad_lights_its_keys_and_rates_with_reasons_through_the_sim_api(agent, recorder) -> None:  # noqa: ANN001
+    rec = recorder(f"{PREFIX}/event")
+    sim, pad = agent.sim, agent.sim.rating_pad("r2")
+    sim.press_button("B")
+    sim.press_key("k2", "next")
+    wait_for(lambda: agent.engine.counter("c2").ticket == "B001", what="B001 called at c2")
+    sim.press_key("k2", "done")
+    wait_for(lambda: pad.lamp == "1", what="the pad's score keys lit")
+    assert post(f"{agent.test_url}/sim/rate/r2?score=2&reasons=wait,attitude") == {"ok": True}
+    (ev,) = wait_for(lambda: rated(rec), timeout=15, what="ticket.rated with reasons")
+    assert (ev.data["ticket"], ev.data["score"], ev.data["reasons"], ev.data["by"]) == (
+        "B001", 2, ["wait", "attitude"], "pad:r2")
+    assert pad.lamps[:2] == ["1", "2"] and pad.lamp == "3"  # score keys, reason keys, thank you
