@@ -59,7 +59,15 @@ class CounterRatingFeed:
         self._rev = 0
         self._lock = threading.Lock()
         self._listeners: list[Callable[[dict | None], None]] = []
-        self._unsub = agent.rating.listen(self._changed)
+        self._unsubs = [agent.rating.listen(self._changed), agent.hall.listen(self._hall)]
+
+    def _hall(self, msg: dict | None) -> None:
+        """The agent is stopping (its hall feed closed): wake the streams so they end at once."""
+        if self.closed:
+            with self._lock:
+                listeners = list(self._listeners)
+            for cb in listeners:
+                cb(None)
 
     @property
     def closed(self) -> bool:
@@ -98,7 +106,8 @@ class CounterRatingFeed:
                 "window": desk.window(self.counter)}
 
     def close(self) -> None:
-        self._unsub()
+        for u in self._unsubs:
+            u()
 
 
 def rating_routes(agent: Any) -> list[web.RouteDef]:
