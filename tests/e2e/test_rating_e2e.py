@@ -88,19 +88,30 @@ def test_a_gpio_key_after_done_makes_one_rated_event_on_the_broker(agent, record
         api = json.loads(r.read())
     assert api["devices"]["r1"]["outside_window"] == 1 and api["devices"]["r1"]["ratings"] == 1
     assert api["windows"]["c1"]["state"] == "done" and api["scale"] == 5
+    # what `civiq edge doctor` prints for it (it reads the running agent's /api/health)
+    from civiq.edge.doctor import _describe, _device_findings
+
+    lines = [f.line() for f in _device_findings(agent.health().model_dump(mode="json")["devices"],
+                                                 _describe(agent.cfg))]
+    assert "✔ ratingpad r1 (rating at counter c1, GPIO keys): ratings 1, ignored outside a rating window 1, " \
+           "repeats 1" in lines
+    assert any(line.startswith("✔ ratingpad r2 (rating at counter c2, RS-485 address 21 on /dev/civiq-rating)")
+               for line in lines)
     assert len(rated(rec)) == 1
 
 
 def test_the_rs485_pad_lights_its_keys_and_rates_with_reasons_through_the_sim_api(agent, recorder) -> None:  # noqa: ANN001
     rec = recorder(f"{PREFIX}/event")
     sim, pad = agent.sim, agent.sim.rating_pad("r2")
+    agent.counter_action("c2", "sign_in", clerk="lan")  # the rating says who served
     sim.press_button("B")
     sim.press_key("k2", "next")
     wait_for(lambda: agent.engine.counter("c2").ticket == "B001", what="B001 called at c2")
-    sim.press_key("k2", "done")
+    agent.counter_action("c2", "complete", dossier="H29.22-241205-0001")  # done, with the dossier code
     wait_for(lambda: pad.lamp == "1", what="the pad's score keys lit")
     assert post(f"{agent.test_url}/sim/rate/r2?score=2&reasons=wait,attitude") == {"ok": True}
     (ev,) = wait_for(lambda: rated(rec), timeout=15, what="ticket.rated with reasons")
     assert (ev.data["ticket"], ev.data["score"], ev.data["reasons"], ev.data["by"]) == (
         "B001", 2, ["wait", "attitude"], "pad:r2")
+    assert (ev.data["clerk"], ev.data["dossier"], ev.data["counter"]) == ("lan", "H29.22-241205-0001", "c2")
     assert pad.lamps[:2] == ["1", "2"] and pad.lamp == "3"  # score keys, reason keys, thank you
