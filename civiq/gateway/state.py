@@ -56,7 +56,7 @@ CMD_RESULTS_MAX = 200
 RECENT_MAX = 40  # recent calls kept per center (the center page's list)
 # the events in a center's recent list: calls, recalls and holds, and the issue of a priority ticket
 RECENT_TYPES = (EventType.ticket_called, EventType.ticket_recalled, EventType.ticket_held, EventType.ticket_issued)
-_RECENT_FLAGS = ("priority", "out_of_order", "from_hold", "by", "held_at")
+_RECENT_FLAGS = ("priority", "out_of_order", "from_hold", "by", "held_at", "clerk")
 # events that say who works at a counter: a sign-in or sign-out, and every counter-work event (it has
 # ``clerk`` while someone is signed in there, else no such key: docs/mqtt.md)
 CLERK_EVENTS = frozenset({EventType.clerk_signed_in, EventType.clerk_signed_out, EventType.ticket_called,

@@ -24,6 +24,10 @@ def test_center_page_shows_the_clerk_at_each_counter(page, site: Site, tmp_path:
     assert page.text_content('[data-counter="1"] [data-field="clerk"]') == "Cán bộ: Nguyễn Thị Lan"
     assert page.text_content('[data-counter="2"] [data-field="clerk"]') == "Chưa có cán bộ đăng nhập"
     assert page.locator('[data-counter="2"] button[data-action="sign_out"]').count() == 0
+    st.apply_event("hcm-q1", "pi-1", Event(seq=2, ts=now, type="ticket.called", data={
+        "ticket": "A045", "service": "A", "counter": "1", "wait_s": 60, "recalls": 0, "clerk": "lan"}), now)
+    page.wait_for_selector('#recent tr[data-ticket="A045"] [data-field="clerk"]', timeout=3000)
+    assert page.text_content('#recent tr[data-ticket="A045"] [data-field="clerk"]') == " · Nguyễn Thị Lan"
     shot(page, tmp_path, "center-clerks")
     page.click('[data-counter="1"] button[data-action="sign_out"]')
     wait_for(lambda: site.view.commands, timeout=5, what="the sign-out command to reach the view")

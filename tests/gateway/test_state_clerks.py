@@ -36,6 +36,7 @@ def test_the_center_shows_who_is_signed_in_at_each_counter_by_name() -> None:
         s.apply_event(C, N, e, T0)
     c = s.center(C)
     assert (c["counters"]["c1"]["clerk"], c["counters"]["c1"]["clerk_name"]) == ("lan", "Nguyễn Thị Lan")
+    assert [x.get("clerk") for x in c["recent"]] == ["lan"]  # the recent calls say who called
     assert c["counters"]["c2"]["clerk"] is None and c["counters"]["c3"]["clerk"] is None
     s.apply_event(C, N, ev(5, "clerk.signed_in", -5, counter="c2", clerk="minh", by="api"), T0)  # old: ignored
     assert s.center(C)["counters"]["c2"]["clerk"] is None

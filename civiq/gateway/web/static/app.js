@@ -262,6 +262,7 @@
     if (!rows.length) { tb.replaceChildren(h("tr", {}, h("td", { colspan: 5, class: "muted" }, T.no_recent))); return; }
     tb.replaceChildren(...rows.map((x) => {
       const ctr = x.counter ? (((c.counters || {})[x.counter] || {}).name || x.counter) : "";
+      const who = x.clerk ? ((c.clerks || {})[x.clerk] || x.clerk) : "";
       const marks = [
         x.priority ? prioMark(c, x.priority) : null,
         x.out_of_order ? h("span", { class: "tag warn", "data-mark": "out_of_order" }, T.out_of_order) : null,
@@ -270,7 +271,7 @@
       return h("tr", { "data-ticket": x.ticket, "data-type": x.type, class: x.out_of_order || x.from_hold ? "audited" : "" },
         h("td", {}, fmtTime(x.ts)),
         h("td", { class: "strong" }, x.ticket),
-        h("td", {}, ctr),
+        h("td", {}, ctr, who ? h("span", { class: "muted", "data-field": "clerk" }, ` · ${who}`) : null),
         h("td", {}, T[`ev_${x.type}`] || x.type, " ", ...marks),
         h("td", { class: "muted" }, x.by ? `${T.by} ${x.by}` : ""));
     }));
