@@ -15,7 +15,7 @@
     for (const [k, v] of Object.entries(attrs || {})) {
       if (v === null || v === undefined || v === false) continue;
       if (k === "class") el.className = v;
-      else if (k === "style") el.setAttribute("style", v);
+      else if (k === "width" || k === "height") el.style.setProperty(k, v);  // CSSOM: allowed by the CSP
       else el.setAttribute(k, v === true ? "" : String(v));
     }
     for (const c of children.flat()) {
@@ -53,22 +53,25 @@
     sat ? stat(T.rep_satisfied, pct(t.satisfied_share), "satisfied_share", "accent") : null,
   ].filter(Boolean));
 
-  // ------------------------------------------------------------------ served per hour / day (CSS bars)
+  // ------------------------------------------------------------------ per hour / day (CSS bars)
   $("rep-chart-title").textContent = p.kind === "day" ? T.rep_chart_hour : T.rep_chart_day;
   const tl = rep.timeline || [];
-  const chart = $("rep-chart");
-  if (!tl.length) {
-    chart.replaceChildren(h("p", { class: "muted" }, T.no_data));
-  } else {
-    const max = Math.max(1, ...tl.map((b) => b.served));
-    chart.replaceChildren(...tl.map((b) => {
+  function bars(id, field, fmt) {
+    const vals = tl.map((b) => (has(b[field]) ? b[field] : 0));
+    const max = Math.max(1e-9, ...vals);
+    return h("div", { class: "rep-bars", id }, tl.map((b, i) => {
       const label = p.kind === "day" ? `${b.bucket}h` : b.bucket.slice(8);
-      return h("div", { class: "bar", "data-bucket": b.bucket, title: `${label}: ${b.served}` },
-        h("span", { class: "bar-value" }, int(b.served)),
-        h("span", { class: "bar-fill", style: `height: ${Math.round((100 * b.served) / max)}%` }),
+      return h("div", { class: "bar", "data-bucket": b.bucket, title: `${label}: ${fmt(b[field])}` },
+        h("span", { class: "bar-value" }, fmt(b[field])),
+        h("span", { class: "bar-fill", height: `${Math.round((100 * vals[i]) / max)}%` }),
         h("span", { class: "bar-label" }, label));
     }));
   }
+  $("rep-chart").replaceChildren(...(tl.length ? [
+    bars("rep-bars-served", "served", int),
+    h("h3", {}, `${T.rep_wait_mean}`),
+    bars("rep-bars-wait", "wait_mean_s", (v) => (has(v) ? dec(v / 60, 0) : "–")),
+  ] : [h("p", { class: "muted" }, T.no_data)]));
 
   // ------------------------------------------------------------------ satisfaction
   if (!sat) {
@@ -87,7 +90,7 @@
         h("div", { class: "hbars", "data-scale": scale }, Object.entries(counts).sort((a, b) => b[0] - a[0]).map(([s, c]) =>
           h("div", { class: `hbar ${Number(s) >= Number(scale) - 1 ? "good" : "bad"}`, "data-score": s },
             h("span", { class: "hbar-label" }, `${s}★`),
-            h("span", { class: "hbar-track" }, h("span", { class: "hbar-fill", style: `width: ${n ? Math.round((100 * c) / n) : 0}%` })),
+            h("span", { class: "hbar-track" }, h("span", { class: "hbar-fill", width: `${n ? Math.round((100 * c) / n) : 0}%` })),
             h("span", { class: "hbar-value" }, int(c))))));
     }
     const reasons = Object.entries(t.reasons || {}).sort((a, b) => b[1] - a[1]);
@@ -96,7 +99,7 @@
       blocks.push(h("h3", {}, T.rep_reasons), h("div", { class: "hbars", id: "rep-reasons" }, reasons.map(([r, c]) =>
         h("div", { class: "hbar bad", "data-reason": r },
           h("span", { class: "hbar-label wide" }, (rep.reasons || {})[r] || r),
-          h("span", { class: "hbar-track" }, h("span", { class: "hbar-fill", style: `width: ${Math.round((100 * c) / top)}%` })),
+          h("span", { class: "hbar-track" }, h("span", { class: "hbar-fill", width: `${Math.round((100 * c) / top)}%` })),
           h("span", { class: "hbar-value" }, int(c))))));
     }
     $("rep-sat").replaceChildren(...blocks);

@@ -1,0 +1,102 @@
+"""The report page in a real browser (Debian's chromium through playwright), in Vietnamese: the numbers a
+manager reads are the report's, the charts and the satisfaction block are drawn, the Excel download is a
+workbook. Screenshot into tmp_path, and into docs/img/reports.png with ``CIVIQ_UPDATE_SCREENSHOTS=1``."""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+from openpyxl import load_workbook
+from PIL import Image
+
+from civiq.clock import SystemClock
+from civiq.gateway.reports import sample
+from civiq.gateway.store.series import SeriesStore
+from civiq.gateway.web import UserStore, create_app
+from civiq.gateway.web.memory import MemoryView
+from tests.browser import HAVE_CHROMIUM, WHY_NOT, checked_page, chromium
+
+if not HAVE_CHROMIUM:  # pragma: no cover - the machine's setup installs it (apt: chromium)
+    pytest.skip(WHY_NOT, allow_module_level=True)
+pytest.importorskip("playwright.sync_api")
+
+from tests.gateway.test_web_browser import ServerThread  # noqa: E402 - after the skip
+
+DOCS_IMG = Path(__file__).resolve().parents[2] / "docs" / "img"
+Q = "center=hcm-q1&period=day&date=2026-12-05"
+
+
+def _vi(x: float, digits: int = 1) -> str:
+    """A number as the page writes it in Vietnamese: comma for decimals."""
+    return f"{x:.{digits}f}".replace(".", ",")
+
+
+def test_report_page_in_vietnamese_shows_the_reports_numbers(tmp_path: Path) -> None:
+    clock = SystemClock()
+    view = MemoryView(clock=clock)
+    store = SeriesStore(tmp_path / "series.db")
+    view.state.apply_status("hcm-q1", "pi-1", sample.birth(), clock.now())
+    store.add_events([("hcm-q1", n, e) for n, e in sample.sample_events([date(2026, 12, 5)], 140, seed=4)])
+    view.report_store = store
+    users = UserStore(tmp_path / "users.db")
+    users.add_user("lan", "lan-pass-123", "center_manager", center="hcm-q1")
+    srv = ServerThread(create_app(view, users, secret=b"reports-browser-0123456789", clock=clock,
+                                  public_base_url="http://127.0.0.1"))
+    url = f"http://127.0.0.1:{srv.port}"
+    rep = view.report("hcm-q1", "day", "2026-12-05")
+    t = rep["total"]
+    try:
+        with chromium() as browser, checked_page(browser, width=1400, height=1000) as page:
+            page.goto(f"{url}/login?next=/reports?{Q.replace('&', '%26')}")
+            page.fill("#user", "lan")
+            page.fill("#password", "lan-pass-123")
+            page.click("#login-form button[type=submit]")
+            page.wait_for_selector("#rep-table tbody tr")
+            assert page.get_attribute("html", "lang") == "vi"
+            assert page.text_content("h1") == "Báo cáo chất lượng phục vụ"
+            assert "Phường Bến Thành · Ngày 2026-12-05" in (page.text_content("#rep-where") or "")
+            assert page.text_content('[data-field="served"] .value') == str(t["served"])
+            assert page.text_content('[data-field="issued"] .value') == str(t["issued"])
+            assert page.text_content('[data-field="wait_mean"] .value') == f"{_vi(t['wait_mean_s'] / 60)} phút"
+            assert page.text_content('[data-field="satisfied_share"] .value') == f"{_vi(100 * t['satisfied_share'])} %"
+            # the table: one row per service and the total
+            a = rep["services"][0]
+            assert page.text_content('#rep-table tbody tr[data-key="A"] td:first-child') == "Đất đai"
+            assert page.text_content('#rep-table tbody tr[data-key="A"] [data-col="served"]') == str(a["served"])
+            assert page.text_content('#rep-table tbody tr[data-key="A"] [data-col="wait_p90_s"]') == \
+                _vi(a["wait_p90_s"] / 60)
+            assert page.text_content('#rep-table tfoot [data-col="served"]') == str(t["served"])
+            # the charts and the satisfaction block
+            assert page.locator("#rep-bars-served .bar").count() == len(rep["timeline"])
+            busiest = max(rep["timeline"], key=lambda b: b["served"])
+            assert page.text_content(f'#rep-bars-served [data-bucket="{busiest["bucket"]}"] .bar-value') == str(busiest["served"])
+            top_reason = max(t["reasons"].items(), key=lambda kv: kv[1])
+            reason = page.locator(f'#rep-reasons [data-reason="{top_reason[0]}"]')
+            assert sample.REASONS[top_reason[0]] in (reason.text_content() or "")
+            assert reason.locator(".hbar-value").text_content() == str(top_reason[1])
+            assert page.text_content('[data-field="sat_ratings"] .value') == str(t["ratings"])
+            path = tmp_path / "reports.png"
+            page.screenshot(path=str(path), full_page=True)
+            with Image.open(path) as img:
+                assert img.width >= 1000 and len(img.convert("RGB").getcolors(maxcolors=1_000_000) or []) > 200
+            if os.environ.get("CIVIQ_UPDATE_SCREENSHOTS") == "1":
+                shutil.copy(path, DOCS_IMG / "reports.png")
+            # per clerk, chosen from the form
+            page.select_option("#rep-by", "clerk")
+            page.wait_for_selector('#rep-table tbody tr[data-key="c01"]')
+            rows = page.locator("#rep-table tbody tr td:first-child").all_text_contents()
+            assert rows == ["Nguyễn Thị Lan", "Trần Văn Minh", "Lê Thu Hà", "(chưa đăng nhập)"]
+            # the Excel button gives a workbook
+            with page.expect_download() as dl:
+                page.click("#dl-xlsx")
+            wb = load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
+            assert wb.sheetnames == ["Tổng hợp", "Theo dịch vụ", "Theo quầy", "Theo cán bộ", "Đánh giá"]
+    finally:
+        srv.stop()
+        users.close()
+        store.close()
