@@ -5,6 +5,7 @@
     POST /sim/key/{keypad}/{action}         press a keypad key (next, recall, no_show, transfer, done, hold,
                                             call_held, ...; issue:A:elderly for a reception issue key)
          ?ticket=B012                       a call pad: type the number first (call, call_held)
+         ?code=4821                         a call pad: type a clerk's code first (sign_in)
     POST /sim/rate/{pad}?score=4            a citizen rates on rating pad/page {pad} (score key, then
          &reasons=wait,guidance             the reason keys; a page: face, reasons, "Gửi")
     GET  /sim/ratingpads                    the lamps of every RS-485 rating pad ('0' dark ... '3' thanks)
@@ -56,7 +57,8 @@ def sim_routes(sim: SimHardware) -> list[web.RouteDef]:
 
     @guard
     async def key(request: web.Request) -> web.Response:
-        sim.press_key(request.match_info["keypad"], request.match_info["action"], request.query.get("ticket") or None)
+        typed = request.query.get("ticket") or request.query.get("code") or None  # a ticket, or a clerk's code
+        sim.press_key(request.match_info["keypad"], request.match_info["action"], typed)
         return json_response({"ok": True})
 
     @guard
