@@ -92,6 +92,7 @@ class Login:
     password: str
     role: str
     center: str | None = None
+    clerk: str | None = None  # role clerk: the clerk id the center's events carry
 
 
 @dataclass(frozen=True)
@@ -297,8 +298,10 @@ class Demo:
         wanted = [Login("admin", _password(), "province_admin"),
                   Login("quanly", _password(), "center_manager", ward.id),
                   Login("kythuat", _password(), "technician")]
+        if ward.counters:  # the clerk of the ward's first counter sees their own report and ratings
+            wanted.append(Login("canbo", _password(), "clerk", ward.id, ward.clerk_of(ward.counters[0].id)[0]))
         for lg in wanted:
-            users.add_user(lg.user, lg.password, lg.role, center=lg.center)
+            users.add_user(lg.user, lg.password, lg.role, center=lg.center, clerk=lg.clerk)
         self.logins = wanted
 
     def _ticket_key_file(self, center_id: str, state: Path) -> Path:
@@ -354,7 +357,8 @@ class Demo:
         width = max(len(lg.user) for lg in self.logins)
         roles = {"province_admin": "province admin: every center",
                  "center_manager": "center manager: {center}",
-                 "technician": "technician: devices and alerts"}
+                 "technician": "technician: devices and alerts",
+                 "clerk": "clerk: their own report and ratings, {center}"}
         names = {c.id: c.name for c in self.centers}
         lines = [f"civiq demo: {len(self.centers)} simulated centers, clock x{self.speed:g} from "
                  f"{START_LOCAL[0]:02d}:{START_LOCAL[1]:02d} {DEFAULT_TZ}", ""]
