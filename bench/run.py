@@ -11,6 +11,7 @@ and noisy, so absolute numbers from different runs are not comparable):
 6. load-balancing quality (:mod:`bench.balance_quality`, unchanged)
 7. edge start-up after a long event log, with and without a checkpoint (:mod:`bench.startup`)
 8. a ticket on paper: bytes per ticket and time to paper per link, raster vs stored images (:mod:`bench.printer`)
+9. a month's report of a busy center: the report, its ratings, the .xlsx (:mod:`bench.reports`)
 
 Options: ``--only ingest,latency,...`` runs a subset (the document then holds only those), ``--quick`` a
 smoke-sized run, ``--out PATH`` writes elsewhere (default docs/benchmarks.md; ``-`` prints it). A section
@@ -46,12 +47,13 @@ class Params:
     balance_seeds: int = 10
     balance_erlang_seeds: int = 80
     startup_days: int = 30
+    report_days: int = 31
 
     @classmethod
     def quick(cls) -> Params:
         return cls(ingest_shapes=((100, 2000),), ingest_workers=(1, 2), latency_n=3, offline_n=2,
                    footprint_idle_s=3, footprint_peak_s=4, replay_quick=True, balance_seeds=1,
-                   balance_erlang_seeds=4, startup_days=1)
+                   balance_erlang_seeds=4, startup_days=1, report_days=2)
 
 
 def log(s: str) -> None:
@@ -126,6 +128,13 @@ def sec_printer(p: Params) -> tuple[str, str, dict[str, Any]]:
     return "python -m bench.printer", printer.report(r), r
 
 
+def sec_reports(p: Params) -> tuple[str, str, dict[str, Any]]:
+    from bench import reports
+
+    r = reports.run(p.report_days, log=log)
+    return f"python -m bench.reports --days {p.report_days}", reports.report(r), r
+
+
 def sec_balance(p: Params) -> tuple[str, str, dict[str, Any]]:
     args = ["--seeds", str(p.balance_seeds), "--erlang-seeds", str(p.balance_erlang_seeds)]
     out = subprocess.run(python_cmd("-m", "bench.balance_quality", *args), cwd=REPO, env=child_env(),
@@ -195,6 +204,12 @@ SECTIONS = (
             "speed ~1 MB/s, a network card 10 Mbit/s; the mechanism feeds 200 mm of paper a second. Time to "
             "paper runs from `print_ticket()` (status check included) until the cut ticket is out, on the "
             "emulator's clock. Old = `graphics: raster`; new = `graphics: nv` (static images stored once)."),
+    Section("reports", "9. A month's report of a busy center", sec_reports,
+            "The generated event log of `civiq.gateway.reports.sample` (priority tickets, transfers, holds, "
+            "no-shows, ratings on 4- and 5-level pads, 600 tickets a day) in a real `SeriesStore` file; then what "
+            "the report page and the API do for the month: `report_from_store` (every row, nearest-rank "
+            "percentiles, satisfaction), the month's rating rows, the .xlsx with every rating (openpyxl) and the "
+            "CSV. Best of three (the .xlsx: one run)."),
 )
 
 
@@ -300,7 +315,7 @@ def render(results: dict[str, dict[str, Any]], texts: dict[str, tuple[str, str]]
 def preflight(keys: list[str]) -> list[str]:
     missing = []
     need = {"ingest": ["mosquitto_sub", "victoria-metrics"], "latency": [], "offline": [], "footprint": [],
-            "replay": [], "balance": [], "startup": [], "printer": []}
+            "replay": [], "balance": [], "startup": [], "printer": [], "reports": []}
     from civiq.broker import Mosquitto
 
     if not Mosquitto.available():

@@ -94,3 +94,11 @@ def test_startup_from_a_checkpoint_folds_only_the_tail() -> None:
     r = startup.run(days=1, log=lambda s: None)
     assert r["events"] == r["per_day"] > 1000 and r["crash_replayed"] < r["events"] // 50
     assert "TimeoutStartSec" in startup.report(r)
+
+
+def test_reports_bench_measures_a_small_log() -> None:
+    from bench import reports
+
+    r = reports.run(days=2, per_day=40, log=lambda s: None)
+    assert r["events"] > 80 and r["served"] > 0 and r["ratings"] > 0 and r["xlsx_bytes"] > 4000
+    assert "report of 2026-W49" in reports.report(r)
