@@ -12,8 +12,9 @@ What runs, all in this process except Mosquitto:
 * one real :class:`~civiq.edge.agent.EdgeAgent` per center on simulated hardware
   (``make_agent(cfg, simulate=True)``: the code that runs on a Pi, with mock GPIO pins and pty emulators),
   each with its local HTTP API (the simulator API of docs/simulator.md) on a free port, which also serves
-  the center's hall TV board (``/board``) and touch kiosk (``/kiosk``): the banner prints both links. The
-  demo centers have no ``speaker:`` section, so the demo speaks nothing;
+  the center's hall TV board (``/board``) and touch kiosk (``/kiosk``): the banner prints both links, and
+  the ratings of the center (``/api/rating``) and, where a counter has a tablet, its rating page
+  (``/rate/<counter>``). The demo centers have no ``speaker:`` section, so the demo speaks nothing;
 * the people of :mod:`civiq.demo_people`: citizens, clerks and a technician.
 
 Every part shares one :class:`~civiq.clock.ScaledClock` starting at 07:30 today in Asia/Ho_Chi_Minh. Things
@@ -326,7 +327,10 @@ class Demo:
         state = self._sub(f"centers/{center.id}")
         path = self._sub("configs") / f"{center.id}.yaml"
         key_file = self._ticket_key_file(center.id, state)  # the ticket's QR opens the gateway's /t/ page
+        # the rating window lasts at least ~2 real seconds whatever the speed (a pad is polled), at most 600 s
+        window_s, reasons_s = min(600.0, max(30.0, 2 * self.speed)), min(60.0, max(8.0, self.speed / 2))
         path.write_text(center.config_yaml(self.broker.port, str(state), public_url=self.public_url,
+                                           rating_window_s=window_s, reasons_wait_s=reasons_s,
                                            ticket_key_file=str(key_file)), encoding="utf-8")
         cfg = load_config(path, env={})
         agent = make_agent(cfg, True, clock=self.clock, state_dir=state)
@@ -380,6 +384,9 @@ class Demo:
             lines.append(f"    {c.id:<{idw}}  {c.name:<{nw}}  {len(c.services)} services, "
                          f"{len(c.counters)} counters  {r.api_url}{story}")
             lines.append(f"    {'':<{idw}}  hall TV {r.board_url}   touch kiosk {r.kiosk_url}")
+            pages = [p.counter for p in getattr(r.agent.cfg, "ratingpads", []) if p.kind == "page"]
+            lines.append(f"    {'':<{idw}}  ratings {r.api_url}api/rating" +
+                         (f"   rating page {r.api_url}rate/{pages[0]}" if pages else ""))
         first = self.runs[0]
         lines += ["",
                   f"  Broker     {'Mosquitto' if self.broker_kind == 'mosquitto' else 'embedded amqtt'} "

@@ -87,9 +87,12 @@ class DemoCenter:
         return cid, name, f"{(self.seed * 13 + 1111 * (i + 1)) % 10000:04d}"
 
     def config(self, broker_port: int, state_dir: str, debounce_ms: int = DEBOUNCE_MS,
-               public_url: str | None = None, ticket_key_file: str | None = None) -> dict:
+               public_url: str | None = None, ticket_key_file: str | None = None,
+               rating_window_s: float = 30, reasons_wait_s: float = 8) -> dict:
         """The center config as a dict (what :meth:`config_yaml` writes). With ``public_url`` (the demo
-        gateway's address) and ``ticket_key_file`` (this center's key), the ticket's QR opens ``/t/<token>``."""
+        gateway's address) and ``ticket_key_file`` (this center's key), the ticket's QR opens ``/t/<token>``.
+        ``rating_window_s`` / ``reasons_wait_s``: the rating section's times (the demo stretches them with
+        its clock's speed, so a polled rating pad still answers within the window)."""
         services = [{"prefix": s.prefix, "name_vi": s.name_vi, "name_en": s.name_en,
                      "portal_url": PORTAL + s.procedure} for s in self.services]
         counters = [{"id": c.id, "name": c.name,
@@ -110,13 +113,17 @@ class DemoCenter:
             "clerks": {k: {"name": n, "code": code} for k, n, code in map(self.clerk_of, (c.id for c in self.counters))},
         }
         cfg.update(_HARDWARE[self.kind](self, debounce_ms))
+        cfg["rating"] = {"scale": 5, "window_s": rating_window_s, "reasons_wait_s": reasons_wait_s}
+        cfg["ratingpads"] = _RATINGPADS[self.kind](self, debounce_ms)
         return cfg
 
     def config_yaml(self, broker_port: int, state_dir: str, debounce_ms: int = DEBOUNCE_MS,
-                    public_url: str | None = None, ticket_key_file: str | None = None) -> str:
+                    public_url: str | None = None, ticket_key_file: str | None = None,
+                    rating_window_s: float = 30, reasons_wait_s: float = 8) -> str:
         head = (f"# civiq demo: {self.name} ({self.kind} center), written by `civiq demo`.\n"
                 f"# Check it with: civiq config check FILE\n")
-        cfg = self.config(broker_port, state_dir, debounce_ms, public_url, ticket_key_file)
+        cfg = self.config(broker_port, state_dir, debounce_ms, public_url, ticket_key_file, rating_window_s,
+                          reasons_wait_s)
         return head + yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False, width=120, default_flow_style=None)
 
 
@@ -187,6 +194,34 @@ _HARDWARE = {
     "ward": lambda c, d: _bus_hw(c, d, True, {"id": "q1", "kind": "hdmi", "cycle_seconds": 10}),
     "printer": lambda c, d: _bus_hw(c, d, False, {"id": "q1", "kind": "nextion", "port": "/dev/civiq-qr",
                                                   "baudrate": 9600, "cycle_seconds": 8}),
+}
+
+
+# rating devices: the commune has a tablet at each counter (the page /rate/<counter>); the ward an RS-485
+# rating pad with five reason keys at each counter, on the display bus; the printer center one of each kind
+REASON_KEYS = {"wait": "a", "attitude": "b", "guidance": "c", "appointments": "d", "facilities": "e"}
+
+
+def _rating_page(counter: str) -> dict:
+    return {"id": f"rp{counter[1:]}", "counter": counter, "kind": "page"}
+
+
+def _rating_pad(counter: str, address: int) -> dict:
+    return {"id": f"r{counter[1:]}", "counter": counter, "kind": "serial", "port": BUS, "baudrate": 9600,
+            "address": address, "reason_keys": dict(REASON_KEYS)}
+
+
+def _printer_ratingpads(c: DemoCenter, debounce_ms: int) -> list[dict]:
+    first, second, *rest = [k.id for k in c.counters]
+    return [{"id": f"r{first[1:]}", "counter": first, "kind": "gpio", "keys": {1: 7, 2: 8, 3: 9, 4: 10, 5: 11},
+             "led_pin": 18, "debounce_ms": debounce_ms},  # SPI0 is free here: no MAX7219 display
+            _rating_pad(second, 22), *(_rating_page(k) for k in rest)]
+
+
+_RATINGPADS = {
+    "commune": lambda c, d: [_rating_page(k.id) for k in c.counters],
+    "ward": lambda c, d: [_rating_pad(k.id, 21 + i) for i, k in enumerate(c.counters)],
+    "printer": _printer_ratingpads,
 }
 
 

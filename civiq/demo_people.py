@@ -18,6 +18,10 @@ the agent's queue engine, like a clerk looking at the display.
   Each clerk signs in at their counter when it is open (a call pad: the sign-in key with their code typed; a
   GPIO keypad has no digits: the counter API, as from the clerk's PC), so the demo's events carry ``clerk``;
   closing the counter signs them out.
+* After the clerk ends their ticket, most citizens (:data:`RATE_SHARE`) rate the service on the counter's
+  rating device (``SimHardware.rate``: the GPIO keys, the RS-485 pad's keys or the page's faces, as a
+  citizen presses them), mostly 4 or 5 (:data:`SCORE_WEIGHTS`); a low score comes with one or two reasons
+  when the device has reason keys (:data:`REASON_WEIGHTS`).
 
 All times are simulated (the shared ``ScaledClock``); presses are real-time events on the simulated pins.
 
@@ -55,6 +59,9 @@ REFUSED_GIVE_UP_MIN = 45.0
 PRIORITY_SHARE = 0.07  # citizens who take a priority ticket (elderly first: the most common)
 PRIORITY_WEIGHTS = {"elderly": 6, "disabled": 2, "pregnant": 2, "merit": 1}
 KEY_SETTLE_S = 1.0  # real seconds a clerk waits for a key press to show before trying again
+RATE_SHARE = 0.8  # citizens who rate the service after their ticket
+SCORE_WEIGHTS = {5: 46, 4: 34, 3: 10, 2: 6, 1: 4}  # mostly satisfied, as the province's surveys find
+REASON_WEIGHTS = {"wait": 5, "guidance": 3, "appointments": 2, "attitude": 1, "facilities": 1}
 
 
 def arrival_factor(hour: float) -> float:
@@ -193,9 +200,19 @@ class CenterPeople(threading.Thread):
         self._halt = threading.Event()
         self._last: datetime | None = None
         self._sign_in_at: dict[str, float] = {}  # counter -> real time of the clerk's last sign-in attempt
+        self.ratings = 0
+        self._served: deque[tuple[str, str]] = deque(maxlen=500)  # (counter, ticket) just completed
+        cfg = agent.cfg
+        self._pads: dict[str, list] = {}
+        for r in getattr(cfg, "ratingpads", []):
+            self._pads.setdefault(r.counter, []).append(r)
+        self._low_max = cfg.rating.low_max() if getattr(cfg, "rating", None) is not None else 0
+        self._unsubscribe = self.engine.subscribe(self._on_event) if self._pads else None
 
     def stop(self) -> None:
         self._halt.set()
+        if self._unsubscribe is not None:
+            self._unsubscribe()
 
     def run(self) -> None:
         while not self._halt.wait(self.tick_s):
@@ -224,6 +241,7 @@ class CenterPeople(threading.Thread):
                 self._sign_in(cid)
             services = list(self.engine.profile(cid).services)
             clerk.step(now, h, str(c.state), c.ticket, services, waiting, self._service_of)
+        self._rate()
         self._trim_printouts()
 
     def _service_of(self, label: str) -> str | None:
@@ -261,6 +279,33 @@ class CenterPeople(threading.Thread):
 
     def _press_key(self, keypad: str, action: str) -> None:
         self.sim.press_key(keypad, action)
+
+    def _on_event(self, ev) -> None:  # noqa: ANN001 - an engine subscriber: only note it, act in step()
+        if ev.type == "ticket.completed" and ev.data.get("counter") in self._pads:
+            self._served.append((str(ev.data["counter"]), str(ev.data.get("ticket"))))
+
+    def _rate(self) -> None:
+        """The citizens just served rate the service (most of them) on their counter's rating device."""
+        while self._served:
+            counter, _ticket = self._served.popleft()
+            if self.rng.random() >= RATE_SHARE:
+                continue
+            pad = self.rng.choice(self._pads[counter])
+            score = self.rng.choices(list(SCORE_WEIGHTS), weights=list(SCORE_WEIGHTS.values()))[0]
+            reasons: list[str] = []
+            offered = list(self.agent.cfg.rating.reasons) if pad.kind == "page" else list(
+                getattr(pad, "reason_keys", {}))
+            offered = [r for r in offered if r in REASON_WEIGHTS] or offered
+            if score <= self._low_max and offered:
+                for _ in range(self.rng.choice((1, 1, 2))):
+                    r = self.rng.choices(offered, weights=[REASON_WEIGHTS.get(x, 1) for x in offered])[0]
+                    if r not in reasons:
+                        reasons.append(r)
+            try:
+                self.sim.rate(pad.id, score, reasons)
+                self.ratings += 1
+            except Exception:  # noqa: BLE001 - a citizen who could not rate just leaves
+                log.exception("%s: rating on %s failed", self.center.id, pad.id)
 
     def _sign_in(self, counter: str) -> None:
         """The counter's clerk signs in (at most one try every 2 s: a call pad is polled)."""

@@ -179,6 +179,12 @@ def _check_hall_pages(demo: DemoProcess, browser) -> None:  # noqa: ANN001
             assert "Lấy số thứ tự" in r.read().decode("utf-8")
         with urllib.request.urlopen(f"{api}api/voice", timeout=5) as r:
             assert json.load(r) == []  # the demo centers have no speaker: the demo speaks nothing
+    def rated(api: str) -> int:  # the demo's citizens rate their counters after their ticket
+        with urllib.request.urlopen(f"{api}api/rating", timeout=5) as r:
+            return sum(d["ratings"] for d in json.load(r)["devices"].values())
+
+    apis = [board.removesuffix("board") for board, _ in links]
+    wait_for(lambda: all(rated(api) > 0 for api in apis), timeout=30, interval=0.5, what="ratings at every center")
     with checked_page(browser, width=1280, height=720, timeout_ms=10_000) as page:
         page.goto(links[0][0])
         page.wait_for_selector("#recent li[data-ticket]")  # the demo's clerks are calling
@@ -255,6 +261,64 @@ def test_demo_centers_are_valid_configs_with_distinct_ids(tmp_path: Path) -> Non
     assert len(outs) == len(set(outs)) == 4
     with pytest.raises(ValueError, match="between 1 and"):
         demo_centers(0)
+
+
+def _ratings_of(center, tmp_path: Path) -> list:  # noqa: ANN001 - DemoCenter -> list[Event]
+    """40 citizens served at ``center``'s counters in turn, rating as the demo's people do."""
+    from civiq.clock import FakeClock
+    from civiq.demo_people import CenterPeople
+    from civiq.edge.cli import make_agent
+
+    state = tmp_path / center.id
+    path = tmp_path / f"{center.id}.yaml"
+    path.write_text(center.config_yaml(1, str(state), rating_window_s=600, reasons_wait_s=2), encoding="utf-8")
+    cfg = load_config(path, env={})
+    assert cfg.rating is not None and {r.counter for r in cfg.ratingpads} == {k.id for k in center.counters}
+    agent = make_agent(cfg, True, clock=FakeClock(), state_dir=state)
+    agent.hw.start()  # the RS-485 pads are polled (no broker needed: the link is not started)
+    people = CenterPeople(center, agent, agent.clock)
+
+    def rated() -> list:
+        return [e for e in agent.store.events() if e.type == "ticket.rated"]
+
+    def all_in() -> bool:
+        agent.clock.advance(3)
+        agent.rating.tick()  # low scores with reasons: recorded after the reason wait
+        return len(rated()) == people.ratings
+
+    try:
+        for i in range(40):
+            counter = center.counters[i % len(center.counters)].id
+            agent.clock.advance(60)  # a minute per citizen (a GPIO pad debounces on this clock)
+            agent.engine.issue(agent.engine.profile(counter).services[0])
+            agent.engine.call_next(counter)
+            agent.engine.complete(counter)
+            before = people.ratings
+            people._rate()  # noqa: SLF001 - the step's rating part, without the clock's day
+            if people.ratings > before:  # a polled pad takes its press a moment later
+                wait_for(lambda c=counter: agent.rating.window(c)["state"] != "open", timeout=5,
+                         what=f"the rating at {counter} taken")
+        wait_for(all_in, timeout=15, interval=0.2, what="every citizen's rating recorded")
+        return rated()
+    finally:
+        people.stop()
+        agent.hw.close()
+        agent.sim.stop()
+
+
+def test_the_citizens_rate_on_every_kind_of_rating_device(tmp_path: Path) -> None:
+    """After "done", most of the demo's citizens rate on their counter's device (a page, GPIO keys, an RS-485
+    pad: the same paths as a real press), mostly satisfied, low scores with reasons."""
+    commune, _ward, printer = demo_centers(3)
+    by: list[str] = []
+    for center in (commune, printer):
+        events = _ratings_of(center, tmp_path)
+        assert 24 <= len(events) <= 40  # ~80 % rate
+        scores = [e.data["score"] for e in events]
+        assert sum(s >= 4 for s in scores) > len(scores) / 2
+        assert all(e.data["reasons"] for e in events if e.data["score"] <= 3 and e.data["by"] != "keys:r1")
+        by += [e.data["by"] for e in events]
+    assert {"page", "keys:r1", "pad:r2"} <= set(by)
 
 
 def test_arrivals_follow_the_working_day() -> None:
