@@ -45,6 +45,8 @@ def test_report_page_in_vietnamese_shows_the_reports_numbers(tmp_path: Path) -> 
     view.report_store = store
     users = UserStore(tmp_path / "users.db")
     users.add_user("lan", "lan-pass-123", "center_manager", center="hcm-q1")
+    users.add_user("admin", "admin-pass-1", "province_admin")
+    view.state.apply_status("hcm-q3", "pi-1", sample.birth("hcm-q3", "Phường Võ Thị Sáu"), clock.now())
     srv = ServerThread(create_app(view, users, secret=b"reports-browser-0123456789", clock=clock,
                                   public_base_url="http://127.0.0.1"))
     url = f"http://127.0.0.1:{srv.port}"
@@ -96,6 +98,19 @@ def test_report_page_in_vietnamese_shows_the_reports_numbers(tmp_path: Path) -> 
                 page.click("#dl-xlsx")
             wb = load_workbook(io.BytesIO(Path(dl.value.path()).read_bytes()))
             assert wb.sheetnames == ["Tổng hợp", "Theo dịch vụ", "Theo quầy", "Theo cán bộ", "Đánh giá"]
+        with chromium() as browser, checked_page(browser, width=1400, height=900) as page:
+            # the province: every center in one table, each a link to its own report
+            page.goto(f"{url}/login?next=/reports?period=day%26date=2026-12-05")
+            page.fill("#user", "admin")
+            page.fill("#password", "admin-pass-1")
+            page.click("#login-form button[type=submit]")
+            page.wait_for_selector('#rep-table tbody tr[data-key="hcm-q3"]')
+            assert page.text_content('#rep-table tr[data-key="hcm-q1"] [data-col="served"]') == str(t["served"])
+            assert page.text_content('[data-field="centers"] .value') == "2"
+            page.screenshot(path=str(tmp_path / "reports-province.png"), full_page=True)
+            page.click('#rep-table tr[data-key="hcm-q1"] a')
+            page.wait_for_selector('#rep-table tbody tr[data-key="A"]')
+            assert page.text_content('[data-field="served"] .value') == str(t["served"])
     finally:
         srv.stop()
         users.close()

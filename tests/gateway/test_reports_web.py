@@ -100,7 +100,6 @@ async def test_bad_queries_get_clear_errors(client) -> None:  # noqa: ANN001
     admin = await client("admin")
     assert "period" in (await _json(admin, "/api/v1/reports?center=hcm-q1&period=year", 400))["error"]
     assert "2026-12-05" in (await _json(admin, "/api/v1/reports?center=hcm-q1&date=05-12-2026", 400))["error"]
-    assert "center" in (await _json(admin, "/api/v1/reports?period=day", 400))["error"]
     assert "92" in (await _json(admin, "/api/v1/ratings?center=hcm-q1&from=2026-01-01&to=2026-12-05", 400))["error"]
     anon = await client(None)
     await _json(anon, f"/api/v1/reports?{Q}", 401)
@@ -200,3 +199,25 @@ def test_an_older_users_file_gets_the_clerk_column(tmp_path: Path, capsys, monke
     users = UserStore(path)
     assert users.verify("ha", PASSWORD) == User("ha", "clerk", "hcm-q1", "c03")
     users.close()
+
+
+async def test_every_center_in_one_table_for_the_province(client) -> None:  # noqa: ANN001
+    admin = await client("admin")
+    prov = await _json(admin, "/api/v1/reports?period=day&date=2026-12-05")
+    assert [r["key"] for r in prov["centers"]] == ["hcm-q1", "hcm-q3"]
+    q1 = await _json(admin, f"/api/v1/reports?{Q}")
+    assert {**prov["centers"][0], "key": None, "name": q1["total"]["name"]} == q1["total"]
+    assert prov["centers"][1]["name"] == "Phường Võ Thị Sáu" and prov["period"]["label"] == "2026-12-05"
+    page = await (await admin.get("/reports?period=day&date=2026-12-05")).text()
+    assert "Tất cả trung tâm" in page and "Phường Võ Thị Sáu" in page
+    body = await (await admin.get("/reports/download?period=day&date=2026-12-05&format=csv")).read()
+    lines = body.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("Kỳ,Từ ngày,Đến ngày,Mã trung tâm,Trung tâm,Số phiếu đã cấp")
+    assert [ln.split(",")[3] for ln in lines[1:]] == ["hcm-q1", "hcm-q3"]
+    wb = load_workbook(io.BytesIO(await (await admin.get("/reports/download?period=day&date=2026-12-05")).read()))
+    assert wb.sheetnames == ["Theo trung tâm"] and wb["Theo trung tâm"]["B4"].value == "Phường Võ Thị Sáu"
+    tech = await client("tech")
+    rows = (await _json(tech, "/api/v1/reports?period=day&date=2026-12-05"))["centers"]
+    assert len(rows) == 2 and all("satisfied_share" not in r for r in rows)
+    lan = await client("lan")  # a center manager has no province view: their center
+    assert (await _json(lan, "/api/v1/reports?date=2026-12-05"))["center"] == "hcm-q1"

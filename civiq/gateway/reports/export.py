@@ -142,6 +142,40 @@ def ratings_csv(rows: Sequence[Mapping[str, Any]], tz: str = "Asia/Ho_Chi_Minh")
                 + [[_rating_cell(r, k, tz) for k, _ in RATING_COLUMNS] for r in rows])
 
 
+def province_csv(prov: Mapping[str, Any], scope: Scope = FULL) -> bytes:
+    """The province's table: one row per center (its total), the same metric columns (reasons left out)."""
+    cols = [c for c in columns({}, scope)]
+    p = prov["period"]
+    rows: list[list[Any]] = [["Kỳ", "Từ ngày", "Đến ngày", "Mã trung tâm", "Trung tâm"] + [h for _, h, _ in cols]]
+    for r in prov["centers"]:
+        rows.append([p["label"], p["first"], p["last"], r["key"], r["name"]] + [cell(r, k, kind) for k, _, kind in cols])
+    return _csv(rows)
+
+
+def province_xlsx(prov: Mapping[str, Any], scope: Scope = FULL) -> bytes:
+    """One sheet "Theo trung tâm": a row per center."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    cols = columns({}, scope)
+    p = prov["period"]
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Theo trung tâm"
+    ws.append([f"Báo cáo chất lượng phục vụ — {PERIOD_VI[p['kind']]} {p['label']} ({p['first']} → {p['last']})"])
+    ws["A1"].font = Font(bold=True, size=14)
+    ws.append(["Mã trung tâm", "Trung tâm"] + [h for _, h, _ in cols])
+    for c in ws[2]:
+        c.font = Font(bold=True)
+    for r in prov["centers"]:
+        ws.append([r["key"], r["name"]] + [cell(r, k, kind) for k, _, kind in cols])
+    ws.freeze_panes = "C3"
+    ws.column_dimensions["B"].width = 30
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
 # ------------------------------------------------------------------------------------------ Excel
 def report_xlsx(report: Mapping[str, Any], ratings: Sequence[Mapping[str, Any]] | None = None,
                 scope: Scope = FULL) -> bytes:

@@ -20,7 +20,14 @@ from aiohttp import web
 
 from civiq.clock import local_day
 from civiq.gateway.reports import PERIODS, PeriodError, period_of
-from civiq.gateway.reports.export import Scope, ratings_csv, report_csv, report_xlsx
+from civiq.gateway.reports.export import (
+    Scope,
+    province_csv,
+    province_xlsx,
+    ratings_csv,
+    report_csv,
+    report_xlsx,
+)
 from civiq.gateway.reports.periods import parse_day
 from civiq.gateway.web.auth import User
 from civiq.gateway.web.context import ApiError, call, ctx_of, json_response, require_center, require_user
@@ -71,14 +78,7 @@ def _center(request: web.Request, user: User) -> str:
 async def _report(request: web.Request, lang: str = "vi") -> tuple[User, dict[str, Any]]:
     user = require_user(request)
     center = _center(request, user)
-    period = request.query.get("period") or "day"
-    day = request.query.get("date") or _today(request)
-    if period not in PERIODS:
-        raise ApiError(400, f"'period' must be one of {', '.join(PERIODS)}")
-    try:
-        parse_day(day)
-    except PeriodError as e:
-        raise ApiError(400, str(e)) from None
+    period, day = _period_query(request)
     clerk = user.clerk if user.role == "clerk" else None
     rep = await call(ctx_of(request).view.report, center, period, day, clerk, lang)
     return user, scoped(rep, user)
@@ -117,10 +117,46 @@ async def _ratings(request: web.Request, user: User, center: str, since: datetim
 
 
 # ------------------------------------------------------------------------------------------ API
+def _period_query(request: web.Request) -> tuple[str, str]:
+    period = request.query.get("period") or "day"
+    day = request.query.get("date") or _today(request)
+    if period not in PERIODS:
+        raise ApiError(400, f"'period' must be one of {', '.join(PERIODS)}")
+    try:
+        parse_day(day)
+    except PeriodError as e:
+        raise ApiError(400, str(e)) from None
+    return period, day
+
+
+async def _province(request: web.Request, user: User, lang: str = "vi") -> dict[str, Any]:
+    """Every center the user may see, one row each (the center's ``total``), for the same period."""
+    period, day = _period_query(request)
+    ctx = ctx_of(request)
+    centers = [r["center"] for r in await call(ctx.view.overview) if user.sees(r["center"])]
+    rows, first = [], None
+    for c in centers:
+        rep = scoped(await call(ctx.view.report, c, period, day, None, lang), user)
+        first = first or rep
+        rows.append({**rep["total"], "key": c, "name": rep["center_name"]})
+    per = first["period"] if first else period_of(period, day).to_json(_tz(request))
+    return {"period": per, "centers": rows, "scope": {"satisfaction": user.sees_satisfaction,
+                                                      "clerks": user.sees_clerks, "clerk": None}}
+
+
+def _wants_province(request: web.Request, user: User) -> bool:
+    return not request.query.get("center") and user.center is None
+
+
 @routes.get("/api/v1/reports")
 async def api_report(request: web.Request) -> web.Response:
-    """One center's report (``center``, ``period`` day|week|month, ``date`` any day in it, default today)."""
-    _, rep = await _report(request, request.query.get("lang") or "vi")
+    """One center's report (``center``, ``period`` day|week|month, ``date`` any day in it, default today);
+    without ``center``, a user of every center gets one row per center (``centers``)."""
+    user = require_user(request)
+    lang = request.query.get("lang") or "vi"
+    if _wants_province(request, user):
+        return json_response(await _province(request, user, lang))
+    _, rep = await _report(request, lang)
     return json_response(rep)
 
 
@@ -149,8 +185,16 @@ async def download(request: web.Request) -> web.Response:
     from civiq.gateway.web.pages import page_user
 
     user = page_user(request)
-    _, rep = await _report(request)
     fmt = request.query.get("format") or "xlsx"
+    if _wants_province(request, user):
+        prov = await _province(request, user)
+        base = f"bao-cao-cac-trung-tam-{prov['period']['label']}"
+        if fmt == "csv":
+            return _file(province_csv(prov, scope_of(user)), base + ".csv", "text/csv")
+        if fmt != "xlsx":
+            raise ApiError(400, "'format' must be xlsx or csv for every center (ratings: choose a center)")
+        return _file(await call(province_xlsx, prov, scope_of(user)), base + ".xlsx", XLSX)
+    _, rep = await _report(request)
     who = f"-{user.clerk}" if user.role == "clerk" and user.clerk else ""
     base = f"bao-cao-{rep['center']}-{rep['period']['label']}{who}"
     scope = scope_of(user)
@@ -181,12 +225,8 @@ async def reports_page(request: web.Request) -> web.Response:
     ctx = ctx_of(request)
     centers = [(r["center"], r.get("name") or r["center"]) for r in await call(ctx.view.overview)
                if user.sees(r["center"])]
-    if not request.query.get("center") and not user.center:
-        if not centers:
-            from civiq.gateway.web.pages import error_page
-
-            return error_page(request, 404, t(lang, "no_centers"))
-        raise web.HTTPSeeOther(f"/reports?center={quote(centers[0][0])}")
+    if _wants_province(request, user):
+        return await _province_page(request, user, lang, centers)
     _, rep = await _report(request, lang)
     by = request.query.get("by") or "service"
     if by not in BY or (by == "clerk" and not user.sees_clerks):
@@ -211,8 +251,9 @@ async def reports_page(request: web.Request) -> web.Response:
     scope = scope_of(user)
     dl_ratings = (f'<a class="button" id="dl-ratings" href="{href("/reports/download", format="ratings.csv")}" '
                   f'download>{html.escape(t(lang, "dl_ratings"))}</a>') if scope.ratings else ""
+    all_centers = [("", t(lang, "all_centers"))] if user.center is None else []
     return render(request, "reports", "reports.html", title=f"{t(lang, 'reports')} — {rep['center_name']}",
-                  fields={"center_options": opts(centers, center),
+                  fields={"center_options": opts(all_centers + centers, center),
                           "period_options": opts([(k, t(lang, f"p_{k}")) for k in PERIODS], kind),
                           "by_options": opts(bys, by), "date": html.escape(day),
                           "prev_href": href("/reports", date=prev_day, by=by),
@@ -221,3 +262,34 @@ async def reports_page(request: web.Request) -> web.Response:
                           "dl_csv": href("/reports/download", format="csv"), "dl_ratings": dl_ratings},
                   boot={"center": center, "data": {"report": rep, "by": by, "period": kind,
                                                    "can": {"ratings": scope.ratings}}})
+
+
+async def _province_page(request: web.Request, user: User, lang: str,
+                         centers: list[tuple[str, str]]) -> web.Response:
+    """``/reports`` without a center, for a user of every center: one row per center, each a link."""
+    from civiq.gateway.web.pages import render
+
+    prov = await _province(request, user, lang)
+    period = prov["period"]
+    kind = period["kind"]
+    day = request.query.get("date") or _today(request)
+    prev_day = (date.fromisoformat(period["first"]) - timedelta(days=1)).isoformat()
+    next_day = (date.fromisoformat(period["last"]) + timedelta(days=1)).isoformat()
+
+    def href(path: str, **q: str) -> str:
+        return html.escape(f"{path}?{urlencode({'period': kind, 'date': day, **q})}")
+
+    def opts(items: list[tuple[str, str]], cur: str) -> str:
+        return "".join(f'<option value="{html.escape(v)}"{" selected" if v == cur else ""}>{html.escape(n)}</option>'
+                       for v, n in items)
+
+    return render(request, "reports", "reports.html", title=f"{t(lang, 'reports')} — {t(lang, 'all_centers')}",
+                  fields={"center_options": opts([("", t(lang, "all_centers")), *centers], ""),
+                          "period_options": opts([(k, t(lang, f"p_{k}")) for k in PERIODS], kind),
+                          "by_options": opts([("center", t(lang, "rep_center"))], "center"),
+                          "date": html.escape(day), "prev_href": href("/reports", date=prev_day),
+                          "next_href": href("/reports", date=next_day),
+                          "dl_xlsx": href("/reports/download", format="xlsx"),
+                          "dl_csv": href("/reports/download", format="csv"), "dl_ratings": ""},
+                  boot={"center": None, "data": {"province": prov, "by": "center", "period": kind,
+                                                 "can": {"ratings": False}}})
