@@ -63,6 +63,10 @@ def test_gpio_keys_scores_reasons_debounce_and_lamp(factory: MockFactory, clock:
     assert lamp.state == 0
     pad.indicate("open")
     assert lamp.state == 1 and pad.has_reasons
+    n0 = len(lamp.states)
+    pad.indicate("reasons")  # blinking while it waits for the reason keys: (on,) off, on ...
+    wait_for(lambda: [s for _, s in lamp.states[n0:n0 + 2]] == [False, True], timeout=5,
+             what="the lamp blinking")
     pad.indicate("done")
     assert lamp.state == 0
     pad.close()

@@ -8,7 +8,7 @@ reason key. Whether a press counts (a rating window is open at the counter) is d
 
 GPIO rating pad
     One key per score wired to ground (internal pull-up), optional reason keys, an optional lamp (lit while
-    a rating is welcome). Debounce is ours, on the injected clock (MockFactory ignores ``bounce_time``).
+    a rating is welcome, blinking while a low score waits for reason keys). Debounce is ours, on the injected clock (MockFactory ignores ``bounce_time``).
 
 RS-485 rating pad protocol (9600 8N1 by default; the framing of :mod:`civiq.edge.devices.display.asciiframe`:
 ``STX AA C payload ETX HH``, ``HH`` = XOR of address..ETX as two upper-case hex digits). docs/technician.md
@@ -149,8 +149,10 @@ class GpioRatingPad(RatingPad):
     def indicate(self, state: str) -> None:
         super().indicate(state)
         if self.led is not None:
-            if state in ("open", "reasons"):
+            if state == "open":
                 self.led.on()
+            elif state == "reasons":  # blinking: a low score waits for the reason keys
+                self.led.blink(on_time=0.4, off_time=0.4)
             else:
                 self.led.off()
 
