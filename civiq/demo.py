@@ -369,6 +369,7 @@ class Demo:
         if self.port_note:
             lines += [f"  note: {self.port_note}", ""]
         lines.append(f"  Dashboard  {self.url}")
+        lines.append(f"  Reports    {self.url}reports   (per day/week/month, ratings, Excel)")
         for i, lg in enumerate(self.logins):
             role = roles[lg.role].format(center=names.get(lg.center or "", lg.center))
             lines.append(f"  {'Logins' if i == 0 else '':9}  {lg.user:<{width}} / {lg.password}   ({role})")

@@ -17,6 +17,7 @@ order of the events does not change the last digit), percentiles are nearest-ran
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -139,10 +140,11 @@ def _acc(group: dict[Any, _Acc], key: Any) -> _Acc:
     return a
 
 
-def _natural(key: str | None) -> tuple[int, int, str]:
+def _natural(key: str | None) -> tuple[int, list[Any]]:
+    """Ids in a person's order: "2" before "10", "c2" before "c10"; None (no id) last."""
     if key is None:
-        return (2, 0, "")
-    return (0, int(key), "") if key.isdigit() else (1, 0, key)
+        return (1, [])
+    return (0, [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in re.findall(r"\d+|\D+", key)])
 
 
 def compute(events: Iterable[EventRow], period: Period, names: Mapping[str, Any], *, center: str,
