@@ -101,6 +101,7 @@ async def test_bad_queries_get_clear_errors(client) -> None:  # noqa: ANN001
     assert "period" in (await _json(admin, "/api/v1/reports?center=hcm-q1&period=year", 400))["error"]
     assert "2026-12-05" in (await _json(admin, "/api/v1/reports?center=hcm-q1&date=05-12-2026", 400))["error"]
     assert "92" in (await _json(admin, "/api/v1/ratings?center=hcm-q1&from=2026-01-01&to=2026-12-05", 400))["error"]
+    assert "nowhere" in (await _json(admin, "/api/v1/reports?center=nowhere", 404))["error"]
     anon = await client(None)
     await _json(anon, f"/api/v1/reports?{Q}", 401)
     await _json(anon, "/api/v1/ratings?center=hcm-q1", 401)
@@ -124,6 +125,10 @@ async def test_technician_sees_no_satisfaction_and_viewer_no_clerks(client) -> N
     rep = await _json(viewer, f"/api/v1/reports?{Q}")
     assert rep["total"]["satisfied_share"] is not None and rep["clerks"] == []
     await _json(viewer, "/api/v1/ratings?center=hcm-q1", 403)
+    page = await (await viewer.get(f"/reports?{Q}&by=clerk")).text()
+    assert '<option value="clerk"' not in page and 'id="dl-ratings"' not in page
+    assert '"by": "service"' in page  # asked per clerk, shown per service
+    assert (await viewer.get(f"/reports/download?{Q}&format=ratings.csv")).status == 403
 
 
 async def test_clerk_sees_only_their_own_rows_and_ratings(client) -> None:  # noqa: ANN001

@@ -80,7 +80,10 @@ async def _report(request: web.Request, lang: str = "vi") -> tuple[User, dict[st
     center = _center(request, user)
     period, day = _period_query(request)
     clerk = user.clerk if user.role == "clerk" else None
-    rep = await call(ctx_of(request).view.report, center, period, day, clerk, lang)
+    view = ctx_of(request).view
+    if center not in {r["center"] for r in await call(view.overview)}:
+        raise ApiError(404, f"no center {center!r}")
+    rep = await call(view.report, center, period, day, clerk, lang)
     return user, scoped(rep, user)
 
 
