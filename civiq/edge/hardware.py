@@ -162,7 +162,8 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
         elif r.kind == "serial":
             dev = SerialRatingPad(r.id, r.counter, transport(r.port, r.baudrate), r.address, on_score,
                                   on_reason=on_reason, reason_codes={c: reason for reason, c in r.reason_keys.items()},
-                                  scale=cfg.rating.scale if cfg.rating else 5)
+                                  scale=cfg.rating.scale if cfg.rating else 5, poll_interval=0.2,
+                                  idle_poll_interval=1.0)
             add(dev, r.port)
         else:
             dev = PageRatingPad(r.id, r.counter)

@@ -9,7 +9,7 @@ from tests.e2e.centers import write_center
 
 RATING = """\
 clerks: {lan: {name: "Nguyễn Thị Lan", code: "4821"}}
-rating: {scale: 5, window_s: 30, reasons_wait_s: 3}
+rating: {scale: 5, window_s: 30, reasons_wait_s: 2}
 ratingpads:
   - {id: r1, counter: c1, kind: gpio, keys: {1: 7, 2: 8, 3: 9, 4: 10, 5: 11}, led_pin: 18, debounce_ms: 50}
   - {id: r2, counter: c2, kind: serial, port: /dev/civiq-rating, baudrate: 9600, address: 21, reason_keys: {wait: a, attitude: b}}

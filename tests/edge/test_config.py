@@ -121,6 +121,7 @@ def test_large_ward_has_the_promised_hardware() -> None:
     assert all(s.portal_url is None or s.portal_url.startswith("https://dichvucong.gov.vn/") for s in cfg.services)
     assert cfg.serial_ports() == {"/dev/civiq-printer": 19200, "/dev/civiq-rs485": 9600}
     assert cfg.speaker is not None and cfg.speaker.counter_names["c3"] == "quầy số 3"
+    assert cfg.rating is not None and {r.counter for r in cfg.ratingpads} == {c.id for c in cfg.counters}
 
 
 def test_check_main_prints_a_summary_per_good_file_and_every_problem_of_a_bad_one(tmp_path: Path) -> None:
@@ -136,7 +137,7 @@ def test_check_main_prints_a_summary_per_good_file_and_every_problem_of_a_bad_on
     out = io.StringIO()
     assert check_main([str(EXAMPLES / "large-ward.yaml")], env=NO_ENV, out=out) == 0
     assert out.getvalue().splitlines()[-1].startswith(f"OK {EXAMPLES / 'large-ward.yaml'}: center hcm-saigon, "
-                                                      "8 services, 8 counters, 20 devices")
+                                                      "8 services, 8 counters, 28 devices")
 
 
 def test_base_is_valid_and_pins_are_normalised(tmp_path: Path) -> None:

@@ -26,7 +26,10 @@ RS-485 rating pad protocol (9600 8N1 by default; the framing of :mod:`civiq.edge
   dark, ``'1'`` score keys lit, ``'2'`` reason keys lit, ``'3'`` thank-you (the pad flashes, then goes dark).
 * ping: ``STX AA 'P' ETX HH`` -> ``ACK AA``.
 
-A pad that misses ``offline_after`` polls in a row is ``offline``; ``ok`` again at its first answer.
+The agent polls a pad every ``poll_interval`` (0.2 s) while its counter accepts a rating and every
+``idle_poll_interval`` otherwise (1 s in the agent: presses outside a window are still counted), so a bus
+of call pads is not slowed down by the rating pads. A pad that misses ``offline_after`` polls in a row is
+``offline``; ``ok`` again at its first answer, when its lamps are set again.
 """
 
 from __future__ import annotations
@@ -176,11 +179,11 @@ class SerialRatingPad(RatingPad):
 
     def __init__(self, device_id: str, counter: str, transport: SerialTransport, address: int,
                  on_score: Callable[[int], None], *, on_reason: Callable[[str], None] = lambda r: None,
-                 reason_codes: Mapping[str, str] | None = None, scale: int = 5, poll_interval: float = 0.1,
-                 timeout: float = 0.2, offline_after: int = 3) -> None:
+                 reason_codes: Mapping[str, str] | None = None, scale: int = 5, poll_interval: float = 0.2,
+                 idle_poll_interval: float | None = None, timeout: float = 0.2, offline_after: int = 3) -> None:
         super().__init__(device_id, counter)
-        if poll_interval <= 0:
-            raise ValueError(f"rating pad {device_id}: poll_interval must be > 0")
+        if poll_interval <= 0 or (idle_poll_interval is not None and idle_poll_interval <= 0):
+            raise ValueError(f"rating pad {device_id}: poll intervals must be > 0")
         self.transport = transport
         self.address = address
         self.on_score, self.on_reason = on_score, on_reason
@@ -189,7 +192,11 @@ class SerialRatingPad(RatingPad):
         if bad:
             raise ValueError(f"rating pad {device_id}: reason key codes are a-h, not {bad[0]!r}")
         self.scale = scale
-        self.poll_interval = poll_interval
+        # polled often while its counter accepts a rating, seldom otherwise (the bus is shared with call pads)
+        self.busy_interval = poll_interval
+        self.idle_interval = poll_interval if idle_poll_interval is None else idle_poll_interval
+        self.poll_interval = self.idle_interval
+        self._wake = threading.Event()
         self.offline_after = max(1, offline_after)
         self.link = AsciiFrameLink(transport, address, timeout=timeout, where=self.describe())
         self._taken = NONE_SEQ  # sequence digit of the last press taken
@@ -216,6 +223,7 @@ class SerialRatingPad(RatingPad):
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread:
             self._thread.join(5)
         self._thread = None
@@ -226,7 +234,8 @@ class SerialRatingPad(RatingPad):
                 self.poll_once()
             except Exception:  # noqa: BLE001 - the poll thread must survive anything
                 log.exception("%s: unexpected error while polling", self.describe())
-            self._stop.wait(self.poll_interval)
+            self._wake.wait(self.poll_interval)
+            self._wake.clear()
 
     def poll_once(self) -> str | None:
         """One poll: deliver the press (if a new one came) and return its key."""
@@ -272,6 +281,11 @@ class SerialRatingPad(RatingPad):
         if self.health().state != DeviceState.ok:
             log.info("%s answers again", self.describe())
             self.set_health(DeviceState.ok, "")
+            if self.lamp not in ("idle", "closed"):  # it may have been switched off and on: light it again
+                try:
+                    self.link.command(LAMP, LAMPS.get(self.lamp, "0").encode("ascii"))
+                except DisplayError as e:
+                    log.warning("%s: lamps not set again: %s", self.describe(), e)
 
     def poll(self):  # noqa: ANN201 - DeviceHealth
         """Health; when the poll thread is not running, polls once (delivering any press). Never raises."""
@@ -283,8 +297,13 @@ class SerialRatingPad(RatingPad):
         return self.health()
 
     def indicate(self, state: str) -> None:
-        """Light the pad's keys for ``state`` (raises :class:`DisplayError` when the pad does not take it)."""
+        """Light the pad's keys for ``state`` (raises :class:`DisplayError` when the pad does not take it); a
+        pad whose counter accepts a rating is polled every ``poll_interval``, else every ``idle_poll_interval``."""
         super().indicate(state)
+        fast = state in ("open", "reasons")
+        self.poll_interval = self.busy_interval if fast else self.idle_interval
+        if fast:
+            self._wake.set()  # the next poll now, not after the idle pause
         self.link.command(LAMP, LAMPS.get(state, "0").encode("ascii"))
 
     def close(self) -> None:
