@@ -75,6 +75,15 @@ def test_xlsx_has_the_sheets_headers_numbers_and_totals(store: SeriesStore) -> N
     assert rated[1][0].endswith("+07:00") and rated[1][2] == "Phường Bến Thành"
 
 
+def test_text_that_looks_like_a_formula_stays_text(store: SeriesStore) -> None:
+    rep, ratings = _report(store)
+    ratings = [dict(ratings[0], dossier="=HYPERLINK(\"http://x\")", clerk_name="=1+1")]
+    ws = load_workbook(io.BytesIO(report_xlsx(rep, ratings)))["Đánh giá"]
+    assert ws["Q2"].value == '=HYPERLINK("http://x")' and ws["Q2"].data_type == "s"
+    assert ws["K2"].data_type == "s"
+    assert load_workbook(io.BytesIO(report_xlsx(rep, ratings)))["Theo dịch vụ"]["I2"].number_format == "0.0"
+
+
 def test_xlsx_for_a_technician_has_no_satisfaction(store: SeriesStore) -> None:
     rep, _ = _report(store)
     wb = load_workbook(io.BytesIO(report_xlsx(rep, None, Scope(satisfaction=False, clerks=False, ratings=False))))

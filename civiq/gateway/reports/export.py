@@ -169,6 +169,7 @@ def province_xlsx(prov: Mapping[str, Any], scope: Scope = FULL) -> bytes:
         c.font = Font(bold=True)
     for r in prov["centers"]:
         ws.append([r["key"], r["name"]] + [cell(r, k, kind) for k, _, kind in cols])
+    _finish_sheet(ws, 3, 3, [kind for _, _, kind in cols])
     ws.freeze_panes = "C3"
     ws.column_dimensions["B"].width = 30
     buf = io.BytesIO()
@@ -177,6 +178,21 @@ def province_xlsx(prov: Mapping[str, Any], scope: Scope = FULL) -> bytes:
 
 
 # ------------------------------------------------------------------------------------------ Excel
+FORMATS = {"s": "0.0", "pct": "0.0", "score": "0.00", "n": "0"}
+
+
+def _finish_sheet(ws: Any, first_row: int, first_col: int, kinds: Sequence[str]) -> None:
+    """Number formats per column kind, and text that starts with "=" kept as text (openpyxl would otherwise
+    write a formula: a dossier code or a name is never one)."""
+    for row in ws.iter_rows(min_row=first_row):
+        for c in row:
+            if isinstance(c.value, str) and c.value.startswith("="):
+                c.data_type = "s"
+            i = c.column - first_col
+            if 0 <= i < len(kinds) and isinstance(c.value, int | float):
+                c.number_format = FORMATS.get(kinds[i], "General")
+
+
 def report_xlsx(report: Mapping[str, Any], ratings: Sequence[Mapping[str, Any]] | None = None,
                 scope: Scope = FULL) -> bytes:
     """The workbook (see the module docstring) as bytes."""
@@ -226,6 +242,7 @@ def report_xlsx(report: Mapping[str, Any], ratings: Sequence[Mapping[str, Any]] 
         gs.append(["", TOTAL_LABEL] + [cell(report["total"], k, kind) for k, _, kind in cols])
         for c in gs[1] + gs[gs.max_row]:
             c.font = bold
+        _finish_sheet(gs, 2, 3, [kind for _, _, kind in cols])
         gs.freeze_panes = "C2"
         gs.column_dimensions["B"].width = 28
         for i in range(3, len(cols) + 3):
@@ -238,6 +255,7 @@ def report_xlsx(report: Mapping[str, Any], ratings: Sequence[Mapping[str, Any]] 
             c.font = bold
         for r in ratings:
             rs.append([_rating_cell(r, k, p["tz"]) for k, _ in RATING_COLUMNS])
+        _finish_sheet(rs, 2, 1, [])
         rs.freeze_panes = "A2"
     buf = io.BytesIO()
     wb.save(buf)
