@@ -18,7 +18,10 @@ ratingpads:
 """
 
 
-def write_rating_center(dir: Path, port: int, *, http_port: int = 0, extra: str = "") -> Path:
+def write_rating_center(dir: Path, port: int, *, http_port: int = 0, extra: str = "",
+                        allow: tuple[str, ...] = ()) -> Path:
+    """The center file; ``allow``: the addresses of ``rating.allow`` (tablets on the LAN)."""
     p = write_center(dir, port, http_port=http_port)
-    p.write_text(p.read_text("utf-8") + RATING + extra, encoding="utf-8")
+    rating = RATING.replace("reasons_wait_s: 2}", f"reasons_wait_s: 2, allow: {list(allow)}}}") if allow else RATING
+    p.write_text(p.read_text("utf-8") + rating + extra, encoding="utf-8")
     return p

@@ -4,7 +4,9 @@ outside the window is ignored and counted in the pad's health; the RS-485 pad li
 
 from __future__ import annotations
 
+import http.client
 import json
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,3 +117,45 @@ def test_the_rs485_pad_lights_its_keys_and_rates_with_reasons_through_the_sim_ap
         "B001", 2, ["wait", "attitude"], "pad:r2")
     assert (ev.data["clerk"], ev.data["dossier"], ev.data["counter"]) == ("lan", "H29.22-241205-0001", "c2")
     assert pad.lamps[:2] == ["1", "2"] and pad.lamp == "3"  # score keys, reason keys, thank you
+
+
+TABLET, STRANGER = "127.0.0.3", "127.0.0.2"  # not "this machine" for the agent: two devices on the LAN
+
+
+def post_from(port: int, path: str, body: dict, source: str) -> tuple[int, dict]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10, source_address=(source, 0))
+    try:
+        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        r = conn.getresponse()
+        return r.status, json.loads(r.read())
+    finally:
+        conn.close()
+
+
+def test_only_the_tablets_in_rating_allow_may_rate_from_the_lan(tmp_path: Path, broker) -> None:  # noqa: ANN001
+    cfg = load_config(write_rating_center(tmp_path, broker.port, allow=(TABLET,)))
+    agent = make_agent(cfg, simulate=True)
+    server = WebThread(agent_app(agent_routes(agent))).start()
+    try:
+        agent.on_dispenser_press("A")
+        agent.counter_action("c2", "next")
+        agent.counter_action("c2", "done")
+        status, body = post_from(server.port, "/api/rate/c2", {"score": 1}, STRANGER)
+        assert status == 403, body  # anyone else on the LAN: refused before it counts for anything
+        assert agent.rating.window("c2")["state"] == "open"
+        status, body = post_from(server.port, "/api/rate/c2", {"score": 5}, TABLET)
+        assert status == 200 and body["result"] == "recorded" and body["ticket"] == "A001", body
+        status, body = post_from(server.port, "/api/rate/c2", {"score": 1}, TABLET)
+        assert status == 409 and body["result"] == "repeat", body  # one rating per ticket
+        status, body = post_from(server.port, "/api/rate/c1", {"score": 4}, TABLET)
+        assert status == 409 and body["result"] == "no_window", body  # nobody served at c1
+        assert post_from(server.port, "/api/counters/c2/next", {}, TABLET)[0] == 403  # it may rate, only that
+        with pytest.raises(urllib.error.HTTPError) as nope:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/rate/c9", timeout=10)
+        assert nope.value.code == 404  # no rating page for that counter
+    finally:
+        server.stop()
+        agent.hall.close()
+        agent.hw.close()
+        agent.sim.stop()
+        agent.store.close()
