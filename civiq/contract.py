@@ -126,7 +126,7 @@ class DeviceState(StrEnum):
 
 class DeviceInfo(Model):
     id: Ident
-    kind: str  # printer, display, keypad, dispenser, qrboard, speaker
+    kind: str  # printer, display, keypad, dispenser, qrboard, speaker, ratingpad
     model: str = ""
 
 
