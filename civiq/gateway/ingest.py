@@ -201,6 +201,7 @@ class Ingest:
         self.batch_max = batch_max
         self.batch_window_s = batch_window_s
         self.save_interval_s = save_interval_s
+        self._births_unsaved = False  # a birth applied since the state was last saved
         self.prune_interval_s = prune_interval_s
         self.heartbeat_check_s = heartbeat_check_s
         self.silence_check_s = silence_check_s
@@ -491,8 +492,11 @@ class Ingest:
                 if now_m >= next_gap:
                     next_gap = now_m + 0.5
                     self._watch_gaps()
-                if now_m >= next_save:
+                if now_m >= next_save or self._births_unsaved:
+                    # a birth brings names (center, services, counters, clerks) that `civiq gateway report`
+                    # reads from the saved state: saved at once, not up to save_interval_s later
                     next_save = now_m + self.save_interval_s
+                    self._births_unsaved = False
                     self._save_state()
                 if now_m >= next_prune:
                     next_prune = now_m + self.prune_interval_s
@@ -626,6 +630,7 @@ class Ingest:
             assert isinstance(m, Status)
             new = st.apply_status(c, n, m, rcv)
             if new and m.online:
+                self._births_unsaved = True
                 if m.alive_s is None:
                     self._alive_s.pop((c, n), None)
                 else:
