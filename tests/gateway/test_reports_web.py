@@ -102,6 +102,7 @@ async def test_bad_queries_get_clear_errors(client) -> None:  # noqa: ANN001
     assert "2026-12-05" in (await _json(admin, "/api/v1/reports?center=hcm-q1&date=05-12-2026", 400))["error"]
     assert "92" in (await _json(admin, "/api/v1/ratings?center=hcm-q1&from=2026-01-01&to=2026-12-05", 400))["error"]
     assert "nowhere" in (await _json(admin, "/api/v1/reports?center=nowhere", 404))["error"]
+    assert "nowhere" in (await _json(admin, "/api/v1/ratings?center=nowhere", 404))["error"]
     anon = await client(None)
     await _json(anon, f"/api/v1/reports?{Q}", 401)
     await _json(anon, "/api/v1/ratings?center=hcm-q1", 401)

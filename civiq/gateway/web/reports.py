@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
-from civiq.clock import local_day
+from civiq.clock import DEFAULT_TZ, local_day
 from civiq.gateway.reports import PERIODS, PeriodError, period_of
 from civiq.gateway.reports.export import (
     Scope,
@@ -81,10 +81,15 @@ async def _report(request: web.Request, lang: str = "vi") -> tuple[User, dict[st
     period, day = _period_query(request)
     clerk = user.clerk if user.role == "clerk" else None
     view = ctx_of(request).view
-    if center not in {r["center"] for r in await call(view.overview)}:
-        raise ApiError(404, f"no center {center!r}")
+    await _known(request, center)
     rep = await call(view.report, center, period, day, clerk, lang)
     return user, scoped(rep, user)
+
+
+async def _known(request: web.Request, center: str) -> None:
+    """404 for a center the gateway has never heard of (a typo must not look like an empty report)."""
+    if center not in {r["center"] for r in await call(ctx_of(request).view.overview)}:
+        raise ApiError(404, f"no center {center!r}")
 
 
 def _rating_range(request: web.Request) -> tuple[datetime, datetime, str, str]:
@@ -108,7 +113,8 @@ def _rating_range(request: web.Request) -> tuple[datetime, datetime, str, str]:
 def _tz(request: web.Request) -> str:
     view = ctx_of(request).view
     store = getattr(view, "report_store", None)
-    return store.tz if store is not None else view.state.tz  # type: ignore[attr-defined]
+    state = getattr(view, "state", None)
+    return store.tz if store is not None else getattr(state, "tz", DEFAULT_TZ)
 
 
 async def _ratings(request: web.Request, user: User, center: str, since: datetime,
@@ -168,6 +174,7 @@ async def api_ratings(request: web.Request) -> web.Response:
     """Every rating of a center from local day ``from`` to ``to`` (inclusive); ``format=csv`` for the CSV."""
     user = require_user(request)
     center = _center(request, user)
+    await _known(request, center)
     since, until, d0, d1 = _rating_range(request)
     rows = await _ratings(request, user, center, since, until)
     if request.query.get("format") == "csv":
