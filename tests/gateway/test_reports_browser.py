@@ -93,6 +93,12 @@ def test_report_page_in_vietnamese_shows_the_reports_numbers(tmp_path: Path) -> 
             page.wait_for_selector('#rep-table tbody tr[data-key="c01"]')
             rows = page.locator("#rep-table tbody tr td:first-child").all_text_contents()
             assert rows == ["Nguyễn Thị Lan", "Trần Văn Minh", "Lê Thu Hà", "(chưa đăng nhập)"]
+            # English on demand: the same numbers, English words
+            page.click("#lang-toggle")
+            page.wait_for_selector('html[lang="en"] #rep-table tbody tr[data-key="c01"]')
+            assert page.text_content("h1") == "Service quality report"
+            assert page.locator("#rep-table tbody tr td:first-child").all_text_contents()[-1] == "(not signed in)"
+            assert page.text_content('[data-field="served"] .value') == str(t["served"])
             # the Excel button gives a workbook
             with page.expect_download() as dl:
                 page.click("#dl-xlsx")
@@ -111,6 +117,47 @@ def test_report_page_in_vietnamese_shows_the_reports_numbers(tmp_path: Path) -> 
             page.click('#rep-table tr[data-key="hcm-q1"] a')
             page.wait_for_selector('#rep-table tbody tr[data-key="A"]')
             assert page.text_content('[data-field="served"] .value') == str(t["served"])
+    finally:
+        srv.stop()
+        users.close()
+        store.close()
+
+
+def test_todays_report_follows_new_events(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A report whose period holds today re-reads its numbers (every minute; here every 0.3 s)."""
+    from civiq.clock import local_day
+    from civiq.gateway.web import reports as web_reports
+    from tests.conftest import wait_for
+
+    monkeypatch.setattr(web_reports, "REFRESH_S", 0.3)
+    clock = SystemClock()
+    today = date.fromisoformat(local_day(clock.now()))
+    view = MemoryView(clock=clock)
+    store = SeriesStore(tmp_path / "series.db")
+    view.state.apply_status("hcm-q1", "pi-1", sample.birth(), clock.now())
+    evs = sample.sample_events([today], 60, seed=9)
+    half = len(evs) // 2
+    store.add_events([("hcm-q1", n, e) for n, e in evs[:half]])
+    view.report_store = store
+    users = UserStore(tmp_path / "users.db")
+    users.add_user("lan", "lan-pass-123", "center_manager", center="hcm-q1")
+    srv = ServerThread(create_app(view, users, secret=b"reports-browser-0123456789", clock=clock,
+                                  public_base_url="http://127.0.0.1"))
+    url = f"http://127.0.0.1:{srv.port}"
+    try:
+        with chromium() as browser, checked_page(browser) as page:
+            page.goto(f"{url}/login?next=/reports")
+            page.fill("#user", "lan")
+            page.fill("#password", "lan-pass-123")
+            page.click("#login-form button[type=submit]")
+            page.wait_for_selector('[data-field="served"] .value')
+            before = view.report("hcm-q1", "day", today.isoformat())["total"]["served"]
+            assert page.text_content('[data-field="served"] .value') == str(before)
+            store.add_events([("hcm-q1", n, e) for n, e in evs[half:]])
+            after = view.report("hcm-q1", "day", today.isoformat())["total"]["served"]
+            assert after > before
+            wait_for(lambda: page.text_content('[data-field="served"] .value') == str(after), timeout=10,
+                     what="the page showing the new events")
     finally:
         srv.stop()
         users.close()

@@ -38,6 +38,7 @@ MAX_RATING_DAYS = 92
 SAT_KEYS = ("ratings", "satisfied", "satisfied_share", "score_mean_5", "reasons", "coverage")
 BY = ("service", "counter", "clerk")
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+REFRESH_S = 60.0  # a report page whose period holds today re-reads its numbers this often
 
 
 def scope_of(user: User) -> Scope:
@@ -270,7 +271,7 @@ async def reports_page(request: web.Request) -> web.Response:
                           "next_href": href("/reports", date=next_day, by=by),
                           "dl_xlsx": href("/reports/download", format="xlsx"),
                           "dl_csv": href("/reports/download", format="csv"), "dl_ratings": dl_ratings},
-                  boot={"center": center, "data": {"report": rep, "by": by, "period": kind,
+                  boot={"center": center, "data": {"report": rep, "by": by, "period": kind, "refresh_s": REFRESH_S,
                                                    "can": {"ratings": scope.ratings}}})
 
 
@@ -302,4 +303,4 @@ async def _province_page(request: web.Request, user: User, lang: str,
                           "dl_xlsx": href("/reports/download", format="xlsx"),
                           "dl_csv": href("/reports/download", format="csv"), "dl_ratings": ""},
                   boot={"center": None, "data": {"province": prov, "by": "center", "period": kind,
-                                                 "can": {"ratings": False}}})
+                                                 "refresh_s": REFRESH_S, "can": {"ratings": False}}})

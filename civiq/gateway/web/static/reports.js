@@ -7,7 +7,6 @@
   if (boot.page !== "reports") return;
   const T = boot.i18n || {};
   const LANG = boot.lang === "en" ? "en-GB" : "vi-VN";
-  const rep = boot.data.report;
   const by = boot.data.by;
   const $ = (id) => document.getElementById(id);
   function h(tag, attrs, ...children) {
@@ -30,15 +29,28 @@
   const mins = (s) => (has(s) ? dec(s / 60, 1) : "–");
   const pct = (x) => (has(x) ? `${dec(100 * x, 1)} %` : "–");
   const score = (x) => (has(x) ? dec(x, 2) : "–");
-  const sat = !!(rep && rep.scope && rep.scope.satisfaction);
 
   function stat(label, value, field, cls) {
     return h("div", { class: `stat ${cls || ""}`, "data-field": field },
       h("span", { class: "label" }, label), h("span", { class: "value" }, value));
   }
-  if (boot.data.province) provincePage(boot.data.province); else centerReport();
+  const render = (d) => (d.centers ? provincePage(d) : centerReport(d));
+  render(boot.data.province || boot.data.report);
+  // a period that holds today keeps itself up to date (every refresh_s, 60 s, from the same API)
+  const per = (boot.data.province || boot.data.report).period;
+  const today = new Date(boot.server_now || Date.now()).toLocaleDateString("en-CA", { timeZone: per.tz });
+  if (per.first <= today && today <= per.last) {
+    const q = new URLSearchParams(location.search);
+    q.delete("by");
+    q.set("lang", boot.lang);
+    setInterval(() => {
+      fetch(`/api/v1/reports?${q}`, { credentials: "same-origin" })
+        .then((r) => (r.ok ? r.json() : null)).then((d) => { if (d) render(d); }).catch(() => {});
+    }, 1000 * (boot.data.refresh_s || 60));
+  }
 
-  function centerReport() {
+  function centerReport(rep) {
+    const sat = !!(rep.scope && rep.scope.satisfaction);
     // ------------------------------------------------------------------ heading and totals
     const p = rep.period;
     const kindWord = T[`p_${p.kind}`] || p.kind;
