@@ -153,6 +153,17 @@ def test_mixed_scales_and_the_satisfied_rule() -> None:
     assert t["coverage"] is None  # nothing served in this log: no coverage to speak of
 
 
+def test_what_a_broken_device_sends_is_skipped_not_miscounted() -> None:
+    t0 = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
+    bad = [{"score": 5, "scale": 5, "reasons": "slow"}, {"score": "5", "scale": 5}, {"score": True, "scale": 5},
+           {"score": 3, "scale": 3}, {"score": 0, "scale": 4}, {"scale": 5}]
+    rows = [_row("pi-2", i + 1, t0, "ticket.rated", {"ticket": f"B{i:03d}", "day": "2026-12-05", **b})
+            for i, b in enumerate(bad)]
+    rep = compute(rows, period_of("day", "2026-12-05"), {}, center="x", tz="Asia/Ho_Chi_Minh")
+    # the first is a valid 5 whose reasons are not a list (no reason counted, not "s", "l", "o", "w")
+    assert (rep["total"]["ratings"], rep["total"]["reasons"], rep["ratings_ignored"]) == (1, {}, 5)
+
+
 def test_period_bounds_are_local_midnights() -> None:
     p = period_of("month", "2026-12-31")
     since, until = p.bounds("Asia/Ho_Chi_Minh")

@@ -69,6 +69,12 @@ def valid_rating(d: Mapping[str, Any]) -> tuple[int, int] | None:
     return (score, scale) if 1 <= score <= scale else None
 
 
+def reason_ids(d: Mapping[str, Any]) -> list[str]:
+    """The reason ids of a rating; anything but a list of strings (a device can send anything) gives none."""
+    rs = d.get("reasons")
+    return [r[:64] for r in rs if isinstance(r, str)] if isinstance(rs, list) else []
+
+
 def ticket_key(node: str, d: Mapping[str, Any], ts: datetime, tz: str) -> tuple[str, str, str]:
     """How events of one ticket are joined: (node, the ticket's ``day``, label). Events without ``day`` use
     their own local day."""
@@ -216,7 +222,7 @@ def compute(events: Iterable[EventRow], period: Period, names: Mapping[str, Any]
             rated.add(k)
             score, scale = sc
             ok = satisfied(score, scale)
-            reasons = [str(r)[:64] for r in d.get("reasons") or [] if isinstance(r, str)]
+            reasons = reason_ids(d)
             scores.setdefault(scale, Counter())[score] += 1
             for a in accs:
                 a.ratings += 1

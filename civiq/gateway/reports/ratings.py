@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from civiq.contract import satisfied
-from civiq.gateway.reports.compute import EventRow, ticket_key, valid_rating
+from civiq.gateway.reports.compute import EventRow, reason_ids, ticket_key, valid_rating
 from civiq.gateway.reports.periods import Period
 
 
@@ -52,7 +52,7 @@ def rating_rows(events: Iterable[EventRow], names: Mapping[str, Any], *, center:
         score, scale = sc
         svc = str(d["service"]) if d.get("service") is not None else None
         ctr = str(d["counter"]) if d.get("counter") is not None else None
-        rs = [str(r) for r in d.get("reasons") or [] if isinstance(r, str)]
+        rs = reason_ids(d)
         dossier = d.get("dossier") if isinstance(d.get("dossier"), str) else dossiers.get(k)
         out.append({
             "id": f"{center}/{e.node}/{e.seq}", "ts": e.ts.isoformat(), "center": center,
