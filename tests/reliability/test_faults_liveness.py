@@ -309,11 +309,22 @@ def test_flapping_link_one_alert_one_recovery(gateway: Gateway, clock: FakeClock
         while time.monotonic() < end:
             births += node_status(gateway) == "online"
             proxy.cut()  # the link drops every `period` seconds, whether the agent got back in time or not
+            proxy_last_cut = time.monotonic()
             agent.sim.press_button("A")  # the queue goes on while the link flaps
             time.sleep(period)
             clock.advance(period)
-        # the agent's backoff grows while connections last < 10 s (up to 30 s): then it settles
-        wait_for(lambda: node_status(gateway) == "online", timeout=45, what="online after the flapping")
+        # the agent's backoff grows while connections last < 10 s (up to 30 s): then it settles. Wait for
+        # the gateway to hold the birth of the agent's connection made after the last cut (an "online" from
+        # before that cut may still stand until its will or silence is seen, and would go offline after)
+        def settled() -> bool:
+            sess = agent.link._session  # noqa: SLF001
+            node = gateway.state.node(CENTER, NODE) or {}
+            return (sess is not None and sess.alive and sess.started > last_cut and node.get("status") == "online"
+                    and node.get("bdseq") == sess.bdseq)
+
+        last_cut = proxy_last_cut
+        wait_for(settled, timeout=45, what="online after the flapping, on a connection made after the last cut")
+        assert gateway.ingest.wait_idle(5)
         assert births >= 2, "the link never came back between cuts: not a flap"
         assert offline_notices(gateway) == [("firing", "")], offline_notices(gateway)
         clock.advance(31)
