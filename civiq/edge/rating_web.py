@@ -208,7 +208,7 @@ main { flex: 1; min-height: 0; display: flex; flex-direction: column; align-item
   color: #0b2545; font-family: inherit; }
 .face svg { width: 11vw; height: 11vw; max-height: 30vh; }
 .face .vi { display: block; font-size: 2.3vw; font-weight: 700; line-height: 1.2; margin-top: 1vh; }
-.face .en { display: block; font-size: 1.6vw; margin: 0; }
+.face .en { display: block; font-size: 1.6vw; margin: 0; } .face .words { display: block; }
 .face:active { transform: scale(.97); }
 #reasons { display: grid; grid-template-columns: repeat(auto-fill, minmax(28vw, 1fr)); gap: 1.5vw; width: 100%; margin: 2vh 0; }
 .reason { font-family: inherit; font-size: 2.8vw; font-weight: 700; padding: 2.2vh 1.5vw; border-radius: 1.5vw;
@@ -224,6 +224,17 @@ main { flex: 1; min-height: 0; display: flex; flex-direction: column; align-item
 .thanks .big { font-size: 7vw; color: #2e7d32; }
 .refused .big { color: #b71c1c; }
 [hidden] { display: none !important; }
+/* a tablet held upright: the faces one under the other, face and words side by side */
+@media (orientation: portrait) {
+  header h1 { font-size: 4vw; } header .c { font-size: 5.5vw; }
+  .big { font-size: 6.5vw; } .en { font-size: 3.6vw; } .ticket { font-size: 5vw; margin: 1vh 0; }
+  #faces { grid-template-columns: 1fr; gap: 1.2vh; margin-top: 1vh; }
+  .face { display: flex; align-items: center; gap: 5vw; padding: .8vh 5vw; text-align: left; }
+  .face svg { width: 9vh; height: 9vh; flex: none; }
+  .face .vi { font-size: 5.5vw; margin: 0; } .face .en { font-size: 3.6vw; }
+  #reasons { grid-template-columns: 1fr; gap: 1.2vh; } .reason { font-size: 5.5vw; padding: 1.6vh 3vw; }
+  #send { font-size: 6.5vw; } .thanks .big { font-size: 11vw; }
+}
 __BADGE__
 </style></head>
 <body>
@@ -260,7 +271,8 @@ function openScreen(w) {
     '<div class="ticket">Số <b id="ticket">' + esc(w.ticket) + '</b></div>' +
     '<div id="faces" style="--n:' + st.scale + '">' + st.levels.map(function (l) {
       return '<button class="face" data-score="' + l.score + '">' + face(l.score, st.scale) +
-        '<span class="vi">' + esc(l.vi) + '</span><span class="en">' + esc(l.en) + '</span></button>';
+        '<span class="words"><span class="vi">' + esc(l.vi) + '</span><span class="en">' + esc(l.en) +
+        '</span></span></button>';
     }).join('') + '</div><div class="bar"><div id="left"></div></div>');
   countdown(w.seconds_left);
 }

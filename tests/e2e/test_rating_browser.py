@@ -52,6 +52,13 @@ def rated(agent: Any) -> list[Any]:
     return [e for e in agent.store.events() if e.type == EventType.ticket_rated]
 
 
+def fits(page: Any) -> bool:
+    """Everything on the screen: nothing to scroll, nothing cut."""
+    return page.evaluate("() => { const d = document.documentElement, s = document.getElementById('screen');"
+                         " return d.scrollHeight <= innerHeight && d.scrollWidth <= innerWidth"
+                         " && s.scrollHeight <= s.clientHeight + 1; }")
+
+
 def serve(agent: Any, counter: str, service: str) -> str:
     agent.on_dispenser_press(service)
     t = agent.counter_action(counter, "next")
@@ -85,12 +92,14 @@ def test_the_page_shows_the_window_takes_a_low_score_and_a_reason(agent, tmp_pat
         if UPDATE:
             shutil.copy(shot, DOCS_IMG / "rating-page.png")
 
+        assert fits(page)
         page.click("button.face[data-score='2']")
         page.wait_for_selector("button.reason[data-reason='wait']")
         assert "Ông/bà chưa hài lòng về điều gì?" in page.inner_text("#screen")
         page.click("button.reason[data-reason='wait']")
         wait_for(lambda: agent.rating.window("c1")["reasons"] == ["wait"], what="the reason taken by the agent")
         page.screenshot(path=str(tmp_path / "rating-reasons.png"))
+        assert fits(page)
         page.click("#send")
         page.wait_for_function("document.getElementById('screen').className === 'thanks'")
         assert "Cảm ơn ông/bà!" in page.inner_text("#screen")
@@ -99,9 +108,17 @@ def test_the_page_shows_the_window_takes_a_low_score_and_a_reason(agent, tmp_pat
             label, 2, ["wait"], "page", "c1")
         page.wait_for_function("document.getElementById('screen').className === 'idle'", timeout=8000)
 
-        # the next citizen rates on the GPIO keys of the same counter: the page thanks them too
-        second = serve(agent, "c1", "B")
-        page.wait_for_function("t => document.getElementById('ticket')?.textContent === t", arg=second)
-        agent.sim.rate("r1", 5)
-        page.wait_for_function("document.getElementById('screen').className === 'thanks'")
+        # the next citizen rates on the GPIO keys of the same counter: the page (and a tablet held upright
+        # beside it) thanks them too
+        with checked_page(browser, width=600, height=1024) as upright:
+            upright.goto(f"{agent.test_url}/rate/c1")
+            upright.wait_for_function("document.getElementById('counter').textContent === 'Quầy 1'")
+            second = serve(agent, "c1", "B")
+            for p in (page, upright):
+                p.wait_for_function("t => document.getElementById('ticket')?.textContent === t", arg=second)
+            assert fits(upright)
+            upright.screenshot(path=str(tmp_path / "rating-upright.png"))
+            agent.sim.rate("r1", 5)
+            for p in (page, upright):
+                p.wait_for_function("document.getElementById('screen').className === 'thanks'")
         assert [e.data["ticket"] for e in rated(agent)] == [label, second]
