@@ -167,3 +167,17 @@ def test_the_engine_refuses_what_is_not_a_rating(tmp_path: Path, clock: FakeCloc
         again.rate(t.label, t.day, "c1", "A", 4, 4)
     (ev,) = [e for e in again.store.events() if e.type == EventType.ticket_rated]
     assert ev.data["reasons"] == ["wait"]
+
+
+def test_a_four_level_desk(tmp_path: Path, clock: FakeClock) -> None:
+    eng = QueueEngine(EdgeStore(tmp_path / "q.db"), clock, SERVICES, COUNTERS)
+    desk = RatingDesk(RatingConfig(scale=4), clock=clock, commit=eng.rate, devices=DEVICES)
+    eng.subscribe(desk.on_event)
+    serve(eng)
+    assert desk.press("rp1", 5).result == "error"  # no fifth level
+    assert desk.press("rp1", 3).result == "recorded"  # 3 of 4 is satisfied: no reasons asked
+    serve(eng)
+    assert desk.press("rp1", 2).result == "reasons"  # 2 of 4 is not
+    clock.advance(8)
+    (out,) = desk.tick()
+    assert [(e.data["score"], e.data["scale"]) for e in rated(eng)] == [(3, 4), (2, 4)] and out.result == "recorded"
