@@ -159,3 +159,24 @@ def test_only_the_tablets_in_rating_allow_may_rate_from_the_lan(tmp_path: Path, 
         agent.hw.close()
         agent.sim.stop()
         agent.store.close()
+
+
+def test_a_center_without_a_rating_section_has_no_rating(tmp_path: Path, broker) -> None:  # noqa: ANN001
+    from tests.e2e.centers import write_center
+
+    agent = make_agent(load_config(write_center(tmp_path, broker.port)), simulate=True)
+    server = WebThread(agent_app(agent_routes(agent) + sim_routes(agent.sim))).start()
+    try:
+        assert agent.rating is None and agent.link.rating_scale is None and agent.link.rating_reasons == {}
+        with pytest.raises(urllib.error.HTTPError) as nope:
+            urllib.request.urlopen(f"http://127.0.0.1:{server.port}/api/rating", timeout=10)
+        assert nope.value.code == 404
+        with pytest.raises(urllib.error.HTTPError) as nope:
+            post(f"http://127.0.0.1:{server.port}/sim/rate/r1?score=4")
+        assert nope.value.code == 404 and "no rating device 'r1'" in nope.value.read().decode()
+    finally:
+        server.stop()
+        agent.hall.close()
+        agent.hw.close()
+        agent.sim.stop()
+        agent.store.close()
