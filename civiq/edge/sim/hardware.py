@@ -244,7 +244,7 @@ class SimHardware:
         the reasons, then "Gửi"). Whether it counts is the agent's business (a rating window must be open)."""
         r = next((r for r in self.cfg.ratingpads if r.id == pad_id), None)
         if r is None:
-            raise KeyError(f"no rating device {pad_id!r}")
+            raise KeyError(f"no rating device {pad_id!r} in the config's ratingpads")
         unknown = [x for x in reasons if x not in getattr(r, "reason_keys", {}) and r.kind != "page"]
         if unknown:
             raise KeyError(f"rating pad {pad_id} has no reason key {unknown[0]!r}")
@@ -269,7 +269,7 @@ class SimHardware:
         """The emulated RS-485 rating pad (its lamp, its waiting presses)."""
         r = next((r for r in self.cfg.ratingpads if r.id == pad_id and r.kind == "serial"), None)
         if r is None:
-            raise KeyError(f"no RS-485 rating pad {pad_id!r}")
+            raise KeyError(f"no RS-485 rating pad {pad_id!r} in the config's ratingpads")
         return self.emulators[r.port].pads[r.address]
 
     # -------------------------------------------------------------------------------- what people see
