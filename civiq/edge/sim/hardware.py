@@ -245,9 +245,14 @@ class SimHardware:
         r = next((r for r in self.cfg.ratingpads if r.id == pad_id), None)
         if r is None:
             raise KeyError(f"no rating device {pad_id!r} in the config's ratingpads")
-        unknown = [x for x in reasons if x not in getattr(r, "reason_keys", {}) and r.kind != "page"]
+        scale = self.cfg.rating.scale if self.cfg.rating is not None else 5
+        if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= scale:
+            raise ValueError(f"a score is 1 to {scale} on this center's scale, not {score!r}")
+        offered = list(self.cfg.rating.reasons) if r.kind == "page" and self.cfg.rating else list(
+            getattr(r, "reason_keys", {}))
+        unknown = [x for x in reasons if x not in offered]
         if unknown:
-            raise KeyError(f"rating pad {pad_id} has no reason key {unknown[0]!r}")
+            raise KeyError(f"rating device {pad_id} has no reason {unknown[0]!r} (it has: {', '.join(offered) or 'none'})")
         if r.kind == "gpio":
             if score not in r.keys:
                 raise ValueError(f"rating pad {pad_id} has no key for score {score!r}")
