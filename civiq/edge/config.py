@@ -786,6 +786,9 @@ class PageRatingPad(Section):
     counter: Ident = Field(description="Counter whose tickets it rates; the page is `/rate/<counter>`.",
                            examples=["c1"])
     kind: Literal["page"] = Field(description="`page`.", examples=["page"])
+    allow: list[Annotated[str, AfterValidator(_ip_address)]] = Field(
+        default=[], description="LAN addresses of this counter's tablet: they may rate at this counter only "
+        "(`rating.allow` may rate at any counter); needs `http.host: 0.0.0.0`.", examples=[["192.168.1.61"]])
 
 
 RatingPadConfig = Annotated[Union[GpioRatingPad, SerialRatingPad, PageRatingPad],  # noqa: UP007

@@ -8,8 +8,8 @@ the agent's rating API. See docs/technician.md, "Rating pads" and "The rating pa
                                       -> {"ok", "result", "ticket", "window"}; 409 when nothing can be rated
     GET  /api/rating                  scale, levels, reasons, every counter's window, every device's counts
 
-A POST answers only to this Pi and the addresses in ``rating.allow`` (a rating from any device of the LAN
-would be abused). The page, as the pads, goes through :class:`civiq.edge.rating.RatingDesk`.
+A POST answers only to this Pi, the addresses in ``rating.allow`` (any counter) and those in the page
+device's own ``allow`` (its counter only): a rating from any device of the LAN would be abused. The page, as the pads, goes through :class:`civiq.edge.rating.RatingDesk`.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from civiq.edge.web import json_response
+from civiq.edge.web import LOOPBACK, json_response
 
 
 def page_device(agent: Any, counter: str) -> str | None:
@@ -152,6 +152,8 @@ def rating_routes(agent: Any) -> list[web.RouteDef]:
         pad = page_device(agent, counter)
         if pad is None:
             return json_response({"ok": False, "error": f"counter {counter!r} has no rating page"}, 404)
+        if request.remote not in (*LOOPBACK, *everywhere, *page_allow.get(counter, ())):
+            return json_response({"ok": False, "error": f"this device may not rate at counter {counter}"}, 403)
         try:
             body = json.loads(await request.text() or "{}")
             if not isinstance(body, dict):
@@ -180,7 +182,11 @@ def rating_routes(agent: Any) -> list[web.RouteDef]:
                               "seq": out.event.seq if out.event is not None else None,
                               "window": desk.window(counter)}, status)
 
-    post.allow_from = tuple(getattr(getattr(agent.cfg, "rating", None), "allow", ()) or ())  # type: ignore[attr-defined]
+    # the middleware lets through the Pi, rating.allow and every page's own tablets; a tablet then rates only
+    # at its own counter (checked above)
+    everywhere = tuple(getattr(getattr(agent.cfg, "rating", None), "allow", ()) or ())
+    page_allow = {r.counter: tuple(r.allow) for r in getattr(agent.cfg, "ratingpads", []) if r.kind == "page"}
+    post.allow_from = everywhere + tuple(a for v in page_allow.values() for a in v)  # type: ignore[attr-defined]
     return [web.get("/api/rating", api_state), web.get("/rate/{counter}", page),
             web.get("/api/rate/{counter}/stream", sse), web.post("/api/rate/{counter}", post)]
 

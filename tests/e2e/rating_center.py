@@ -19,9 +19,13 @@ ratingpads:
 
 
 def write_rating_center(dir: Path, port: int, *, http_port: int = 0, extra: str = "",
-                        allow: tuple[str, ...] = ()) -> Path:
-    """The center file; ``allow``: the addresses of ``rating.allow`` (tablets on the LAN)."""
+                        allow: tuple[str, ...] = (), c2_tablet: tuple[str, ...] = ()) -> Path:
+    """The center file; ``allow``: the addresses of ``rating.allow`` (tablets on the LAN that may rate at any
+    counter); ``c2_tablet``: the ``allow`` of counter c2's page (its own tablet)."""
     p = write_center(dir, port, http_port=http_port)
     rating = RATING.replace("reasons_wait_s: 2}", f"reasons_wait_s: 2, allow: {list(allow)}}}") if allow else RATING
+    if c2_tablet:
+        rating = rating.replace("{id: rp2, counter: c2, kind: page}",
+                                f"{{id: rp2, counter: c2, kind: page, allow: {list(c2_tablet)}}}")
     p.write_text(p.read_text("utf-8") + rating + extra, encoding="utf-8")
     return p

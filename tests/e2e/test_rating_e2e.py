@@ -119,7 +119,8 @@ def test_the_rs485_pad_lights_its_keys_and_rates_with_reasons_through_the_sim_ap
     assert pad.lamps[:2] == ["1", "2"] and pad.lamp == "3"  # score keys, reason keys, thank you
 
 
-TABLET, STRANGER = "127.0.0.3", "127.0.0.2"  # not "this machine" for the agent: two devices on the LAN
+# not "this machine" for the agent: three devices on the LAN
+TABLET, STRANGER, C2_TABLET = "127.0.0.3", "127.0.0.2", "127.0.0.4"
 
 
 def post_from(port: int, path: str, body: dict, source: str) -> tuple[int, dict]:
@@ -133,7 +134,7 @@ def post_from(port: int, path: str, body: dict, source: str) -> tuple[int, dict]
 
 
 def test_only_the_tablets_in_rating_allow_may_rate_from_the_lan(tmp_path: Path, broker) -> None:  # noqa: ANN001
-    cfg = load_config(write_rating_center(tmp_path, broker.port, allow=(TABLET,)))
+    cfg = load_config(write_rating_center(tmp_path, broker.port, allow=(TABLET,), c2_tablet=(C2_TABLET,)))
     agent = make_agent(cfg, simulate=True)
     server = WebThread(agent_app(agent_routes(agent))).start()
     try:
@@ -150,6 +151,17 @@ def test_only_the_tablets_in_rating_allow_may_rate_from_the_lan(tmp_path: Path, 
         status, body = post_from(server.port, "/api/rate/c1", {"score": 4}, TABLET)
         assert status == 409 and body["result"] == "no_window", body  # nobody served at c1
         assert post_from(server.port, "/api/counters/c2/next", {}, TABLET)[0] == 403  # it may rate, only that
+        # counter c2's own tablet (its page's allow) rates at c2 only
+        agent.on_dispenser_press("B")
+        agent.counter_action("c1", "next")
+        agent.counter_action("c1", "done")
+        status, body = post_from(server.port, "/api/rate/c1", {"score": 1}, C2_TABLET)
+        assert status == 403 and "may not rate at counter c1" in body["error"], body
+        agent.on_dispenser_press("A")
+        agent.counter_action("c2", "next")
+        agent.counter_action("c2", "done")
+        status, body = post_from(server.port, "/api/rate/c2", {"score": 4}, C2_TABLET)
+        assert status == 200 and body["result"] == "recorded", body
         with pytest.raises(urllib.error.HTTPError) as nope:
             urllib.request.urlopen(f"http://127.0.0.1:{server.port}/rate/c9", timeout=10)
         assert nope.value.code == 404  # no rating page for that counter
