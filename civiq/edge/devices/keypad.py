@@ -55,7 +55,7 @@ from typing import Any
 
 from civiq.clock import Clock
 from civiq.contract import DeviceHealth, DeviceState
-from civiq.edge.devices.base import Device
+from civiq.edge.devices.base import Device, PolledDevice
 from civiq.edge.devices.display.asciiframe import AsciiFrameLink, encode_text
 from civiq.edge.devices.display.base import DisplayError
 from civiq.edge.devices.transport import SerialTransport
@@ -162,10 +162,11 @@ class GpioKeypad(Device):
 
 
 # ------------------------------------------------------------------------------------------ serial
-class SerialCallPad(Device):
+class SerialCallPad(PolledDevice):
     """An RS-485 call pad with an 8-character LCD, polled for keys by a background thread."""
 
     kind = "keypad"
+    thread_prefix = "callpad"
     model = "serial-callpad"
 
     def __init__(self, device_id: str, transport: SerialTransport, address: int,
@@ -187,36 +188,11 @@ class SerialCallPad(Device):
         self.lcd_width = lcd_width
         self.link = AsciiFrameLink(transport, address, timeout=timeout, where=self.describe())
         self._misses = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.unknown_keys = 0
         self.last_lcd: str | None = None
 
     def describe(self) -> str:
         return f"call pad {self.id} (address {self.address:02d} on {self.transport.port})"
-
-    # -- polling
-    def start(self) -> SerialCallPad:
-        if self._thread and self._thread.is_alive():
-            return self
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"callpad-{self.id}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join(5)
-        self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception:  # noqa: BLE001 - the poll thread must survive anything
-                log.exception("%s: unexpected error while polling", self.describe())
-            self._stop.wait(self.poll_interval)
 
     def poll_once(self) -> str | None:
         """One key poll: deliver the key (if any) to ``on_key`` and return its action."""

@@ -42,7 +42,7 @@ from typing import Any
 
 from civiq.clock import Clock
 from civiq.contract import DeviceState
-from civiq.edge.devices.base import Device
+from civiq.edge.devices.base import Device, PolledDevice
 from civiq.edge.devices.display.asciiframe import AsciiFrameLink
 from civiq.edge.devices.display.base import DisplayError
 from civiq.edge.devices.transport import SerialTransport
@@ -172,10 +172,11 @@ class GpioRatingPad(RatingPad):
 
 
 # ------------------------------------------------------------------------------------------ serial
-class SerialRatingPad(RatingPad):
+class SerialRatingPad(RatingPad, PolledDevice):
     """An RS-485 rating pad polled for presses by a background thread (protocol in the module docstring)."""
 
     model = "serial-ratingpad"
+    thread_prefix = "ratingpad"
 
     def __init__(self, device_id: str, counter: str, transport: SerialTransport, address: int,
                  on_score: Callable[[int], None], *, on_reason: Callable[[str], None] = lambda r: None,
@@ -196,13 +197,10 @@ class SerialRatingPad(RatingPad):
         self.busy_interval = poll_interval
         self.idle_interval = poll_interval if idle_poll_interval is None else idle_poll_interval
         self.poll_interval = self.idle_interval
-        self._wake = threading.Event()
         self.offline_after = max(1, offline_after)
         self.link = AsciiFrameLink(transport, address, timeout=timeout, where=self.describe())
         self._taken = NONE_SEQ  # sequence digit of the last press taken
         self._misses = 0
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.unknown_keys = 0
         self.duplicates = 0  # presses sent again because our acknowledgement was lost
 
@@ -212,30 +210,6 @@ class SerialRatingPad(RatingPad):
     @property
     def has_reasons(self) -> bool:
         return bool(self.reason_of_code)
-
-    def start(self) -> SerialRatingPad:
-        if self._thread and self._thread.is_alive():
-            return self
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._run, name=f"ratingpad-{self.id}", daemon=True)
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread:
-            self._thread.join(5)
-        self._thread = None
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            try:
-                self.poll_once()
-            except Exception:  # noqa: BLE001 - the poll thread must survive anything
-                log.exception("%s: unexpected error while polling", self.describe())
-            self._wake.wait(self.poll_interval)
-            self._wake.clear()
 
     def poll_once(self) -> str | None:
         """One poll: deliver the press (if a new one came) and return its key."""
