@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from civiq.contract import DeviceState, Event, EventType
+from civiq.listeners import subscribe
 
 log = logging.getLogger(__name__)
 
@@ -107,15 +108,7 @@ class HallFeed:
 
     # ------------------------------------------------------------------------------------ outputs
     def listen(self, cb: Listener) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(cb)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if cb in self._listeners:
-                    self._listeners.remove(cb)
-
-        return unsubscribe
+        return subscribe(self._lock, self._listeners, cb)
 
     def _notify(self, msg: dict | None) -> None:
         with self._lock:

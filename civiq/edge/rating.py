@@ -38,6 +38,7 @@ from typing import Any
 
 from civiq.clock import Clock
 from civiq.contract import Event, EventType
+from civiq.listeners import subscribe
 
 log = logging.getLogger(__name__)
 
@@ -295,15 +296,7 @@ class RatingDesk:
 
     def listen(self, cb: Listener) -> Callable[[], None]:
         """``cb(counter, window view)`` on every change of a counter's window (any thread)."""
-        with self._lock:
-            self._listeners.append(cb)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if cb in self._listeners:
-                    self._listeners.remove(cb)
-
-        return unsubscribe
+        return subscribe(self._lock, self._listeners, cb)
 
     def _notify(self, counter: str, view: dict) -> None:
         with self._lock:

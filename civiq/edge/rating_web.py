@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 
 from civiq.edge.web import LOOPBACK, json_response
+from civiq.listeners import subscribe
 
 
 def page_device(agent: Any, counter: str) -> str | None:
@@ -83,15 +84,7 @@ class CounterRatingFeed:
             cb(None)
 
     def listen(self, cb: Callable[[dict | None], None]) -> Callable[[], None]:
-        with self._lock:
-            self._listeners.append(cb)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if cb in self._listeners:
-                    self._listeners.remove(cb)
-
-        return unsubscribe
+        return subscribe(self._lock, self._listeners, cb)
 
     def state(self) -> dict:
         desk, cfg = self.agent.rating, self.agent.cfg

@@ -49,6 +49,7 @@ from civiq.contract import (
     QueueSnapshot,
     Status,
 )
+from civiq.listeners import subscribe
 
 DEVICE_STATE_CODE = {"ok": 0, "degraded": 1, "failed": 2, "offline": 3}
 FAILING = ("failed", "offline")
@@ -164,15 +165,7 @@ class LiveState:
     # ------------------------------------------------------------------------------------- notifications
     def subscribe(self, fn: Callable[[Change], None]) -> Callable[[], None]:
         """Call ``fn(change)`` after every change; returns a function that unsubscribes."""
-        with self._lock:
-            self._listeners.append(fn)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if fn in self._listeners:
-                    self._listeners.remove(fn)
-
-        return unsubscribe
+        return subscribe(self._lock, self._listeners, fn)
 
     def _changed(self, kind: str, center: str | None, node: str | None) -> None:
         with self._lock:

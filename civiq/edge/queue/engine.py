@@ -91,6 +91,7 @@ from civiq.contract import (
 from civiq.edge.queue.estimate import CounterLoad, Departure, estimate_wait_s
 from civiq.edge.queue.profiles import PriorityOrder, WaitingTicket, choose_next
 from civiq.edge.queue.store import EdgeStore
+from civiq.listeners import subscribe
 
 log = logging.getLogger(__name__)
 
@@ -444,15 +445,7 @@ class QueueEngine:
     def subscribe(self, callback: Callback) -> Callable[[], None]:
         """Call ``callback(event)`` for every committed event, in seq order, outside the engine lock.
         Returns a function that unsubscribes. Exceptions in callbacks are logged and swallowed."""
-        with self._dispatch_lock:
-            self._subscribers.append(callback)
-
-        def unsubscribe() -> None:
-            with self._dispatch_lock:
-                if callback in self._subscribers:
-                    self._subscribers.remove(callback)
-
-        return unsubscribe
+        return subscribe(self._dispatch_lock, self._subscribers, callback)
 
     def _dispatch(self) -> None:
         with self._dispatch_lock:

@@ -33,6 +33,7 @@ from civiq.edge.voice import audio
 from civiq.edge.voice.clips import ClipPack, Rendered
 from civiq.edge.voice.phrase import Phrasebook
 from civiq.edge.voice.speaker import Output, SpeakerError
+from civiq.listeners import subscribe
 
 log = logging.getLogger(__name__)
 
@@ -143,15 +144,7 @@ class Announcer(Device):
 
     def subscribe(self, cb: Callable[[Announcement], None]) -> Callable[[], None]:
         """``cb(announcement)`` for each announcement, when it starts playing; returns the unsubscribe."""
-        with self._cond:
-            self._subs.append(cb)
-
-        def unsubscribe() -> None:
-            with self._cond:
-                if cb in self._subs:
-                    self._subs.remove(cb)
-
-        return unsubscribe
+        return subscribe(self._cond, self._subs, cb)
 
     def get(self, ann_id: str) -> Announcement | None:
         with self._cond:
