@@ -247,16 +247,10 @@ async def reports_page(request: web.Request) -> web.Response:
         centers.append((center, rep["center_name"]))
     period = rep["period"]
     kind = period["kind"]
-    day = request.query.get("date") or _today(request)
-    prev_day = (date.fromisoformat(period["first"]) - timedelta(days=1)).isoformat()
-    next_day = (date.fromisoformat(period["last"]) + timedelta(days=1)).isoformat()
+    day, prev_day, next_day = _days(request, period)
 
     def href(path: str, **q: str) -> str:
         return html.escape(f"{path}?{urlencode({'center': center, 'period': kind, 'date': day, **q})}")
-
-    def opts(items: list[tuple[str, str]], cur: str) -> str:
-        return "".join(f'<option value="{html.escape(v)}"{" selected" if v == cur else ""}>{html.escape(n)}</option>'
-                       for v, n in items)
 
     bys = [(b, t(lang, f"by_{b}")) for b in BY if b != "clerk" or user.sees_clerks]
     scope = scope_of(user)
@@ -264,15 +258,29 @@ async def reports_page(request: web.Request) -> web.Response:
                   f'download>{html.escape(t(lang, "dl_ratings"))}</a>') if scope.ratings else ""
     all_centers = [("", t(lang, "all_centers"))] if user.center is None else []
     return render(request, "reports", "reports.html", title=f"{t(lang, 'reports')} — {rep['center_name']}",
-                  fields={"center_options": opts(all_centers + centers, center),
-                          "period_options": opts([(k, t(lang, f"p_{k}")) for k in PERIODS], kind),
-                          "by_options": opts(bys, by), "date": html.escape(day),
+                  fields={"center_options": _opts(all_centers + centers, center),
+                          "period_options": _opts([(k, t(lang, f"p_{k}")) for k in PERIODS], kind),
+                          "by_options": _opts(bys, by), "date": html.escape(day),
                           "prev_href": href("/reports", date=prev_day, by=by),
                           "next_href": href("/reports", date=next_day, by=by),
                           "dl_xlsx": href("/reports/download", format="xlsx"),
                           "dl_csv": href("/reports/download", format="csv"), "dl_ratings": dl_ratings},
                   boot={"center": center, "data": {"report": rep, "by": by, "period": kind, "refresh_s": REFRESH_S,
                                                    "can": {"ratings": scope.ratings}}})
+
+
+def _opts(items: list[tuple[str, str]], cur: str) -> str:
+    """``<option>`` elements, ``cur`` selected."""
+    return "".join(f'<option value="{html.escape(v)}"{" selected" if v == cur else ""}>{html.escape(n)}</option>'
+                   for v, n in items)
+
+
+def _days(request: web.Request, period: dict) -> tuple[str, str, str]:
+    """The asked date, the day before the period and the day after it (the page's arrows)."""
+    day = request.query.get("date") or _today(request)
+    prev_day = (date.fromisoformat(period["first"]) - timedelta(days=1)).isoformat()
+    next_day = (date.fromisoformat(period["last"]) + timedelta(days=1)).isoformat()
+    return day, prev_day, next_day
 
 
 async def _province_page(request: web.Request, user: User, lang: str,
@@ -283,21 +291,15 @@ async def _province_page(request: web.Request, user: User, lang: str,
     prov = await _province(request, user, lang)
     period = prov["period"]
     kind = period["kind"]
-    day = request.query.get("date") or _today(request)
-    prev_day = (date.fromisoformat(period["first"]) - timedelta(days=1)).isoformat()
-    next_day = (date.fromisoformat(period["last"]) + timedelta(days=1)).isoformat()
+    day, prev_day, next_day = _days(request, period)
 
     def href(path: str, **q: str) -> str:
         return html.escape(f"{path}?{urlencode({'period': kind, 'date': day, **q})}")
 
-    def opts(items: list[tuple[str, str]], cur: str) -> str:
-        return "".join(f'<option value="{html.escape(v)}"{" selected" if v == cur else ""}>{html.escape(n)}</option>'
-                       for v, n in items)
-
     return render(request, "reports", "reports.html", title=f"{t(lang, 'reports')} — {t(lang, 'all_centers')}",
-                  fields={"center_options": opts([("", t(lang, "all_centers")), *centers], ""),
-                          "period_options": opts([(k, t(lang, f"p_{k}")) for k in PERIODS], kind),
-                          "by_options": opts([("center", t(lang, "rep_center"))], "center"),
+                  fields={"center_options": _opts([("", t(lang, "all_centers")), *centers], ""),
+                          "period_options": _opts([(k, t(lang, f"p_{k}")) for k in PERIODS], kind),
+                          "by_options": _opts([("center", t(lang, "rep_center"))], "center"),
                           "date": html.escape(day), "prev_href": href("/reports", date=prev_day),
                           "next_href": href("/reports", date=next_day),
                           "dl_xlsx": href("/reports/download", format="xlsx"),
