@@ -1,6 +1,6 @@
 """Shared pieces of the benchmarks: the machine, percentiles, tables, and the real services they start.
 
-Everything here starts *real* programs on free ports (Mosquitto through :class:`civiq.broker.Mosquitto`,
+Everything here starts *real* programs on free ports (Mosquitto through :class:`civiq.dev.broker.Mosquitto`,
 VictoriaMetrics, civiq agents and gateway workers as subprocesses) and cleans them up; a benchmark never
 mocks the part it measures.
 
@@ -26,9 +26,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from civiq.broker import Mosquitto, free_port, wait_port
+from civiq.dev.broker import Mosquitto, free_port, wait_port
+from civiq.dev.tsdb import VictoriaMetrics as _VictoriaMetrics
 from civiq.edge.sim.example import write_sim_center
-from civiq.tsdb import VictoriaMetrics as _VictoriaMetrics
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -162,7 +162,7 @@ class SysWatch:
 
 
 class VictoriaMetrics(_VictoriaMetrics):
-    """The shared runner (civiq/tsdb.py); the bench deletes the storage when it stops it."""
+    """The shared runner (civiq/dev/tsdb.py); the bench deletes the storage when it stops it."""
 
     def stop(self) -> None:  # type: ignore[override]
         self.remove()

@@ -212,10 +212,10 @@ def run(n: int = 10, keepalive: int = 5, batch: int = 5, modes: tuple[str, ...] 
     hook = Webhook()
     results: dict[str, dict[str, list[float]]] = {}
     try:
-        from civiq.broker import free_port
+        from civiq.dev.broker import free_port
 
         port = free_port()
-        from civiq.broker import Mosquitto
+        from civiq.dev.broker import Mosquitto
 
         b = Mosquitto(port, extra_config="max_queued_bytes 0\n" + extra.format(port=port)).start() if slots \
             else broker()

@@ -18,12 +18,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from civiq.edge.devices.printer import EscPosEmulator, ThermalPrinter, TicketPrint
-from civiq.edge.devices.printer.link_emulators import NetworkPrinterEmulator, UsbPrinterStandIn
+from civiq.edge.devices.printer import ThermalPrinter, TicketPrint
 from civiq.edge.devices.printer.stored import statics_for
 from civiq.edge.devices.tcpraw import TcpTransport
 from civiq.edge.devices.transport import SerialTransport
 from civiq.edge.devices.usblp import UsbLpTransport
+from civiq.edge.sim.printer import EscPosEmulator
+from civiq.edge.sim.printer_links import NetworkPrinterEmulator, UsbPrinterStandIn
 
 TICKET = TicketPrint(
     center_name="Trung tâm Phục vụ hành chính công phường Bến Nghé",

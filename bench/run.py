@@ -316,7 +316,7 @@ def preflight(keys: list[str]) -> list[str]:
     missing = []
     need = {"ingest": ["mosquitto_sub", "victoria-metrics"], "latency": [], "offline": [], "footprint": [],
             "replay": [], "balance": [], "startup": [], "printer": [], "reports": []}
-    from civiq.broker import Mosquitto
+    from civiq.dev.broker import Mosquitto
 
     if not Mosquitto.available():
         missing.append("mosquitto")

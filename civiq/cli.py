@@ -129,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return gw_cli.main(args)
     if args.area == "demo":
-        from civiq import demo
+        from civiq.dev import demo
 
         return demo.main(args)
     return 2

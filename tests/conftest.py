@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import paho.mqtt.client as mqtt
 import pytest
 
-from civiq.broker import Mosquitto
 from civiq.clock import FakeClock
+from civiq.dev.broker import Mosquitto
 
 
 @pytest.fixture

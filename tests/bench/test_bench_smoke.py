@@ -15,8 +15,8 @@ import pytest
 
 from bench import footprint, ingest, latency, offline
 from bench import run as bench_run
-from civiq.broker import Mosquitto
 from civiq.contract import LEAF_MODELS, parse_payload, parse_topic
+from civiq.dev.broker import Mosquitto
 
 pytestmark = pytest.mark.skipif(not Mosquitto.available() or shutil.which("mosquitto_sub") is None,
                                 reason="needs mosquitto and mosquitto-clients (scripts/install-test-deps.sh)")

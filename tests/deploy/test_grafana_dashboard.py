@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from civiq.contract import DeviceHealth, Event, Health, HostHealth, OutboxHealth, QueueSnapshot, Status
+from civiq.dev.tsdb import VictoriaMetrics
 from civiq.gateway.store.influx import event_lines, health_lines, queue_lines, status_lines
-from civiq.tsdb import VictoriaMetrics
 from tests.conftest import wait_for
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "firmware-config/grafana/civiq-dashboard.json"

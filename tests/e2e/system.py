@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from civiq.broker import free_port
+from civiq.dev.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.edge.sim.example import DEFAULT_NAME, write_sim_center

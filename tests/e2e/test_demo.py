@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from civiq.broker import free_port
-from civiq.demo import gateway_settings
-from civiq.demo_centers import demo_centers
-from civiq.demo_people import arrival_factor
+from civiq.dev.broker import free_port
+from civiq.dev.demo import gateway_settings
+from civiq.dev.demo_centers import demo_centers
+from civiq.dev.demo_people import arrival_factor
 from civiq.edge.config import config_warnings, load_config
 from tests.browser import HAVE_CHROMIUM, WHY_NOT, checked_page, chromium
 from tests.conftest import wait_for
@@ -266,7 +266,7 @@ def test_demo_centers_are_valid_configs_with_distinct_ids(tmp_path: Path) -> Non
 def _ratings_of(center, tmp_path: Path) -> list:  # noqa: ANN001 - DemoCenter -> list[Event]
     """40 citizens served at ``center``'s counters in turn, rating as the demo's people do."""
     from civiq.clock import FakeClock
-    from civiq.demo_people import CenterPeople
+    from civiq.dev.demo_people import CenterPeople
     from civiq.edge.cli import make_agent
 
     state = tmp_path / center.id

@@ -18,7 +18,6 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from civiq.broker import free_port
 from civiq.contract import (
     CmdResult,
     DeviceState,
@@ -30,6 +29,7 @@ from civiq.contract import (
     cmd_topic,
     parse_payload,
 )
+from civiq.dev.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from tests.conftest import wait_for

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from civiq.broker import Mosquitto
+from civiq.dev.broker import Mosquitto
 from civiq.gateway.service import Gateway, load_secret
 from civiq.gateway.web import ticket_token
 from civiq.gateway.web.api import PUBLIC_TICKET_KEYS

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from civiq.broker import free_port
-from civiq.demo_centers import demo_centers
+from civiq.dev.broker import free_port
+from civiq.dev.demo_centers import demo_centers
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.edge.web import agent_app, agent_routes

@@ -188,7 +188,7 @@ def test_local_counter_api_calls_holds_and_refuses_a_recall_inside_the_cooldown(
 def test_serial_call_pad_on_the_agent_issue_key_typed_call_hold_and_cooldown(tmp_path: Path, broker,  # noqa: ANN001
                                                                              stack: list) -> None:
     """A reception desk and a counter on one RS-485 bus (ASCII boards + call pads), through the whole agent."""
-    from civiq.broker import free_port
+    from civiq.dev.broker import free_port
     from civiq.edge.cli import make_agent
     from civiq.edge.config import load_config
     from civiq.edge.sim.example import sim_center_yaml

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from civiq.broker import free_port
 from civiq.contract import EventType
+from civiq.dev.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.edge.web import agent_app, agent_routes

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from civiq.broker import free_port
 from civiq.contract import Event, EventType, Health, Status, parse_payload
+from civiq.dev.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.edge.sim.api import sim_routes

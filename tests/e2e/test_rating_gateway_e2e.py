@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from civiq.broker import free_port
 from civiq.contract import EventType, satisfied
+from civiq.dev.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from tests.conftest import wait_for

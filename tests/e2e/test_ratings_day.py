@@ -17,8 +17,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from civiq.broker import free_port
 from civiq.contract import EventType, satisfied
+from civiq.dev.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.gateway.service import Gateway

@@ -12,7 +12,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
-from civiq.demo import Demo
+from civiq.dev.demo import Demo
 from tests.conftest import wait_for
 
 

@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
-from civiq.broker import free_port
 from civiq.contract import CounterCmd, cmd_topic
+from civiq.dev.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.edge.devices.display.asciiframe import FrameParser, encode_frame
 from civiq.edge.devices.keypad import CODE_REPLY_LEN
-from civiq.edge.devices.keypad_emulator import CallPadState
 from civiq.edge.sim.example import sim_center_yaml
+from civiq.edge.sim.keypad import CallPadState
 from civiq.edge.web import agent_app, agent_routes
 from civiq.webthread import WebThread
 from tests.conftest import wait_for

@@ -18,8 +18,8 @@ from civiq.edge.devices.display.asciiframe import (
     encode_text,
 )
 from civiq.edge.devices.display.base import DisplayError
-from civiq.edge.devices.display.emulators import AsciiBusEmulator
 from civiq.edge.devices.transport import SerialTransport
+from civiq.edge.sim.display import AsciiBusEmulator
 
 
 @pytest.fixture

@@ -10,7 +10,8 @@ from gpiozero.pins.mock import MockFactory
 
 from civiq.contract import DeviceState
 from civiq.edge.devices.display.base import DisplayError
-from civiq.edge.devices.display.max7219 import Max7219Emulator, open_max7219
+from civiq.edge.devices.display.max7219 import open_max7219
+from civiq.edge.sim.max7219 import Max7219Emulator
 
 
 @pytest.fixture

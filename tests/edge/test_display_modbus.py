@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from civiq.contract import DeviceState
 from civiq.edge.devices.display.base import DisplayError
-from civiq.edge.devices.display.emulators import ModbusBusEmulator
 from civiq.edge.devices.display.modbus import (
     ModbusLedDisplay,
     crc16_modbus,
@@ -19,6 +18,7 @@ from civiq.edge.devices.display.modbus import (
     write_registers_request,
 )
 from civiq.edge.devices.transport import SerialTransport
+from civiq.edge.sim.display import ModbusBusEmulator
 from tests.conftest import wait_for
 
 

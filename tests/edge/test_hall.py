@@ -179,7 +179,7 @@ def test_hall_config_errors_name_file_line_and_field(tmp_path: Path) -> None:
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple]:
     """A simulated agent (emulated printer) with its local HTTP server; no broker (the link retries)."""
-    from civiq.broker import free_port
+    from civiq.dev.broker import free_port
     from civiq.edge.cli import make_agent
     from civiq.edge.sim.example import write_sim_center
     from civiq.edge.web import agent_app, agent_routes

@@ -12,10 +12,10 @@ from civiq.clock import FakeClock
 from civiq.contract import DeviceState
 from civiq.edge.devices.display.asciiframe import AsciiFrameDisplay
 from civiq.edge.devices.display.base import DisplayError
-from civiq.edge.devices.display.emulators import AsciiBusEmulator
 from civiq.edge.devices.keypad import GpioKeypad, SerialCallPad
-from civiq.edge.devices.keypad_emulator import CallPadEmulator
 from civiq.edge.devices.transport import SerialTransport
+from civiq.edge.sim.display import AsciiBusEmulator
+from civiq.edge.sim.keypad import CallPadEmulator
 from tests.conftest import wait_for
 
 

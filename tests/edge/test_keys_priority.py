@@ -13,8 +13,8 @@ from civiq.clock import FakeClock
 from civiq.edge.devices.dispenser import Dispenser
 from civiq.edge.devices.display.asciiframe import FrameParser, encode_frame
 from civiq.edge.devices.keypad import GpioKeypad, SerialCallPad, issue_action
-from civiq.edge.devices.keypad_emulator import CallPadEmulator
 from civiq.edge.devices.transport import SerialTransport
+from civiq.edge.sim.keypad import CallPadEmulator
 from tests.conftest import wait_for
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from civiq.broker import free_port
+from civiq.dev.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.edge.sim.example import sim_center_yaml

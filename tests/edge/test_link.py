@@ -20,7 +20,6 @@ import paho.mqtt.client as mqtt
 import pytest
 from conftest import wait_for
 
-from civiq.broker import Mosquitto, free_port
 from civiq.clock import FakeClock
 from civiq.contract import (
     ROOT,
@@ -35,6 +34,7 @@ from civiq.contract import (
     gateway_status_topic,
     parse_payload,
 )
+from civiq.dev.broker import Mosquitto, free_port
 from civiq.edge.link import EdgeLink, backoff_delay
 from civiq.edge.link.mqtt import BDSEQ_KEY
 from civiq.edge.queue.store import EdgeStore

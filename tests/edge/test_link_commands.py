@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from conftest import Recorder, wait_for
 
-from civiq.broker import Mosquitto
 from civiq.clock import FakeClock
 from civiq.contract import (
     CmdResult,
@@ -24,6 +23,7 @@ from civiq.contract import (
     cmd_topic,
     parse_payload,
 )
+from civiq.dev.broker import Mosquitto
 from civiq.edge.link import CommandRunner, EdgeLink, recover_id, to_result
 from civiq.edge.queue.store import EdgeStore
 

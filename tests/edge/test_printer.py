@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 
 from civiq.contract import DeviceState
-from civiq.edge.devices.printer import EscPosEmulator, PrinterError, ThermalPrinter, TicketPrint
+from civiq.edge.devices.printer import PrinterError, ThermalPrinter, TicketPrint
 from civiq.edge.devices.transport import SerialTransport
+from civiq.edge.sim.printer import EscPosEmulator
 from tests.conftest import wait_for
 
 TICKET = TicketPrint(

@@ -7,8 +7,9 @@ import unicodedata
 import pytest
 from PIL import Image
 
-from civiq.edge.devices.printer import EscPosEmulator, TicketPrint, decode_status, escpos, render
+from civiq.edge.devices.printer import TicketPrint, decode_status, escpos, render
 from civiq.edge.devices.printer.render import Line
+from civiq.edge.sim.printer import EscPosEmulator
 
 TICKET = TicketPrint(
     center_name="Trung tâm Phục vụ hành chính công phường Bến Nghé",

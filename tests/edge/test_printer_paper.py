@@ -13,9 +13,10 @@ import pytest
 from PIL import Image, ImageOps
 
 from civiq.contract import DeviceState
-from civiq.edge.devices.printer import EscPosEmulator, ThermalPrinter, TicketPrint
+from civiq.edge.devices.printer import ThermalPrinter, TicketPrint
 from civiq.edge.devices.printer.stored import GraphicsCatalog, header, render_static, service, statics_for
 from civiq.edge.devices.transport import SerialTransport
+from civiq.edge.sim.printer import EscPosEmulator
 from tests.conftest import wait_for
 
 TICKET = TicketPrint(

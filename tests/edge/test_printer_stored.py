@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from civiq.contract import DeviceState
-from civiq.edge.devices.printer import EscPosEmulator, ThermalPrinter, TicketPrint, escpos, render
+from civiq.edge.devices.printer import ThermalPrinter, TicketPrint, escpos, render
 from civiq.edge.devices.printer.stored import (
     GraphicsCatalog,
     header,
@@ -22,6 +22,7 @@ from civiq.edge.devices.printer.stored import (
     stored_ticket_job,
 )
 from civiq.edge.devices.transport import SerialTransport
+from civiq.edge.sim.printer import EscPosEmulator
 from tests.conftest import wait_for
 
 TICKET = TicketPrint(

@@ -16,9 +16,9 @@ from civiq.contract import DeviceState, Event, EventType, parse_payload
 from civiq.edge.cli import make_agent
 from civiq.edge.config import ConfigError, load_config
 from civiq.edge.devices.printer import PrinterError, ThermalPrinter
-from civiq.edge.devices.printer.link_emulators import NetworkPrinterEmulator, UsbPrinterStandIn
 from civiq.edge.devices.tcpraw import TcpTransport
 from civiq.edge.devices.usblp import LP_PERRORP, LP_POUTPA, UsbLpTransport
+from civiq.edge.sim.printer_links import NetworkPrinterEmulator, UsbPrinterStandIn
 from tests.conftest import wait_for
 from tests.edge.test_printer import TICKET
 

@@ -13,9 +13,9 @@ from civiq.clock import FakeClock
 from civiq.contract import DeviceState
 from civiq.edge.devices.display.base import DisplayError
 from civiq.edge.devices.qrboard import NextionQrBoard, QrCycler, QrItem, render_qr_page
-from civiq.edge.devices.qrboard.emulator import NextionEmulator
 from civiq.edge.devices.qrboard.page import qr_svg
 from civiq.edge.devices.transport import SerialTransport
+from civiq.edge.sim.qrboard import NextionEmulator
 
 URL = "https://dichvucong.gov.vn/p/home/dvc-tthc-thu-tuc-hanh-chinh.html?ma_thu_tuc=1.000001"
 

@@ -13,9 +13,9 @@ from gpiozero.pins.mock import MockFactory
 from civiq.clock import FakeClock
 from civiq.contract import DeviceState
 from civiq.edge.devices.display.asciiframe import ACK, STX, FrameParser, encode_frame
-from civiq.edge.devices.display.emulators import AsciiBusEmulator
 from civiq.edge.devices.ratingpad import GpioRatingPad, SerialRatingPad
 from civiq.edge.devices.transport import SerialTransport
+from civiq.edge.sim.display import AsciiBusEmulator
 from civiq.edge.sim.ratingpad import RatingPadEmulator, RatingPadState
 from tests.conftest import wait_for
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from civiq.broker import free_port
 from civiq.contract import EventType
+from civiq.dev.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.edge.sim.api import sim_routes

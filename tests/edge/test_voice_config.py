@@ -85,7 +85,7 @@ def test_missing_pack_without_espeak_is_an_error(tmp_path: Path, monkeypatch) ->
 
 def test_demo_centers_speak_nothing(tmp_path: Path) -> None:
     """`civiq demo` has no speaker: its centers make no sound (and in simulation a speaker would be emulated)."""
-    from civiq.demo_centers import MAX_CENTERS, demo_centers
+    from civiq.dev.demo_centers import MAX_CENTERS, demo_centers
 
     for i, c in enumerate(demo_centers(MAX_CENTERS)):
         p = tmp_path / f"{i}.yaml"

@@ -23,9 +23,9 @@ import paho.mqtt.client as mqtt
 import pytest
 from aiohttp import web
 
-from civiq.broker import free_port, wait_port
 from civiq.clock import FakeClock, SystemClock
 from civiq.contract import AlertMessage, parse_payload
+from civiq.dev.broker import free_port, wait_port
 from civiq.gateway.alerts import (
     AlertEngine,
     AlertmanagerChannel,

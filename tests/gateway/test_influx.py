@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from civiq.contract import Event, Health, QueueSnapshot
+from civiq.dev.tsdb import VictoriaMetrics as _VictoriaMetrics
 from civiq.gateway.store.influx import InfluxExport, event_lines, health_lines, line, node_line, queue_lines
-from civiq.tsdb import VictoriaMetrics as _VictoriaMetrics
 from tests.conftest import wait_for
 
 VM = shutil.which("victoria-metrics")
@@ -26,7 +26,7 @@ BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
 
 
 class VictoriaMetrics(_VictoriaMetrics):
-    """The shared runner (civiq/tsdb.py) with what these tests read back."""
+    """The shared runner (civiq/dev/tsdb.py) with what these tests read back."""
 
     def export_when(self, match: str, n_samples: int) -> list[dict]:
         """Export once VictoriaMetrics shows at least ``n_samples`` and two reads in a row agree."""

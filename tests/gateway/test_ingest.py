@@ -339,7 +339,7 @@ def test_shared_group_subscriptions() -> None:
 
 
 def test_influx_points_spooled_from_ingest(env, clock, tmp_path) -> None:  # noqa: ANN001
-    from civiq.broker import free_port
+    from civiq.dev.broker import free_port
     from civiq.gateway.store.influx import InfluxExport
 
     # nothing listens on this port and the sender is not started: the spool must hold every point

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 
-from civiq.broker import free_port
 from civiq.clock import FakeClock
 from civiq.contract import topic
+from civiq.dev.broker import free_port
 from civiq.gateway.reports import sample
 from civiq.gateway.service import Gateway
 from civiq.gateway.settings import GatewaySettings

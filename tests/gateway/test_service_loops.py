@@ -6,7 +6,7 @@ import threading
 import time
 from pathlib import Path
 
-from civiq.broker import free_port
+from civiq.dev.broker import free_port
 from civiq.gateway.service import Gateway
 from civiq.gateway.settings import GatewaySettings
 from tests.conftest import wait_for

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from hypothesis import HealthCheck, settings
 
-from civiq.broker import free_port, wait_port
 from civiq.clock import FakeClock
+from civiq.dev.broker import free_port, wait_port
 from civiq.gateway.service import Gateway
 from civiq.gateway.settings import GatewaySettings
 from tests.conftest import wait_for

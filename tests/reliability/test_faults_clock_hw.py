@@ -13,9 +13,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from civiq.broker import free_port
 from civiq.clock import FakeClock
 from civiq.contract import ClockQuality, DeviceState, Event, EventType, parse_payload
+from civiq.dev.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from tests.conftest import wait_for

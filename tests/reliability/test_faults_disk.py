@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from civiq.broker import free_port
 from civiq.clock import FakeClock
 from civiq.contract import DeviceState, Event, EventType, Health, parse_payload
+from civiq.dev.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from tests.conftest import wait_for

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from civiq.broker import free_port
 from civiq.clock import SystemClock
+from civiq.dev.broker import free_port
 from civiq.gateway.ingest import Ingest
 from civiq.gateway.settings import GatewaySettings
 from civiq.gateway.state import LiveState

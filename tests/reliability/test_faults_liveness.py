@@ -21,9 +21,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from bench.offline import NetSlot, netns_available
-from civiq.broker import Mosquitto, free_port
 from civiq.clock import FakeClock
 from civiq.contract import Alive, Status, topic
+from civiq.dev.broker import Mosquitto, free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.edge.sim.example import write_sim_center

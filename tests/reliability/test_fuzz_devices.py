@@ -21,17 +21,17 @@ from hypothesis import strategies as st
 from civiq.contract import DeviceHealth, DeviceState
 from civiq.edge.devices.display.asciiframe import AsciiFrameDisplay, FrameParser, encode_frame
 from civiq.edge.devices.display.base import DisplayError
-from civiq.edge.devices.display.emulators import AsciiBusEmulator, ModbusBusEmulator
 from civiq.edge.devices.display.modbus import ModbusLedDisplay, write_registers_request
-from civiq.edge.devices.emulator import PtyEmulator
 from civiq.edge.devices.keypad import SerialCallPad
 from civiq.edge.devices.printer import escpos
 from civiq.edge.devices.printer.driver import PrinterError, ThermalPrinter
-from civiq.edge.devices.printer.emulator import EscPosEmulator
 from civiq.edge.devices.printer.render import TicketPrint, ticket_job
-from civiq.edge.devices.qrboard.emulator import NextionEmulator
 from civiq.edge.devices.qrboard.nextion import NextionQrBoard
 from civiq.edge.devices.transport import SerialTransport
+from civiq.edge.sim.display import AsciiBusEmulator, ModbusBusEmulator
+from civiq.edge.sim.emulator import PtyEmulator
+from civiq.edge.sim.printer import EscPosEmulator
+from civiq.edge.sim.qrboard import NextionEmulator
 from tests.reliability.faultkit import fuzz, soak
 
 # bounded here; `make soak` (CIVIQ_SOAK=1) runs many more examples, with the time that takes

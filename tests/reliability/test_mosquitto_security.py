@@ -21,9 +21,9 @@ from pathlib import Path
 import paho.mqtt.client as mqtt
 import pytest
 
-from civiq.broker import free_port
 from civiq.clock import SystemClock
 from civiq.contract import CmdResult, DisplayCmd, Event, cmd_topic, parse_payload, topic
+from civiq.dev.broker import free_port
 from civiq.edge.cli import make_agent
 from civiq.edge.config import config_warnings, load_config
 from civiq.edge.link import EdgeLink

@@ -265,12 +265,3 @@ class SerialCallPad(PolledDevice):
 
     def close(self) -> None:
         self.stop()
-
-
-def __getattr__(name: str) -> Any:
-    # ``from civiq.edge.devices.keypad import CallPadEmulator`` works without an import cycle
-    if name in ("CallPadEmulator", "CallPadState"):
-        from civiq.edge.devices import keypad_emulator
-
-        return getattr(keypad_emulator, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,7 @@ from pathlib import Path
 from gpiozero.pins.mock import MockFactory
 
 from civiq.edge.config import CenterConfig
-from civiq.edge.devices.emulator import PtyEmulator
+from civiq.edge.sim.emulator import PtyEmulator
 
 KEYPAD_DEBOUNCE_S = 0.2  # GpioKeypad's default
 
@@ -70,14 +70,14 @@ class SimHardware:
 
     # -------------------------------------------------------------------------------- set-up
     def _make(self, port: str) -> PtyEmulator:
-        from civiq.edge.devices.display.emulators import AsciiBusEmulator, ModbusBusEmulator
-        from civiq.edge.devices.printer import EscPosEmulator
-        from civiq.edge.devices.qrboard import NextionEmulator
+        from civiq.edge.sim.display import AsciiBusEmulator, ModbusBusEmulator
+        from civiq.edge.sim.printer import EscPosEmulator
+        from civiq.edge.sim.qrboard import NextionEmulator
 
         cfg = self.cfg
         printers = [p for p in cfg.printers if p.port == port]
         if printers and printers[0].transport == "tcp":
-            from civiq.edge.devices.printer.link_emulators import NetworkPrinterEmulator
+            from civiq.edge.sim.printer_links import NetworkPrinterEmulator
 
             emu = EscPosEmulator(width_dots=printers[0].width_dots)
             return NetworkPrinterEmulator(emu=emu)  # type: ignore[return-value] - same plug/unplug/tickets API
@@ -137,7 +137,7 @@ class SimHardware:
         return list(seen)
 
     def start(self) -> SimHardware:
-        from civiq.edge.devices.display.max7219 import Max7219Emulator
+        from civiq.edge.sim.max7219 import Max7219Emulator
 
         self.sim_dir.mkdir(parents=True, exist_ok=True)
         for port in self.ports():

@@ -7,7 +7,7 @@
     emu.press("a")           # a reason key
     emu.lamp                 # '1' while the counter accepts a rating
 
-:class:`RatingPadState` is the pad itself; :class:`~civiq.edge.devices.display.emulators.AsciiBusEmulator`
+:class:`RatingPadState` is the pad itself; :class:`~civiq.edge.sim.display.AsciiBusEmulator`
 holds several of them next to displays and call pads on one bus (``bus.pads[address] = RatingPadState(...)``).
 """
 
@@ -17,8 +17,8 @@ import threading
 from collections import deque
 
 from civiq.edge.devices.display.asciiframe import ACK, NAK, BadFrame, Frame, FrameParser, encode_frame
-from civiq.edge.devices.emulator import PtyEmulator
 from civiq.edge.devices.ratingpad import LAMP, NO_KEY, NONE_SEQ, POLL, REASON_CODES
+from civiq.edge.sim.emulator import PtyEmulator
 
 MAX_WAITING = 8
 

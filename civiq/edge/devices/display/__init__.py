@@ -1,7 +1,7 @@
 """Counter displays: Modbus-RTU LED boards, framed-ASCII boards (RS-485) and MAX7219 7-segment (SPI).
 
 Every board is a :class:`~civiq.edge.devices.display.base.CounterDisplay`; each protocol has an emulator that
-decodes the real bytes (:mod:`.emulators` for the RS-485 buses, :class:`.max7219.Max7219Emulator` for SPI).
+decodes the real bytes (in :mod:`civiq.edge.sim`: :mod:`~civiq.edge.sim.display` for the RS-485 buses, :mod:`~civiq.edge.sim.max7219` for SPI).
 """
 
 from civiq.edge.devices.display.asciiframe import AsciiFrameDisplay

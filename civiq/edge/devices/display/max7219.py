@@ -21,12 +21,13 @@ Health: SPI is write-only, so by default a MAX7219 cannot say it is there. If DO
 pass ``check_dout=True``: :meth:`Max7219Display.poll` clocks a no-op word with a known pattern through the
 chip and expects it back 16 clocks later on DOUT (``offline`` when it does not come back).
 
-Tests and the simulator use :class:`Max7219Emulator`, a gpiozero ``MockSPIDevice`` that decodes the register
-writes (including the chip's own code-B font) into what a person would see. gpiozero 2.0.1 quirk: its
+Tests and the simulator use :class:`civiq.edge.sim.max7219.Max7219Emulator`, a gpiozero ``MockSPIDevice``
+that decodes the register writes (including the chip's own code-B font) into what a person would see. gpiozero 2.0.1 quirk: its
 software SPI bus builds a ``Device`` without passing the pin factory on, so ``Device.pin_factory`` must be set
 while the SPI interface is opened; :func:`open_max7219` does that for the duration of the call.
 
     >>> from gpiozero.pins.mock import MockFactory
+    >>> from civiq.edge.sim.max7219 import Max7219Emulator
     >>> factory = MockFactory()
     >>> chip = Max7219Emulator(pin_factory=factory)       # before the SPI port is opened
     >>> d3 = open_max7219("d3", 0, 0, 8, factory)
@@ -42,7 +43,6 @@ from collections.abc import Iterator
 from typing import Any
 
 from gpiozero import Device as GpioDevice
-from gpiozero.pins.mock import MockFactory, MockSPIDevice
 
 from civiq.contract import DeviceState
 from civiq.edge.devices.display.base import CounterDisplay, DisplayError
@@ -184,93 +184,3 @@ def open_max7219(device_id: str, spi_port: int, spi_device: int, digits: int = 8
     except Exception as e:  # noqa: BLE001 - gpiozero raises many kinds; say it in words
         raise DisplayError(f"display {device_id}: cannot open {where} ({e})", DeviceState.offline) from None
     return Max7219Display(device_id, spi, digits, where=where, **kwargs)
-
-
-# ----------------------------------------------------------------------------------------- emulator
-class Max7219Emulator(MockSPIDevice):
-    """A MAX7219 on gpiozero mock pins: decodes register writes into the digits a person would see.
-
-    Create it *before* the driver opens the SPI port (it needs its own mock pin classes on CLK and CS).
-    ``connected = False`` makes it deaf and silent (pulled cable).
-    """
-
-    def __init__(self, port: int = 0, device: int = 0, *, pin_factory: MockFactory,
-                 digits_on_module: int = 8) -> None:
-        pins = SPI_PINS[port]
-        try:
-            super().__init__(pins["clock"], pins["mosi"], pins["miso"], pins["select"][device],
-                             pin_factory=pin_factory)
-        except AttributeError:
-            raise RuntimeError("create the Max7219Emulator before the SPI port is opened") from None
-        self.module_digits = digits_on_module
-        self.connected = True
-        self.registers: dict[int, int] = dict.fromkeys(range(16), 0)  # power-on: shutdown, scan 0, no decode
-        self.words: list[int] = []  # every latched word, for tests
-
-    # -- SPI events
-    def on_select(self) -> None:
-        if self.select_pin.state == self.select_high:
-            self.on_start()
-        elif self.connected and len(self.rx_buf) >= 16:
-            bits = self.rx_buf[-16:]
-            word = 0
-            for b in bits:
-                word = word << 1 | int(b)
-            self._latch(word)
-
-    def on_bit(self) -> None:
-        if not self.connected:
-            self.tx_buf = []
-            return
-        if self.rx_bit % 16 == 0:  # a word went in: it comes out on DOUT over the next 16 clocks
-            word = 0
-            for b in self.rx_buf[-16:]:
-                word = word << 1 | int(b)
-            self.tx_word(word, 16)
-
-    def _latch(self, word: int) -> None:
-        self.words.append(word)
-        register, data = (word >> 8) & 0x0F, word & 0xFF
-        if register != REG_NOOP:
-            self.registers[register] = data
-
-    # -- what a person sees
-    @property
-    def shutdown(self) -> bool:
-        return not self.registers[REG_SHUTDOWN] & 1
-
-    @property
-    def display_test(self) -> bool:
-        return bool(self.registers[REG_TEST] & 1)
-
-    @property
-    def intensity(self) -> int:
-        return self.registers[REG_INTENSITY] & 0x0F
-
-    @property
-    def scan_limit(self) -> int:
-        return self.registers[REG_SCAN_LIMIT] & 0x07
-
-    @property
-    def decode_mode(self) -> int:
-        return self.registers[REG_DECODE]
-
-    def digit(self, index: int) -> str:
-        """Digit ``index`` (0 = rightmost) as read by a person: one character, '.' appended for DP."""
-        if self.display_test:
-            return "8."
-        if self.shutdown or index > self.scan_limit:
-            return " "
-        data = self.registers[index + 1]
-        code_b = self.decode_mode >> index & 1
-        ch = CODE_B[data & 0x0F] if code_b else GLYPHS.get(data & 0x7F, "?")
-        return ch + ("." if data & 0x80 else "")
-
-    @property
-    def raw(self) -> str:
-        """All digits of the module left to right, blanks included."""
-        return "".join(self.digit(i) for i in reversed(range(self.module_digits)))
-
-    @property
-    def text(self) -> str:
-        return self.raw.strip()

@@ -1,13 +1,11 @@
-"""ESC/POS thermal printer: protocol (escpos), ticket layout (render), device (driver), pty emulator."""
+"""ESC/POS thermal printer: protocol (escpos), ticket layout (render), device (driver).
+Its pty emulator is :mod:`civiq.edge.sim.printer`."""
 
 from .driver import PrinterError, ThermalPrinter
-from .emulator import EscPosEmulator, PrintedTicket
 from .escpos import PrinterStatus, decode_status
 from .render import TicketPrint, lines_job, render_lines, ticket_job
 
 __all__ = [
-    "EscPosEmulator",
-    "PrintedTicket",
     "PrinterError",
     "PrinterStatus",
     "ThermalPrinter",

@@ -1,6 +1,6 @@
 """Stand-ins for printers that are not on a serial line: a network printer (raw TCP, port 9100) and a USB
 printer (the ``/dev/usb/lp0`` device file). Both decode the bytes with the one ESC/POS parser,
-:class:`~civiq.edge.devices.printer.emulator.EscPosEmulator`, and keep what came out of the printer.
+:class:`~civiq.edge.sim.printer.EscPosEmulator`, and keep what came out of the printer.
 
     net = NetworkPrinterEmulator(link_bps=10_000_000).start()     # tcp://127.0.0.1:<free port>
     printer = ThermalPrinter("p1", TcpTransport(net.url))
@@ -20,7 +20,7 @@ import threading
 import time
 from pathlib import Path
 
-from .emulator import EscPosEmulator, PrintedTicket
+from civiq.edge.sim.printer import EscPosEmulator, PrintedTicket
 
 #: USB 2.0 full speed (12 Mbit/s) carries ~1 MB/s of bulk data to a printer: the USB stand-in's pace.
 USB_BYTE_SECONDS = 1 / 1_000_000

@@ -15,7 +15,7 @@ What runs, all in this process except Mosquitto:
   the center's hall TV board (``/board``) and touch kiosk (``/kiosk``): the banner prints both links, and
   the ratings of the center (``/api/rating``) and, where a counter has a tablet, its rating page
   (``/rate/<counter>``). The demo centers have no ``speaker:`` section, so the demo speaks nothing;
-* the people of :mod:`civiq.demo_people`: citizens, clerks and a technician.
+* the people of :mod:`civiq.dev.demo_people`: citizens, clerks and a technician.
 
 Every part shares one :class:`~civiq.clock.ScaledClock` starting at 07:30 today in Asia/Ho_Chi_Minh. Things
 that run in real time (MQTT keepalives, the edges' health every 15 real seconds, device polling) are
@@ -47,12 +47,12 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from civiq.broker import EmbeddedBroker, Mosquitto, free_port
 from civiq.clock import DEFAULT_TZ, ScaledClock
-from civiq.demo_centers import MAX_CENTERS, DemoCenter, demo_centers
-from civiq.demo_people import CenterPeople
+from civiq.dev.broker import EmbeddedBroker, Mosquitto, free_port
+from civiq.dev.demo_centers import MAX_CENTERS, DemoCenter, demo_centers
+from civiq.dev.demo_people import CenterPeople
 
-log = logging.getLogger("civiq.demo")
+log = logging.getLogger("civiq.dev.demo")
 
 START_LOCAL = (7, 30)
 HEALTH_REAL_S = 15.0  # the edge agent's health interval (real seconds: its loop runs on time.monotonic)
@@ -495,7 +495,7 @@ def _log_to_file(path: Path, verbose: bool) -> None:
     logging.getLogger("transitions").setLevel(logging.WARNING)
 
     def excepthook(a: threading.ExceptHookArgs) -> None:
-        logging.getLogger("civiq.demo").error("thread %s died", a.thread.name if a.thread else "?",
+        logging.getLogger("civiq.dev.demo").error("thread %s died", a.thread.name if a.thread else "?",
                                               exc_info=(a.exc_type, a.exc_value, a.exc_traceback))
 
     threading.excepthook = excepthook

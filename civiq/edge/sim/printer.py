@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from ..emulator import PtyEmulator
+from civiq.edge.sim.emulator import PtyEmulator
 
 log = logging.getLogger(__name__)
 

@@ -41,9 +41,9 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from civiq.demo_centers import CounterPlan, DemoCenter
+from civiq.dev.demo_centers import CounterPlan, DemoCenter
 
-log = logging.getLogger("civiq.demo")
+log = logging.getLogger("civiq.dev.demo")
 
 OPEN_H = 7.5
 CLOSE_H = 17.0

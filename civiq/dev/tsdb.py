@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from civiq.broker import free_port, wait_port
+from civiq.dev.broker import free_port, wait_port
 
 
 class VictoriaMetrics:

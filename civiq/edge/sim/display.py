@@ -28,10 +28,10 @@ from civiq.edge.devices.display.modbus import (
     crc_ok,
     with_crc,
 )
-from civiq.edge.devices.emulator import PtyEmulator
+from civiq.edge.sim.emulator import PtyEmulator
 
 if TYPE_CHECKING:
-    from civiq.edge.devices.keypad_emulator import CallPadState
+    from civiq.edge.sim.keypad import CallPadState
 
 RTU_GAP_S = 0.05  # silence that ends a frame (Modbus t3.5, stretched for a pty and a busy test machine)
 
@@ -217,7 +217,7 @@ class AsciiBusEmulator(PtyEmulator):
 
     def add_pad(self, address: int, lcd_width: int = 8) -> CallPadState:
         """A staff call pad on the same bus (see :mod:`civiq.edge.devices.keypad`): ``press()``, ``lcd``."""
-        from civiq.edge.devices.keypad_emulator import CallPadState
+        from civiq.edge.sim.keypad import CallPadState
 
         with self.lock:
             pad = CallPadState(address, lcd_width)

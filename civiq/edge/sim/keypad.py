@@ -8,7 +8,7 @@
     pad.show("A012"); emu.lcd == "A012"
 
 :class:`CallPadState` is the pad itself (keys waiting, LCD); :meth:`AsciiBusEmulator.add_pad
-<civiq.edge.devices.display.emulators.AsciiBusEmulator.add_pad>` puts pads on a display bus with it.
+<civiq.edge.sim.display.AsciiBusEmulator.add_pad>` puts pads on a display bus with it.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import threading
 from collections import deque
 
 from civiq.edge.devices.display.asciiframe import ACK, NAK, BadFrame, Frame, FrameParser, encode_frame
-from civiq.edge.devices.emulator import PtyEmulator
 from civiq.edge.devices.keypad import CODE_LEN, ENTRY_LEN, KEY_CODES, NO_KEY
+from civiq.edge.sim.emulator import PtyEmulator
 
 
 class CallPadState:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 import re
 
-from civiq.edge.devices.emulator import PtyEmulator
 from civiq.edge.devices.qrboard.nextion import PAGE_REPLY, STRING_REPLY, SUCCESS, TERM
+from civiq.edge.sim.emulator import PtyEmulator
 
 _ASSIGN = re.compile(r'^([A-Za-z_][A-Za-z0-9_]{0,14})\.txt="(.*)"$', re.S)
 _PAGE = re.compile(r"^page (\w+)$")

@@ -19,7 +19,7 @@ to a center YAML file (:meth:`DemoCenter.config_yaml`) exactly as a technician w
     >>> "debounce_ms: 50" in c.config_yaml(broker_port=1883, state_dir="/tmp/x")
     True
 
-Demand figures are per hour at peak (8-10h, 14-16h); the time-of-day curve is in :mod:`civiq.demo_people`.
+Demand figures are per hour at peak (8-10h, 14-16h); the time-of-day curve is in :mod:`civiq.dev.demo_people`.
 Peak demand is about what the staff can serve (work arriving per hour ~ counters x 60 minutes), so lines
 build up at the peaks and drain at lunch and by closing time, as they do in a well-staffed center.
 """
