@@ -38,7 +38,7 @@ soak: $(VENV)/.test-installed
 	CIVIQ_SOAK=1 $(PY) -m pytest -q -p no:cacheprovider -m slow tests
 
 docs: $(VENV)/.installed
-	$(PY) -m civiq.edge.config --docs > docs/config.md
+	$(PY) -m civiq.edge.configdoc > docs/config.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

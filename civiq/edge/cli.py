@@ -10,10 +10,11 @@ import sys
 from pathlib import Path
 
 from civiq.edge.config import CenterConfig, ConfigError, load_config
+from civiq.edge.runfile import RUNFILE
+from civiq.edge.runfile import ask_running_agent as _ask_running_agent
 
 log = logging.getLogger("civiq.edge")
 
-RUNFILE = "agent.json"  # in the state dir: pid and local API port of the running agent
 
 
 def _load(path: str) -> CenterConfig | None:
@@ -91,26 +92,6 @@ def run(args: argparse.Namespace) -> int:
             agent.sim.stop()
         runfile.unlink(missing_ok=True)
     return 0
-
-
-def _ask_running_agent(cfg: CenterConfig, path: str) -> dict | None:
-    """POST to the running agent's local API (it owns the ports); None when no agent runs."""
-    import urllib.error
-    import urllib.request
-
-    from civiq.edge.doctor import running_agent
-
-    info = running_agent(cfg)
-    if info is None:
-        return None
-    req = urllib.request.Request(f"http://127.0.0.1:{info['api_port']}{path}", method="POST", data=b"")
-    try:
-        with urllib.request.urlopen(req, timeout=60) as r:
-            return json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return json.loads(e.read() or b"{}") or {"ok": False, "error": str(e)}
-    except OSError as e:
-        return {"ok": False, "error": f"the running agent does not answer: {e}"}
 
 
 def test_print(args: argparse.Namespace) -> int:

@@ -1,7 +1,6 @@
 """The center configuration of an edge agent: one YAML file per Raspberry Pi, checked before it runs.
 
-The models below are the schema (docs/config.md is generated from them: ``python -m civiq.edge.config
---docs``). :func:`load_config` reads the YAML, lays ``CIVIQ_*`` environment variables over it and
+The models below are the schema (docs/config.md is generated from them: ``python -m civiq.edge.configdoc``). :func:`load_config` reads the YAML, lays ``CIVIQ_*`` environment variables over it and
 validates everything, raising :class:`ConfigError` with every problem located in the file::
 
     >>> cfg = load_config("firmware-config/small-commune.yaml")      # doctest: +SKIP
@@ -1450,14 +1449,8 @@ def check_main(paths: list[str], env: Mapping[str, str] | None = None, out: typi
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m civiq.edge.config --docs`` or ``python -m civiq.edge.config FILE...``."""
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["--docs"]:
-        from civiq.edge.configdoc import config_reference_markdown
-
-        sys.stdout.write(config_reference_markdown())
-        return 0
-    return check_main(args)
+    """``python -m civiq.edge.config FILE...`` (the reference page: ``python -m civiq.edge.configdoc``)."""
+    return check_main(sys.argv[1:] if argv is None else argv)
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from aiohttp import web
 from civiq.contract import CounterCmd
 from civiq.edge.queue.engine import QueueError, RecallCooldown
 from civiq.edge.queue.store import StoreFull
-from civiq.edge.web import json_response
+from civiq.edge.webbase import json_response
 
 BODY_KEYS = ("ticket", "to_service", "to_counter", "clerk", "code", "dossier")
 ACTIONS = (*CounterCmd.model_fields["action"].annotation.__args__, "done")  # type: ignore[union-attr]

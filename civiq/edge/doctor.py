@@ -23,6 +23,7 @@ from pathlib import Path
 from civiq.clock import plausible
 from civiq.contract import DeviceState
 from civiq.edge.config import CenterConfig, ConfigError, load_config
+from civiq.edge.runfile import running_agent
 
 OK, WARN, FAIL = "ok", "warning", "FAULT"
 MARK = {OK: "✔", WARN: "!", FAIL: "✘"}
@@ -36,18 +37,6 @@ class Finding:
 
     def line(self) -> str:
         return f"{MARK[self.level]} {self.what}: {self.detail}"
-
-
-def running_agent(cfg: CenterConfig) -> dict | None:
-    from civiq.edge.cli import RUNFILE
-
-    path = Path(cfg.state_dir) / RUNFILE
-    try:
-        info = json.loads(path.read_text())
-        os.kill(int(info["pid"]), 0)
-        return info
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
 
 
 def check_disk(cfg: CenterConfig) -> list[Finding]:

@@ -255,4 +255,4 @@ def hall_routes(agent: Any) -> list[web.RouteDef]:
         return await stream(feed, request)
 
     return [web.get("/board", board), web.get("/kiosk", kiosk), web.get("/api/hall", state),
-            web.get("/api/hall/stream", sse), web.post("/api/kiosk/issue", kiosk_issue_handler(agent))]
+            web.get("/api/hall/stream", sse), web.post("/api/kiosk/issue", kiosk_issue_handler(agent, feed.printer_status))]

@@ -12,6 +12,7 @@ import asyncio
 import json
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -24,7 +25,9 @@ def _json(data: dict, status: int = 200) -> web.Response:
                         content_type="application/json")
 
 
-def kiosk_issue_handler(agent: Any):  # noqa: ANN201 - an aiohttp handler
+def kiosk_issue_handler(agent: Any, printer_status: Callable[[], tuple[bool, str]] | None = None):  # noqa: ANN201
+    """The kiosk's ``POST /api/kiosk/issue`` handler; ``printer_status`` says why no ticket came out (the hall
+    feed's own check, see :func:`civiq.edge.hall.printer_status_of`)."""
     last: dict[str, float] = {}
     lock = threading.Lock()
 
@@ -52,9 +55,7 @@ def kiosk_issue_handler(agent: Any):  # noqa: ANN201 - an aiohttp handler
         if ticket is None:
             with lock:
                 last.pop(who, None)  # nothing issued: the next tap is a new try
-            from civiq.edge.hall import printer_status_of
-
-            ok, detail = printer_status_of(agent)()
+            ok, detail = printer_status() if printer_status else (True, "")
             reason = "printer" if not ok else "error"
             return _json({"ok": False, "reason": reason, "error": detail or "no ticket issued"}, 503)
         svc = agent.services[service]

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from civiq.edge.web import LOOPBACK, json_response
+from civiq.edge.webbase import LOOPBACK, json_response
 from civiq.listeners import subscribe
 
 

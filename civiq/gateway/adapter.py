@@ -9,6 +9,7 @@ MQTT client.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -19,8 +20,12 @@ from civiq.gateway.web.memory import MemoryView
 from civiq.gateway.web.view import HISTORY_METRICS, JSON, ViewError
 
 if TYPE_CHECKING:
+    from civiq.clock import Clock
+    from civiq.gateway.alerts.engine import AlertEngine
     from civiq.gateway.balance.advisor import Advice
-    from civiq.gateway.service import Gateway
+    from civiq.gateway.state import LiveState
+    from civiq.gateway.store.series import SeriesStore
+    from civiq.gateway.tickets import TicketBook
 
 # web metric name -> (store metric, key): the center-level series
 _METRICS = {"waiting": ("waiting_total", ""), "longest_wait_s": ("longest_wait_s", ""),
@@ -73,10 +78,20 @@ def advice_json(center: str, advice: Advice, current: dict[str, list[str]]) -> J
 
 
 class GatewayAdapter(MemoryView):
-    def __init__(self, gw: Gateway) -> None:
-        super().__init__(gw.state, gw.clock)
-        self.gw = gw
-        self.report_store = gw.store
+    """The view over explicit collaborators (no gateway object): the live ``state``, the ``store``, the alert
+    engine, the ticket book, ``send_command(center, node, name, cmd)`` (the ingest's MQTT client) and
+    ``push_policy(center, policy) -> nodes``."""
+
+    def __init__(self, state: LiveState, clock: Clock, *, store: SeriesStore, alerts: AlertEngine,
+                 tickets: TicketBook, send_command: Callable[..., Any],
+                 push_policy: Callable[[str, Any], list[str]]) -> None:
+        super().__init__(state, clock)
+        self._store = store
+        self._alerts = alerts
+        self._tickets = tickets
+        self._send_command = send_command
+        self._push_policy = push_policy
+        self.report_store = store
         self._advice_objs: dict[str, Any] = {}
         self._alock = threading.Lock()
 
@@ -98,15 +113,15 @@ class GatewayAdapter(MemoryView):
 
     # ------------------------------------------------------------------------------------ alerts
     def alerts(self, center: str | None) -> list[JSON]:
-        rows = [a.model_dump(mode="json") for a in self.gw.alerts.active() if center is None or a.center == center]
+        rows = [a.model_dump(mode="json") for a in self._alerts.active() if center is None or a.center == center]
         return sorted(rows, key=lambda a: a.get("since") or "", reverse=True)
 
     def silences(self, center: str | None) -> list[JSON]:
-        return [s.model_dump(mode="json") for s in self.gw.alerts.silences() if center is None or s.center == center]
+        return [s.model_dump(mode="json") for s in self._alerts.silences() if center is None or s.center == center]
 
     def acknowledge(self, key: str, user: str) -> bool:
         try:
-            self.gw.alerts.acknowledge(key, user)
+            self._alerts.acknowledge(key, user)
         except AlertError:
             return False
         self.bump()
@@ -114,7 +129,7 @@ class GatewayAdapter(MemoryView):
 
     def silence(self, center: str, node: str | None, until: datetime, reason: str, user: str) -> JSON:
         try:
-            s = self.gw.alerts.silence(center, node, until=until, reason=reason, user=user)
+            s = self._alerts.silence(center, node, until=until, reason=reason, user=user)
         except AlertError as e:
             raise ViewError(str(e), 400) from None
         self.bump()
@@ -127,7 +142,7 @@ class GatewayAdapter(MemoryView):
         if metric == "issued":
             return self._issued(center, since, until)
         store_metric, key = _METRICS[metric]
-        series = self.gw.store.series(center, store_metric, key=key, since=since, until=until)
+        series = self._store.series(center, store_metric, key=key, since=since, until=until)
         if key is None:  # per service/counter: sum them per minute
             acc: dict[datetime, float] = {}
             for pts in series.values():
@@ -140,7 +155,7 @@ class GatewayAdapter(MemoryView):
 
     def _issued(self, center: str, since: datetime, until: datetime) -> list[tuple[str, float]]:
         """Tickets issued so far that local day, per minute with issues (like ``served``: a daily total)."""
-        store = self.gw.store
+        store = self._store
         start = store.day_bounds(local_day(since, store.tz))[0]
         per_minute: dict[datetime, float] = {}
         day, count = None, 0
@@ -157,7 +172,7 @@ class GatewayAdapter(MemoryView):
         from civiq.contract import Event
         from civiq.gateway.state import is_audited, recent_item
 
-        store = self.gw.store
+        store = self._store
         start, end = store.day_bounds(day)
         out = []
         for e in store.events_between(center, start, end, types=["ticket.called", "ticket.held", "ticket.issued"]):
@@ -171,7 +186,7 @@ class GatewayAdapter(MemoryView):
         out = []
         for d in range(days - 1, -1, -1):
             day = local_day(now - timedelta(days=d))
-            s = self.gw.store.daily_summary(center, day)
+            s = self._store.daily_summary(center, day)
             out.append({"day": day, "issued": s.get("issued", 0), "served": s.get("served", 0),
                         "avg_wait_s": s.get("avg_wait_s"), "max_wait_s": s.get("max_wait_s"),
                         "priority_issued": s.get("priority_issued", 0),
@@ -188,7 +203,7 @@ class GatewayAdapter(MemoryView):
             raise ViewError("this advice is no longer current; reload the page", 409)
         if obj.policy is None:
             raise ViewError("this advice keeps the current assignment: nothing to apply", 409)
-        nodes = self.gw.push_policy(center, obj.policy)
+        nodes = self._push_policy(center, obj.policy)
         if not nodes:
             raise ViewError(f"center {center} has no node to send the policy to", 503)
         self.applied.append((center, advice_id, user))
@@ -202,16 +217,16 @@ class GatewayAdapter(MemoryView):
         node = c["counters"][cmd.counter].get("node")
         if not node:
             raise ViewError(f"no node owns counter {cmd.counter}", 503)
-        self.gw.ingest.send_command(center, node, "counter", cmd)
+        self._send_command(center, node, "counter", cmd)
         return {"id": cmd.id, "node": node}
 
     def public_ticket(self, center: str, day: str, label: str) -> JSON | None:
-        t = self.gw.tickets.get(center, day, label)
+        t = self._tickets.get(center, day, label)
         if t is None:
             return None
         c = self.state.center(center) or {}
         svc = (c.get("services") or {}).get(t["service"] or "", {})
-        ahead = self.gw.tickets.ahead(center, day, label)
+        ahead = self._tickets.ahead(center, day, label)
         if ahead is None and t["state"] == "waiting":
             ahead = svc.get("waiting")
         eta = ticket_eta_s(svc.get("eta_s"), ahead, svc.get("waiting")) if t["state"] == "waiting" else None

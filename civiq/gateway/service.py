@@ -31,6 +31,7 @@ from civiq.contract import (
     Status,
     WorkProfile,
 )
+from civiq.gateway.adapter import GatewayAdapter
 from civiq.gateway.alerts.channels import (
     AlertmanagerChannel,
     Channel,
@@ -46,6 +47,7 @@ from civiq.gateway.metrics import GatewayMetrics
 from civiq.gateway.settings import GatewaySettings
 from civiq.gateway.store.influx import InfluxExport
 from civiq.gateway.store.series import SeriesStore
+from civiq.gateway.tickets import TicketBook
 from civiq.sdnotify import Notifier
 
 log = logging.getLogger("civiq.gateway")
@@ -81,66 +83,9 @@ def stored_event(e) -> Event | None:  # noqa: ANN001
         return None
 
 
-class TicketBook:
-    """What the public ticket page may show: label, service, state, counter. No personal data exists."""
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.tickets: dict[tuple[str, str, str], dict] = {}  # (center, day, label)
-
-    def apply(self, center: str, ev) -> None:  # noqa: ANN001
-        d = ev.data
-        label, day = d.get("ticket"), d.get("day")
-        if not label or not day:
-            return
-        key = (center, day, label)
-        with self.lock:
-            t = self.tickets.setdefault(key, {"ticket": label, "service": d.get("service"), "state": "waiting",
-                                              "counter": None, "issued_at": ev.ts.isoformat(),
-                                              "priority": d.get("priority")})
-            if d.get("priority") and not t.get("priority"):
-                t["priority"] = d.get("priority")
-            if ev.type == EventType.ticket_called or ev.type == EventType.ticket_recalled:
-                t.update(state="called", counter=d.get("counter"))
-            elif ev.type == EventType.ticket_completed:
-                t.update(state="done")
-            elif ev.type == EventType.ticket_no_show:
-                t.update(state="no_show")
-            elif ev.type == EventType.ticket_transferred:
-                t.update(state="waiting", counter=None, service=d.get("to_service") or t["service"])
-            elif ev.type == EventType.ticket_held:
-                t.update(state="held", counter=d.get("counter"))
-
-    def ahead(self, center: str, day: str, label: str) -> int | None:
-        """People before this ticket in its service's line: the earlier tickets of its own kind, and every
-        waiting priority ticket before a normal one (priority tickets go first: docs/manager.md). A center on
-        the ``boost`` rule may call a normal ticket sooner; the count is then cautious, never hopeful."""
-        with self.lock:
-            t = self.tickets.get((center, day, label))
-            if t is None or t["state"] != "waiting":
-                return None
-            mine = bool(t.get("priority"))
-            return sum(1 for (c, dd, _), o in self.tickets.items()
-                       if c == center and dd == day and o["service"] == t["service"] and o["state"] == "waiting"
-                       and o is not t and (bool(o.get("priority")) > mine
-                                           or (bool(o.get("priority")) == mine and o["issued_at"] < t["issued_at"])))
-
-    def get(self, center: str, day: str, label: str) -> dict | None:
-        with self.lock:
-            t = self.tickets.get((center, day, label))
-            return dict(t) if t else None
-
-    def prune(self, keep_days: set[str]) -> None:
-        with self.lock:
-            for k in [k for k in self.tickets if k[1] not in keep_days]:
-                del self.tickets[k]
-
-
 class Gateway:
     def __init__(self, settings: GatewaySettings, *, clock: Clock | None = None,
                  channels: list[Channel] | None = None, notifier: Notifier | None = None) -> None:
-        from civiq.gateway.adapter import GatewayAdapter
-
         self.settings = settings
         self.clock = clock or SystemClock()
         self.notifier = notifier or Notifier()
@@ -164,7 +109,9 @@ class Gateway:
                                   raise_after_s=a.raise_after_s, clear_after_s=a.clear_after_s,
                                   flap_window_s=a.flap_window_s, flap_max=a.flap_max,
                                   grace_s=settings.heartbeat_timeout_s, stale=True)
-        self.view = GatewayAdapter(self)
+        self.view = GatewayAdapter(self.state, self.clock, store=self.store, alerts=self.alerts,
+                                   tickets=self.tickets, send_command=self.ingest.send_command,
+                                   push_policy=self.push_policy)
         self.ratings_drop = None
         if settings.ratings_drop_dir is not None:
             from civiq.gateway.reports.drop import RatingsDrop

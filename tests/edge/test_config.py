@@ -345,7 +345,7 @@ def test_docs_config_md_is_generated_from_the_models() -> None:
     for model in ("CenterInfo", "MqttConfig", "GpioKeypad", "Max7219Display", "HdmiBoard"):
         assert f"### {model}" in text
     committed = (ROOT / "docs" / "config.md").read_text(encoding="utf-8")
-    assert committed == text, "docs/config.md is stale: python -m civiq.edge.config --docs > docs/config.md"
+    assert committed == text, "docs/config.md is stale: python -m civiq.edge.configdoc > docs/config.md"
 
 
 def test_every_field_has_a_description_and_a_valid_example() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from civiq.contract import Event, EventType
-from civiq.gateway.service import TicketBook
+from civiq.gateway.tickets import TicketBook
 
 T0 = datetime(2026, 12, 7, 1, 0, tzinfo=UTC)
 DAY = "2026-12-07"

@@ -30,7 +30,7 @@ import json
 from aiohttp import web
 
 from civiq.edge.sim.hardware import SimHardware
-from civiq.edge.web import json_response
+from civiq.edge.webbase import json_response
 
 
 def _ticket_json(n: int, t: object) -> dict:

@@ -20,7 +20,7 @@ def _print_announcement(a: dict, who: str) -> None:
 
 def say_test(cfg: CenterConfig, text: str | None, simulate: bool, out: str | None) -> int:
     """Chime + a sample call (or ``text``) through the configured output; via the running agent if any."""
-    from civiq.edge.cli import _ask_running_agent
+    from civiq.edge.runfile import ask_running_agent as _ask_running_agent
 
     if cfg.speaker is None:
         print("no speaker configured: add a `speaker:` section to the config (docs/technician.md, Speakers)",
