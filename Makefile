@@ -1,17 +1,19 @@
 # civiq — two commands on a fresh machine:
-#   make demo   creates .venv, installs civiq, runs `civiq demo` (embedded broker, gateway, simulated centers)
-#   make test   installs what the tests need (apt packages where missing, a .venv) and runs the whole suite
+#   make demo   creates .venv, installs civiq[demo] (both sides + the embedded broker), runs `civiq demo`
+#   make test   installs what the tests need (apt packages where missing, a .venv, civiq[test]) and runs the
+#               whole suite (what CI runs: .ci/run)
+#   make check  the fast tier while you work: ruff, unit tests and doctests (no broker, browser or processes)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 DEMO_ARGS ?=
 
-.PHONY: demo test lint bench soak docs clean
+.PHONY: demo test check lint bench soak docs clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e .
+	$(PY) -m pip install -q -e '.[demo]'
 	touch $@
 
 $(VENV)/.test-installed: pyproject.toml $(VENV)/.installed

@@ -109,9 +109,40 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+# the import name of each extra's distributions -> the extra that brings it (pyproject.toml)
+EXTRA_OF = {"gpiozero": "edge", "serial": "edge", "PIL": "edge", "qrcode": "edge",
+            "influxdb_client": "gateway", "openpyxl": "gateway", "amqtt": "demo"}
+
+
+def missing_extra(e: ModuleNotFoundError) -> str | None:
+    """The one-line advice when ``e`` is a part an extra brings, else None.
+
+    >>> missing_extra(ModuleNotFoundError("No module named 'influxdb_client'", name="influxdb_client"))
+    "this needs the gateway's parts (influxdb_client is not installed): pip install 'civiq[gateway]'"
+    >>> missing_extra(ModuleNotFoundError("No module named 'nope'", name="nope")) is None
+    True
+    """
+    top = (e.name or "").split(".")[0]
+    extra = EXTRA_OF.get(top)
+    if extra is None:
+        return None
+    return f"this needs the {extra}'s parts ({top} is not installed): pip install 'civiq[{extra}]'"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
+    try:
+        return _dispatch(args)
+    except ModuleNotFoundError as e:
+        advice = missing_extra(e)
+        if advice is None:
+            raise
+        print(f"civiq {args.area}: {advice}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.area == "config":
         from civiq.edge.config import check_main
 
