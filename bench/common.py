@@ -228,6 +228,7 @@ class GatewayProc:
     """
 
     USER, PASSWORD = "bench", "bench-password-123"
+    extra_env: dict[str, str] = {}  # more environment for the process (e.g. NOTIFY_SOCKET)
 
     def __init__(self, mqtt_port: int, dir: Path, **settings: Any) -> None:
         import yaml
@@ -255,7 +256,7 @@ class GatewayProc:
         users.close()
         with open(self.dir / "gateway.log", "ab") as log:
             self.proc = subprocess.Popen(python_cmd("-m", "civiq", "gateway", "run", "--config", str(self.config)),
-                                         cwd=REPO, env=child_env(), stdout=log, stderr=log)
+                                         cwd=REPO, env=child_env(**self.extra_env), stdout=log, stderr=log)
         wait_port("127.0.0.1", self.http_port, 60)
         return self
 

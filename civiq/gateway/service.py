@@ -18,6 +18,7 @@ import secrets
 import signal
 import threading
 import time
+from collections import deque
 from datetime import timedelta
 from pathlib import Path
 
@@ -123,7 +124,30 @@ class Gateway:
         self._thread: threading.Thread | None = None
         self._advisor: threading.Thread | None = None
         self.advisor_pass_s: float | None = None  # wall time of the last advisor pass
+        self._init_loop_metrics()
         self.server = None
+
+    def _init_loop_metrics(self) -> None:
+        """What the light loop and the advisor report on /metrics (docs/benchmarks.md, the province bench):
+        ``civiq_gw_loop_tick_lag_seconds{stat=p50|p99|max}`` over the last 600 ticks (how late a tick of the
+        alert engine finished after it was due: the loop's wake-up delay plus the tick itself),
+        ``civiq_gw_advisor_pass_seconds`` (the last pass), ``civiq_gw_advisor_passes_total`` and
+        ``civiq_gw_advisor_centers`` (centers advised in the last pass)."""
+        r = self.metrics.registry
+        self._tick_lags: deque[float] = deque(maxlen=600)
+
+        def lag_stats() -> dict[tuple[str, ...], float]:
+            xs = sorted(self._tick_lags)
+            if not xs:
+                return {}
+            return {("p50",): xs[(len(xs) - 1) // 2], ("p99",): xs[min(len(xs) - 1, round(0.99 * (len(xs) - 1)))],
+                    ("max",): xs[-1]}
+
+        r.gauge("loop_tick_lag_seconds", "How late the light loop's alert tick finished after it was due "
+                "(last 600 ticks)", ["stat"]).set_function(lag_stats)
+        self._m_pass = r.gauge("advisor_pass_seconds", "Wall time of the last advisor pass over every center")
+        self._m_passes = r.counter("advisor_passes_total", "Advisor passes completed")
+        self._m_advised = r.gauge("advisor_centers", "Centers advised in the last advisor pass")
 
     def _restore_tickets(self) -> None:
         """Rebuild today's and yesterday's public tickets from the stored events, so the QR codes printed
@@ -210,7 +234,9 @@ class Gateway:
             self.ingest.send_command(center, node, "policy", cmd, retain=True)
         return nodes
 
-    def _advise_all(self) -> None:
+    def _advise_all(self) -> int:
+        """One pass over every center; returns how many got advice."""
+        advised = 0
         for center in self.state.centers():
             try:
                 advice = self.advise(center)
@@ -219,16 +245,19 @@ class Gateway:
                 continue
             if advice is None:
                 continue
+            advised += 1
             self.view.set_advice(center, advice)
             if center in self.settings.balance.auto_centers and advice.policy is not None:
                 self.push_policy(center, advice.policy)
                 log.info("policy v%s pushed to %s automatically", advice.policy.version, center)
+        return advised
 
     # ------------------------------------------------------------------------------------ lifecycle
     def _loop(self) -> None:
         """The light loop: alert timers and the systemd watchdog, every second. Nothing heavy runs here, so
         a slow advisor pass (many centers, long history) can never starve the watchdog."""
-        while not self._stop.wait(1.0):
+        due = time.monotonic() + 1.0
+        while not self._stop.wait(max(0.0, due - time.monotonic())):
             try:
                 self.alerts.tick()
                 days = {local_day(self.clock.now() - timedelta(days=d)) for d in range(2)}
@@ -236,6 +265,9 @@ class Gateway:
             except Exception:  # noqa: BLE001
                 log.exception("gateway loop")
             self.notifier.watchdog()
+            done = time.monotonic()
+            self._tick_lags.append(max(0.0, done - due))
+            due = due + 1.0 if done < due + 1.0 else done + 1.0  # late by a whole second: do not burst
 
     def _advisor_loop(self) -> None:
         """The advisor on its own thread: a pass over every center each ``balance.interval_s`` of the
@@ -253,11 +285,15 @@ class Gateway:
                 continue
             next_advice = now + self.settings.balance.interval_s
             started = time.monotonic()
+            advised = 0
             try:
-                self._advise_all()
+                advised = self._advise_all() or 0
             except Exception:  # noqa: BLE001
                 log.exception("advisor pass")
             self.advisor_pass_s = time.monotonic() - started
+            self._m_pass.set(self.advisor_pass_s)
+            self._m_advised.set(advised)
+            self._m_passes.inc()
 
     def start(self) -> Gateway:
         if self.influx is not None:
