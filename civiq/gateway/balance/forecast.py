@@ -36,15 +36,15 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from civiq.clock import DEFAULT_TZ
-from civiq.contract import Event, EventType
+from civiq.contract import Event
 
-__all__ = ["TimeStats", "Forecast", "build_forecast", "time_stats"]
+__all__ = ["TimeStats", "Forecast", "assemble", "build_forecast", "classify", "time_stats"]
 
 HOURS = 24
 
@@ -144,6 +144,39 @@ def _str(v: object) -> str | None:
     return v if isinstance(v, str) and v else None
 
 
+# what one event adds to a forecast: (kind, service, counter, seconds); kinds below
+ISSUED, CALLED, COMPLETED, NO_SHOW, EXPIRED = "issued", "called", "completed", "no_show", "expired"
+
+
+def classify(type: str, data: object) -> tuple[str, str, str | None, float | None] | None:
+    """What an event of ``type`` (the contract's event type string) with ``data`` adds to a forecast:
+    ``(kind, service, counter, seconds)``, or None when it adds nothing but its day. The one place that
+    decides it: :func:`build_forecast` and the ingest-time aggregates (:mod:`.aggregates`) both use it.
+
+    >>> classify("ticket.completed", {"service": "A", "counter": "c1", "service_s": 300})
+    ('completed', 'A', 'c1', 300.0)
+    >>> classify("ticket.no_show", {"service": "A", "counter": None})  # expired at day end
+    ('expired', 'A', None, None)
+    >>> classify("ticket.called", {"service": "A", "from_hold": True}) is None  # a call back
+    True
+    """
+    d = data if isinstance(data, dict) else {}
+    service = _str(d.get("service"))
+    if service is None:
+        return None
+    if type == "ticket.issued":
+        return ISSUED, service, None, None
+    if type == "ticket.called":
+        return None if d.get("from_hold") else (CALLED, service, None, None)  # a call back is not a new citizen
+    if type == "ticket.completed" or type == "ticket.no_show":
+        counter = _str(d.get("counter"))
+        if type == "ticket.no_show":
+            return (EXPIRED, service, None, None) if counter is None else \
+                (NO_SHOW, service, counter, _num(d.get("service_s")))
+        return COMPLETED, service, counter, _num(d.get("service_s"))
+    return None
+
+
 def build_forecast(events: Iterable[Event], tz: str = DEFAULT_TZ, now: datetime | None = None,
                    half_life_days: float = 7.0, min_weekday_days: int = 3, min_pair_samples: int = 20,
                    recent_min: float = 60.0) -> Forecast:
@@ -166,25 +199,23 @@ def build_forecast(events: Iterable[Event], tz: str = DEFAULT_TZ, now: datetime 
     for e in evs:
         if now is not None and e.ts > now:
             continue
-        d = e.data if isinstance(e.data, dict) else {}
         local = e.ts.astimezone(zone)
         days.add(local.date())
-        service = _str(d.get("service"))
-        if service is None:
+        c = classify(e.type.value, e.data)
+        if c is None:
             continue
-        if e.type is EventType.ticket_issued:
+        kind, service, counter, secs = c
+        if kind == ISSUED:
             services.add(service)
             counts[(local.date(), local.hour)][service] += 1
             if recent_from is not None and e.ts > recent_from:
                 recent[service] += 1
-        elif e.type is EventType.ticket_called and not d.get("from_hold"):  # a call back is not a new citizen
+        elif kind == CALLED:
             called[service] += 1
-        elif e.type in (EventType.ticket_completed, EventType.ticket_no_show):
-            counter, secs = _str(d.get("counter")), _num(d.get("service_s"))
-            if e.type is EventType.ticket_no_show and counter is None:
-                expired[service] += 1
-                continue
-            if e.type is EventType.ticket_no_show:
+        elif kind == EXPIRED:
+            expired[service] += 1
+        else:
+            if kind == NO_SHOW:
                 no_show[service] += 1
             elif secs is not None:
                 done[service].append(secs)
@@ -192,7 +223,26 @@ def build_forecast(events: Iterable[Event], tz: str = DEFAULT_TZ, now: datetime 
                 counter_t[service].append(secs)
                 if counter is not None:
                     pair_t[(counter, service)].append(secs)
+    return assemble(
+        tz, now, days, counts, services,
+        service_time={s: st for s, v in done.items() if (st := time_stats(v))},
+        counter_time={s: st for s, v in counter_t.items() if (st := time_stats(v))},
+        pair_time={k: st for k, v in pair_t.items() if (st := time_stats(v))},
+        called=called, no_show=no_show, expired=expired,
+        recent=recent if now is not None else None, half_life_days=half_life_days,
+        min_weekday_days=min_weekday_days, min_pair_samples=min_pair_samples, recent_min=recent_min)
 
+
+def assemble(tz: str, now: datetime | None, days: set[date], counts: Mapping[tuple[date, int], Mapping[str, int]],
+             services: set[str], *, service_time: dict[str, TimeStats], counter_time: dict[str, TimeStats],
+             pair_time: dict[tuple[str, str], TimeStats], called: Mapping[str, int], no_show: Mapping[str, int],
+             expired: Mapping[str, int], recent: Mapping[str, int] | None, half_life_days: float = 7.0,
+             min_weekday_days: int = 3, min_pair_samples: int = 20, recent_min: float = 60.0) -> Forecast:
+    """The :class:`Forecast` of tallied history: ``days`` with any event, arrivals per ``(local day, hour)``
+    and service, the time statistics, the calls/no-shows/expiries per service and the arrivals of the last
+    ``recent_min`` minutes (None without a ``now``). :func:`build_forecast` tallies events; the gateway reads
+    the tallies kept at ingest (:func:`civiq.gateway.balance.aggregates.read_forecast`)."""
+    zone = ZoneInfo(tz)
     today = now.astimezone(zone).date() if now is not None else None
     now_hour = now.astimezone(zone).hour if now is not None else HOURS
 
@@ -227,13 +277,11 @@ def build_forecast(events: Iterable[Event], tz: str = DEFAULT_TZ, now: datetime 
 
     return Forecast(
         tz=tz, now=now, days=tuple(d.isoformat() for d in all_days), hourly=hourly, weekday_hourly=weekday,
-        service_time={s: st for s, v in done.items() if (st := time_stats(v))},
-        counter_time={s: st for s, v in counter_t.items() if (st := time_stats(v))},
-        counter_service_time={k: st for k, v in pair_t.items()
-                              if len(v) >= min_pair_samples and (st := time_stats(v))},
-        no_show_rate={s: no_show[s] / called[s] for s in called if called[s] > 0},
-        expired=dict(expired),
-        recent_per_h={s: recent.get(s, 0) * 60.0 / recent_min for s in services} if now is not None else {},
+        service_time=dict(service_time), counter_time=dict(counter_time),
+        counter_service_time={k: st for k, st in pair_time.items() if st.n >= min_pair_samples},
+        no_show_rate={s: no_show.get(s, 0) / called[s] for s in called if called[s] > 0},
+        expired={s: n for s, n in expired.items() if n},
+        recent_per_h={s: recent.get(s, 0) * 60.0 / recent_min for s in services} if recent is not None else {},
         recent_min=recent_min,
-        services=tuple(sorted(services | set(counter_t))),
+        services=tuple(sorted(services | set(counter_time))),
     )

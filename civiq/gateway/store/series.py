@@ -10,6 +10,9 @@ Tables (docs/timeseries.md has the full description):
 * ``minute`` — one value per series per minute (last value wins): queue waits per service, served per
   counter, device health codes (0 ok, 1 degraded, 2 failed, 3 offline), a few host numbers.
 * ``meta`` — the saved live state.
+* ``fc_days``, ``fc_arrivals``, ``fc_times`` — the load-balancing forecast's inputs (arrivals per local hour,
+  counter-time sums), updated in the same transaction as the events they count
+  (:mod:`civiq.gateway.balance.aggregates`; :meth:`SeriesStore.forecast` reads them).
 
 Writes are grouped: ``with store.batch(): ...`` makes everything inside one transaction (the ingest's
 writer commits a burst of up to 1000 messages at once). Reads use a connection per thread, so the web
@@ -28,7 +31,7 @@ import json
 import math
 import sqlite3
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -38,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 from civiq.clock import DEFAULT_TZ, plausible
 from civiq.contract import Event, Health, QueueSnapshot
+from civiq.gateway.balance import aggregates
 
 DEVICE_STATE_CODE = {"ok": 0, "degraded": 1, "failed": 2, "offline": 3}
 
@@ -157,6 +161,8 @@ class SeriesStore:
         self._depth = 0
         self._w = self._connect()
         self._w.executescript(SCHEMA)
+        self._w.executescript(aggregates.SCHEMA)
+        self._tally = aggregates.Tally(tz)  # forecast tallies of the open transaction's new events
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = [self._w]
         # per node: contiguous/max, and the stored seqs above contiguous+1 (only while there is a gap)
@@ -209,10 +215,12 @@ class SeriesStore:
                 if self._depth == 0:
                     self._w.execute("ROLLBACK")
                     self._reload_seqs()
+                    self._tally.clear()
                 raise
             self._depth -= 1
             if self._depth == 0:
                 self._flush_seqs()
+                self._tally.flush(self._w)
                 self._w.execute("COMMIT")
 
     def _reload_seqs(self) -> None:
@@ -249,17 +257,42 @@ class SeriesStore:
 
     def _insert(self, center: str, node: str, ev: Event, rcv: datetime) -> bool:
         d = ev.data if isinstance(ev.data, dict) else {}
+        ts = _epoch(event_time(ev.ts, rcv))
         cur = self._w.execute(
             "INSERT OR IGNORE INTO events(center, node, seq, ts, type, service, counter, ticket,"
             " wait_s, service_s, data, received) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (center, node, ev.seq, _epoch(event_time(ev.ts, rcv)), str(ev.type), _str(d.get("service")),
+            (center, node, ev.seq, ts, str(ev.type), _str(d.get("service")),
              _str(d.get("counter")), _str(d.get("ticket")), _num(d.get("wait_s")),
              _num(d.get("service_s")), json.dumps(d, ensure_ascii=False, default=str), _epoch(rcv)),
         )
         if cur.rowcount == 1:
             self._note_seq(center, node, ev.seq)
+            self._note_forecast(center, ts, str(ev.type), d)
             return True
         return False
+
+    # ------------------------------------------------------------------------------------- forecast tallies
+    def _note_forecast(self, center: str, ts: float, type: str, data: dict[str, Any]) -> None:
+        """A new event row (inside the write transaction): tally it for the forecast, committed with it."""
+        self._tally.add(center, ts, type, data)
+
+    def ensure_forecast_aggregates(self, before: Callable[[], object] | None = None) -> int | None:
+        """Rebuild the forecast tallies from the events when they do not cover exactly the stored events
+        (a store from an older version); returns the events read, None when nothing was needed. Idempotent.
+        ``before`` is called first when a rebuild is needed (the gateway extends systemd's start timeout)."""
+        with self._lock:
+            if not aggregates.needs_rebuild(self._w):
+                return None
+            if before is not None:
+                before()
+            with self.batch():
+                return aggregates.rebuild(self._w, self.tz)
+
+    def forecast(self, center: str, now: datetime, history_days: int = 28, **kw: Any):  # noqa: ANN201
+        """The load-balancing :class:`~civiq.gateway.balance.forecast.Forecast` of ``center`` at ``now`` from
+        the tallies of the last ``history_days`` local days and today (see
+        :func:`civiq.gateway.balance.aggregates.read_forecast`; ``kw`` as ``build_forecast``'s)."""
+        return aggregates.read_forecast(self._r(), center, now, history_days=history_days, tz=self.tz, **kw)
 
     def is_conflict(self, center: str, node: str, ev: Event) -> bool:
         """For a duplicate: True when the stored event differs (type or time), i.e. the node re-used a seq
@@ -574,5 +607,6 @@ class SeriesStore:
         cutoff = _epoch(now) - self.retention_days * 86400
         with self.batch():
             n = self._w.execute("DELETE FROM events WHERE ts < ?", (cutoff,)).rowcount
+            aggregates.prune(self._w, cutoff, self.tz, n)
             n += self._w.execute("DELETE FROM minute WHERE ts_minute < ?", (cutoff,)).rowcount
         return n
