@@ -7,7 +7,9 @@ What DESIGN.md's scale table plans for a province gateway, measured on a real ``
    (``add_events``, the ingest's own write path) before the gateway starts. Each day is a day of
    :mod:`bench.loadsim` (its four day profiles, the real edge queue engine under a FakeClock: arrivals on the
    day curve, lognormal counter times, no-shows, breaks), one profile per center, a pool of simulated days
-   re-dated per center and day (~650 events a center-day).
+   re-dated per center and day (~650 events a center-day). Every ``--busy-every``-th center (10th) is a busy
+   city center instead: the busy day of :mod:`bench.replay` (``morning_surge`` ×7 in tickets and counters,
+   ~5,500 events a day, the size of the center the issue measured).
 2. **Live traffic.** ``python -m bench.ingest flood`` publishes the contract mix of the same centers (events,
    queue snapshots with 4 services and 6 counters, health) at ``--rate`` msg/s (300: a province at one message
    every 5 s per device) to a real Mosquitto. The queue snapshots give every center counters, so the advisor
@@ -51,10 +53,11 @@ HIST_NODE = "pi-0"  # the node of the history (the flood's own node, pi-1, start
 
 # ============================================================================================ history
 def generate_history(db: Path, centers: int, days: int, *, today: date | None = None, pool: int = 14,
-                     log: Callable[[str], None] = print) -> dict[str, Any]:
+                     busy_every: int = 10, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Write ``days`` local days (before ``today``, Sundays closed) of loadsim days for ``centers`` centers
     into the SeriesStore at ``db``. Returns counts and timings."""
     from bench.loadsim import DEFAULT_DATE, PROFILES, DaySim
+    from bench.replay import busy_day_events
     from civiq.clock import DEFAULT_TZ
     from civiq.contract import Event
     from civiq.gateway.store.series import SeriesStore
@@ -68,6 +71,10 @@ def generate_history(db: Path, centers: int, days: int, *, today: date | None = 
         for seed in range(pool):
             sims[(name, seed)] = DaySim(PROFILES[name], "profiles", seed=seed + 1, on=DEFAULT_DATE,
                                         keep_events=True).run().events
+    busy_pool = max(1, pool // 2)
+    if busy_every:
+        for seed in range(busy_pool):
+            sims[("busy", seed)] = tuple(busy_day_events(seed + 1))  # on loadsim's DEFAULT_DATE too
     t_sim = time.perf_counter() - t0
     store = SeriesStore(db)
     rng = random.Random(1)
@@ -83,7 +90,9 @@ def generate_history(db: Path, centers: int, days: int, *, today: date | None = 
                 continue
             shift = timedelta(days=(day - DEFAULT_DATE).days)
             iso = day.isoformat()
-            for ev in sims[(names[c % len(names)], rng.randrange(pool))]:
+            busy = busy_every and c % busy_every == 0
+            key = ("busy", rng.randrange(busy_pool)) if busy else (names[c % len(names)], rng.randrange(pool))
+            for ev in sims[key]:
                 seq += 1
                 data = dict(ev.data)
                 if "day" in data:
@@ -212,6 +221,7 @@ class PassWatch:
 
 
 def run(centers: int = 100, days: int = 28, rate: float = 300.0, seconds: float = 120.0, *, pool: int = 14,
+        busy_every: int = 10,
         interval_s: float = 60.0, dash_n: int | None = None, log: Callable[[str], None] = print,
         warm_timeout_s: float = 1800.0) -> dict[str, Any]:
     from bench.latency import LiveClient
@@ -221,7 +231,8 @@ def run(centers: int = 100, days: int = 28, rate: float = 300.0, seconds: float 
     gw: GatewayProc | None = None
     try:
         log(f"province: generating {days} days of history for {centers} centers")
-        hist = generate_history(tmp / "gw" / "data" / "series.db", centers, days, pool=pool, log=log)
+        hist = generate_history(tmp / "gw" / "data" / "series.db", centers, days, pool=pool,
+                                busy_every=busy_every, log=log)
         log(f"  {hist['events']:,} events in {hist['write_s']:.0f} s ({hist['db_mb']:.0f} MB)")
         b = broker()
         notify = NotifySocket(tmp / "notify.sock")
@@ -280,7 +291,7 @@ def run(centers: int = 100, days: int = 28, rate: float = 300.0, seconds: float 
         except (ValueError, IndexError):
             log(f"flood said: {err[-500:]}")
         flood = None
-        return {"centers": centers, "days": days, "rate": rate, "history": hist, "startup_s": t_up,
+        return {"centers": centers, "days": days, "busy": len(range(0, centers, busy_every)) if busy_every else 0, "rate": rate, "history": hist, "startup_s": t_up,
                 "window_s": t1 - t0, "passes": passes, "first_pass_s": first[0][1], "interval_s": interval_s,
                 "tick_lag_p99": lag_p99, "tick_lag_max": lag_max, "lag_ticks_window": min(600.0, t1 - t0),
                 "watchdog_max": notify.max_interval(t0, t1), "watchdog_pings": len(notify.pings),
@@ -313,7 +324,8 @@ def rows(r: dict[str, Any]) -> list[list[str]]:
     flood = r["flood"]
     half = WATCHDOG_SEC / 2
     return [
-        ["history in the store", f"{r['centers']} centers × {r['days']} days: {r['history']['events']:,} events, "
+        ["history in the store", f"{r['centers']} centers × {r['days']} days ({r['busy']} busy): "
+                                 f"{r['history']['events']:,} events, "
                                  f"{r['history']['db_mb']:,.0f} MB"],
         ["live traffic", f"{flood['rate']:,.0f} msg/s offered" if flood else "–"],
         ["gateway ingested (window)", f"{r['ingested_rate']:,.0f} msg/s, queue depth at the end "
@@ -336,10 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--days", type=int, default=28)
     ap.add_argument("--rate", type=float, default=300.0, help="live traffic, msg/s")
     ap.add_argument("--seconds", type=float, default=120.0, help="measuring window (at least one full pass)")
+    ap.add_argument("--busy-every", type=int, default=10, help="every n-th center is a busy one (0: none)")
     ap.add_argument("--interval", type=float, default=60.0, help="the advisor's balance.interval_s")
     ap.add_argument("--json", help="also write the raw result here")
     a = ap.parse_args(argv)
-    r = run(a.centers, a.days, a.rate, a.seconds, interval_s=a.interval, log=lambda s: print(s, file=sys.stderr, flush=True))
+    r = run(a.centers, a.days, a.rate, a.seconds, interval_s=a.interval, busy_every=a.busy_every, log=lambda s: print(s, file=sys.stderr, flush=True))
     if a.json:
         Path(a.json).write_text(json.dumps({**r, "dashboard": r["dashboard"].__dict__}, indent=1, default=str))
     print(report(r))
