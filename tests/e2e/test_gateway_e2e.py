@@ -203,7 +203,8 @@ def test_pushed_policy_changes_the_next_call(tmp_path: Path, broker, stack: list
     assert shape(engine.profile("c1")) == (["A", "B"], [])
     sim.press_button("A")  # A001 waits longest...
     sim.press_button("B")
-    wait_for(lambda: gw.view.center("xa-p")["services"]["B"]["waiting"] == 1, timeout=10, what="B001 seen")
+    wait_for(lambda: gw.view.center("xa-p")["services"].get("B", {}).get("waiting") == 1, timeout=10,
+             what="B001 seen")  # B appears in the live view with the first snapshot that has it
 
     # ...but the province now wants counter c1 to take civil status (B) first once it waits over 0.6 s
     profile = WorkProfile(services=["B", "A"], rules=[PriorityRule(service="B", over_minutes=0.01)])
