@@ -28,6 +28,10 @@ test: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check civiq tests bench
 	$(PY) -m pytest -q -p no:cacheprovider
 
+check: $(VENV)/.test-installed
+	$(VENV)/bin/ruff check civiq tests bench
+	$(PY) -m pytest -q -p no:cacheprovider -m "not integration"
+
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check civiq tests bench
 

@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -110,3 +111,24 @@ def hook():  # noqa: ANN201 - tests.e2e.system.Webhook, imported late (it pulls 
     h = Webhook()
     yield h
     h.close()
+
+
+# ------------------------------------------------------------------------------------------- test tiers
+# `make check` runs the fast tier: unit tests and doctests, nothing that starts a broker, a browser, a TSDB,
+# a whole agent process or a fresh venv (`pytest -m "not integration"`). `make test` runs everything.
+INTEGRATION_DIRS = ("e2e", "reliability", "bench")
+INTEGRATION_FIXTURES = {"broker", "recorder", "browser", "page", "alertmanager", "edge_venv"}
+# modules whose every test drives a browser, kills processes or waits on the wire's real time (pty at 19200 baud)
+INTEGRATION_MODULES = {"test_reports_browser", "test_watchdog", "test_queue_crash", "test_printer_stored",
+                       "test_printer_paper"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    tests_dir = Path(__file__).parent
+    for item in items:
+        path = Path(str(item.path))
+        rel = path.relative_to(tests_dir).parts if path.is_relative_to(tests_dir) else ()
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if (rel and rel[0] in INTEGRATION_DIRS) or fixtures & INTEGRATION_FIXTURES or path.stem in INTEGRATION_MODULES \
+                or item.get_closest_marker("install") or item.get_closest_marker("slow"):
+            item.add_marker(pytest.mark.integration)
