@@ -4,7 +4,7 @@ Method (one run, side by side, on one fresh Mosquitto configured to drop nothing
 
 1. Every consumer first connects with a **persistent session** (MQTT v5, session expiry 1 h; mosquitto_sub
    with ``-c``), subscribes at QoS1 and disconnects: ``mosquitto_sub``; a bare paho subscriber; one gateway;
-   two gateway workers in shared group ``g2``; four in ``g4``.
+   two gateway workers sharded by center (``shard: {centers, workers: 2, index}``); four.
 2. A publisher process floods contract payloads (``event``, ``queue``, ``health``, built with the pydantic
    models of :mod:`civiq.contract`, the mix a center sends at its peak) as ``--centers`` simulated centers
    would (one node each, per-node gap-free ``seq``), at QoS1, with at most 5,000 unacknowledged messages
@@ -18,10 +18,9 @@ Method (one run, side by side, on one fresh Mosquitto configured to drop nothing
    workers) equal the events published; the Influx spool drains (pending 0, nothing rejected) and
    VictoriaMetrics holds one ``ticket_event_count`` sample per ticket event.
 
-With shared subscriptions only ``event`` and ``cmd_result`` are split between workers; ``status``,
-``queue`` and ``health`` go to every worker (civiq/gateway/ingest.py explains why), so W workers do
-``events / W + W * (queue + health)`` work in total. Mosquitto hands shared messages out round robin, not
-by topic hash, so every worker also sees false seq gaps (EMQX ``hash_topic`` avoids that).
+Workers split the centers by subscription (:class:`civiq.gateway.settings.ShardSettings`, a CRC-32 of the
+center id): each subscribes only to its own centers' topics, so every message is read once, one node's
+messages stay in order on one worker, and a gap or a duplicate (both counted and reported) would be real.
 
 Sub-commands ``publish`` and ``worker`` are the child processes; ``run`` (default) orchestrates.
 """
@@ -268,8 +267,12 @@ def worker(a: argparse.Namespace) -> int:
     from civiq.gateway.store.series import SeriesStore
 
     data = Path(a.dir)
+    shard = {}
+    if a.shard:
+        k, n = (int(x) for x in a.shard.split("/"))
+        shard = {"centers": [f"bench-{i:04d}" for i in range(a.centers)], "workers": n, "index": k}
     settings = GatewaySettings.load(
-        data_dir=data, heartbeat_timeout_s=3600,
+        data_dir=data, heartbeat_timeout_s=3600, shard=shard,
         mqtt={"port": a.port, "client_id": a.client_id, "shared_group": a.group or None, "keepalive": 60,
               "session_expiry_s": SESSION_EXPIRY_S})
     store = SeriesStore(settings.db_path)
@@ -304,7 +307,9 @@ def worker(a: argparse.Namespace) -> int:
         spool = {k: v for k, v in influx.stats.items() if k != "last_error"}
         influx.stop()
     say(final=True, events=store.event_count(), spool=spool, t_spool=t_spool,
-        malformed=int(ingest.metrics.malformed.total()), duplicates=int(ingest.metrics.duplicates.total()))
+        malformed=int(ingest.metrics.malformed.total()), duplicates=int(ingest.metrics.duplicates.total()),
+        gaps=int(ingest.metrics.gaps.total()), rebirths=int(ingest.metrics.rebirths.total()),
+        open_gaps=len(store.gaps()))
     store.close()
     return 0
 
@@ -341,9 +346,11 @@ class Worker:
         self.proc.stdin.flush()
 
 
-def _spawn(port: int, mode: str, client_id: str, group: str | None, d: Path) -> Worker:
+def _spawn(port: int, mode: str, client_id: str, group: str | None, d: Path, shard: str | None = None,
+           centers: int = 0) -> Worker:
     cmd = python_cmd("-m", "bench.ingest", "worker", "--port", str(port), "--mode", mode, "--client-id",
-                     client_id, "--dir", str(d)) + (["--group", group] if group else [])
+                     client_id, "--dir", str(d)) + (["--group", group] if group else []) + \
+        (["--shard", shard, "--centers", str(centers)] if shard else [])
     d.mkdir(parents=True, exist_ok=True)
     err = open(d / "stderr.log", "w")  # noqa: SIM115 - the child owns it
     p = subprocess.Popen(cmd, cwd=REPO, env=child_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
@@ -407,9 +414,9 @@ def run_shape(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2
                         "-x", str(SESSION_EXPIRY_S), *topics], check=True, timeout=15)
         bare = _spawn(port, "bare", "bench-bare", None, tmp / "bare")
         groups: dict[int, list[Worker]] = {}
-        for n in workers_list:
-            g = None if n == 1 else f"g{n}"
-            groups[n] = [_spawn(port, "gateway", f"bench-gw{n}-{i}", g, tmp / f"gw{n}-{i}") for i in range(n)]
+        for n in workers_list:  # sharded by center: each worker subscribes only to its own centers' topics
+            groups[n] = [_spawn(port, "gateway", f"bench-gw{n}-{i}", None, tmp / f"gw{n}-{i}",
+                                f"{i}/{n}" if n > 1 else None, centers) for i in range(n)]
         spawned += [bare, *[w for ws in groups.values() for w in ws]]
         for w in [bare, *[w for ws in groups.values() for w in ws]]:
             while not w.read(60).get("subscribed"):
@@ -443,11 +450,11 @@ def run_shape(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2
         for n, ws in groups.items():
             vm = VictoriaMetrics(tmp / f"vm-{n}").start() if with_influx else None
             try:
-                plain = counts["queue"] + counts["health"]
-                expected = counts["event"] + n * plain
-                dt, finals = _drain(ws, expected, vm.url if vm else None, 900)
+                dt, finals = _drain(ws, messages, vm.url if vm else None, 900)
                 events = sum(f["events"] for f in finals)
-                checks = [f"events stored {events:,}/{counts['event']:,}"]
+                gaps = sum(f["gaps"] for f in finals)
+                dups = sum(f["duplicates"] for f in finals)
+                checks = [f"events stored {events:,}/{counts['event']:,}", f"gaps {gaps}, duplicates {dups}"]
                 if vm is not None:
                     pending = sum(f["spool"].get("pending", 0) for f in finals)
                     rejected = sum(f["spool"].get("rejected", 0) for f in finals)
@@ -457,11 +464,12 @@ def run_shape(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2
                     checks.append(f"VictoriaMetrics ticket events {ticket_samples:,}/{counts['event']:,}")
                     extra.setdefault("verify", []).append(
                         dict(workers=n, events=events, expected=counts["event"], pending=pending,
-                             rejected=rejected, vm=ticket_samples))
+                             rejected=rejected, vm=ticket_samples, gaps=gaps, duplicates=dups))
                 else:
-                    extra.setdefault("verify", []).append(dict(workers=n, events=events, expected=counts["event"]))
+                    extra.setdefault("verify", []).append(dict(workers=n, events=events, expected=counts["event"],
+                                                               gaps=gaps, duplicates=dups))
                 label = "gateway, everything on (1 process)" if n == 1 else \
-                    f"gateway × {n} processes, shared subscription"
+                    f"gateway × {n} processes, sharded by center"
                 rows.append(Row(label, dt, messages / dt, "; ".join(checks)))
                 log(f"  gateway x{n}: {messages / dt:,.0f} msg/s ({'; '.join(checks)})")
             finally:
@@ -521,6 +529,8 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--mode", choices=("bare", "gateway"), required=True)
     w.add_argument("--client-id", required=True)
     w.add_argument("--group")
+    w.add_argument("--shard", help="k/n: this worker owns the centers whose hash is k of n")
+    w.add_argument("--centers", type=int, default=0)
     w.add_argument("--dir", required=True)
     a = ap.parse_args(argv if argv is not None else sys.argv[1:] or ["run"])
     if a.cmd == "publish":

@@ -13,6 +13,7 @@ Topics::
     civiq/v1/<center>/<node>/alive         edge -> gw   QoS1           Alive (every birth.alive_s seconds)
     civiq/v1/<center>/<node>/cmd/<name>    gw -> edge   QoS1 (policy retained)  Command models below
     civiq/v1/<center>/<node>/cmd_result    edge -> gw   QoS1           CmdResult
+    civiq/v1/<center>/<node>/availability  gw -> all    QoS1 retained  Availability (the gateway's verdict)
     civiq/v1/gateway/<id>/status           gw -> all    QoS1 retained  GatewayStatus
     civiq/v1/gateway/<id>/probe            gw -> itself QoS1           Probe (measures its own ingest lag)
     civiq/v1/alerts/<center>               gw -> all    QoS1           AlertMessage
@@ -77,6 +78,15 @@ def gateway_status_topic(gateway_id: str) -> str:
 
 def gateway_probe_topic(gateway_id: str) -> str:
     return f"{ROOT}/gateway/{gateway_id}/probe"
+
+
+def availability_topic(center: str, node: str) -> str:
+    """Where the gateway publishes its retained online/offline verdict on a node (:class:`Availability`).
+
+    >>> availability_topic("hcm-q1", "pi-1")
+    'civiq/v1/hcm-q1/pi-1/availability'
+    """
+    return topic(center, node, "availability")
 
 
 def alert_topic(center: str) -> str:
@@ -413,6 +423,20 @@ class Probe(Model):
     """A gateway's message to itself. When it comes back, everything received before it has been seen."""
 
     sent: float  # the sender's monotonic clock (meaningful only to the process that sent it)
+
+
+class Availability(Model):
+    """The gateway's verdict on a node, retained on ``civiq/v1/<center>/<node>/availability`` whenever it
+    changes: ``state`` is ``online`` or ``offline`` (the payload Home Assistant's ``availability`` and
+    Zigbee2MQTT's ``<device>/availability`` use); ``reason``: birth, traffic, clean, will, heartbeat, silent.
+
+    >>> Availability(state="offline", reason="silent").to_json()
+    b'{"state":"offline","reason":"silent","ts":null}'
+    """
+
+    state: Literal["online", "offline"]
+    reason: str = ""
+    ts: datetime | None = None
 
 
 class AlertMessage(Model):

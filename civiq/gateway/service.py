@@ -26,7 +26,6 @@ from civiq.clock import Clock, SystemClock, local_day
 from civiq.contract import (
     Event,
     EventType,
-    Health,
     PolicyCmd,
     QueueSnapshot,
     Status,
@@ -190,7 +189,7 @@ class Gateway:
                 self.alerts.evaluate([node_condition(a.center, a.node, False, why)])
             elif a.leaf == "alive" and a.new:  # a silent node spoke again on the same connection
                 self.alerts.evaluate([node_condition(a.center, a.node, True)])
-            elif a.leaf == "health" and isinstance(a.model, Health):
+            elif a.leaf == "health":
                 conds = conditions_from_health(a.center, a.node, a.model, self.settings.alerts.thresholds)
                 # a node that sends health is alive (it may have come back without a new birth)
                 conds.append(node_condition(a.center, a.node, True))

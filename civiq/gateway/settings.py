@@ -17,8 +17,9 @@ Errors are :class:`SettingsError` with the file (when there is one) and the dott
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -118,6 +119,52 @@ class BalanceSettings(_Section):
     auto_centers: list[str] = []  # centers whose edges get the advised policy pushed automatically
 
 
+def shard_of(center: str, workers: int) -> int:
+    """The worker (0 .. workers-1) that owns ``center`` when centers are split by hash: CRC-32 of the id,
+    the same in every process and release (Python's ``hash()`` is salted per process).
+
+    >>> shard_of("hcm-q1", 4), shard_of("hcm-q1", 1)
+    (1, 0)
+    """
+    return zlib.crc32(center.encode()) % workers
+
+
+class ShardSettings(_Section):
+    """Scale-out by center (docs/scale.md): which centers this gateway worker owns and subscribes to.
+
+    Default: one worker owns every center (``+`` wildcard subscriptions). ``own``: exactly these centers.
+    ``workers`` > 1: this worker (``index``) owns the centers of ``centers`` (the province's list) whose
+    :func:`shard_of` is its index. Either way it subscribes only to its centers' topics.
+
+    >>> ids = [f"hcm-q{i}" for i in range(1, 7)]
+    >>> ShardSettings(centers=ids, workers=2, index=0).owned(), ShardSettings(centers=ids, workers=2, index=1).owned()
+    (['hcm-q4', 'hcm-q5', 'hcm-q6'], ['hcm-q1', 'hcm-q2', 'hcm-q3'])
+    >>> ShardSettings().owned() is None
+    True
+    """
+
+    centers: list[Annotated[str, Field(pattern=ID_RE)]] = []
+    own: list[Annotated[str, Field(pattern=ID_RE)]] = []
+    workers: int = Field(1, ge=1, le=1024)
+    index: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> ShardSettings:
+        if self.index >= self.workers:
+            raise ValueError(f"index {self.index} is not below workers {self.workers}")
+        if self.workers > 1 and not self.own and not self.centers:
+            raise ValueError("workers > 1 needs the list of centers to split (or 'own')")
+        return self
+
+    def owned(self) -> list[str] | None:
+        """The centers this worker subscribes to; None: every center."""
+        if self.own:
+            return sorted(set(self.own))
+        if self.workers > 1:
+            return sorted({c for c in self.centers if shard_of(c, self.workers) == self.index})
+        return None
+
+
 class GatewaySettings(BaseSettings):
     """Everything a gateway process needs. ``influx=None`` turns the InfluxDB export off."""
 
@@ -132,6 +179,7 @@ class GatewaySettings(BaseSettings):
     http: HttpSettings = HttpSettings()
     alerts: AlertSettings = AlertSettings()
     balance: BalanceSettings = BalanceSettings()
+    shard: ShardSettings = ShardSettings()  # scale-out: the centers this worker owns (docs/scale.md)
     # the daily CSV drop of ratings for the one-stop system (docs/reports.md): None = off
     ratings_drop_dir: Path | None = None
     ratings_drop_days: int = Field(7, ge=1, le=92)  # ended days kept up to date (late events re-write them)

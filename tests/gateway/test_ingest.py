@@ -129,7 +129,7 @@ def env(broker, clock, tmp_path):  # noqa: ANN001
     yield e
     for m in reversed(made):
         if isinstance(m, Ingest):
-            if m._writer is not None:
+            if m.running:
                 m.stop()
             m.store.close()
         else:
@@ -243,6 +243,7 @@ def test_heartbeat_timeout(env, clock) -> None:  # noqa: ANN001
     clock.advance(20)  # 50 s of silence > 45 s
     wait_for(lambda: ing.state.node(C, N)["status"] == "offline", what="heartbeat offline")
     assert ing.state.node(C, N)["reason"] == "heartbeat"
+    assert ing.wait_idle(5)
     assert [(a.center, a.node) for a in ing.changes if a.leaf == "heartbeat"] == [(C, N)]
     assert 'civiq_gw_nodes{status="offline"} 1.0' in ing.metrics.render()
 
@@ -352,7 +353,7 @@ def test_influx_points_spooled_from_ingest(env, clock, tmp_path) -> None:  # noq
         edge.birth(clock.now())
         edge.pub_many("event", [ev(1, clock, "ticket.called", wait_s=42), ev(1, clock, "ticket.called")])
         edge.pub("queue", QueueSnapshot(ts=clock.now(), day="2026-01-05", services={"a": {"waiting": 3}}))
-        wait_for(lambda: ing.stats["processed"] == 5 and ing.wait_idle(5), what="stale flag, birth, 2 events, queue")
+        wait_for(lambda: ing.metrics.messages.total() == 4 and ing.wait_idle(5), what="birth, 2 events, queue")
         assert exp.pending() == 3  # birth + one ticket event (not its repeat) + queue
         lines = [r[0] for r in exp._db.execute("SELECT line FROM spool ORDER BY id")]
         assert lines[0].startswith("node,center=hcm-q1,node=pi-1 online=1i ")
@@ -428,7 +429,7 @@ def test_a_node_that_breaks_its_alive_promise_goes_offline_once_and_comes_back(e
     promise_birth(edge, 0.4, clock)
     beats = Beating(edge, 0.2)
     try:
-        wait_for(lambda: ing._horizon is not None and (ing.state.node(C, N) or {}).get("status") == "online")  # noqa: SLF001
+        wait_for(lambda: ing.watch.horizon is not None and (ing.state.node(C, N) or {}).get("status") == "online")  # noqa: SLF001
         time.sleep(silence_timeout(0.4) + 0.5)  # beating all along: must stay online
         assert (ing.state.node(C, N) or {}).get("status") == "online"
         assert silences(ing) == []
@@ -484,7 +485,7 @@ def test_the_gateways_own_lag_is_never_taken_for_a_nodes_silence(env, clock) -> 
     promise_birth(edge, 0.3, clock)  # silent after 1.4 s
     beats = Beating(edge, 0.1)
     try:
-        wait_for(lambda: ing._horizon is not None and (ing.state.node(C, N) or {}).get("status") == "online")  # noqa: SLF001
+        wait_for(lambda: ing.watch.horizon is not None and (ing.state.node(C, N) or {}).get("status") == "online")  # noqa: SLF001
         edge.pub("event", ev(1, clock))
         wait_for(stall.is_set, what="the writer stalls")
         assert ing.wait_idle(20)

@@ -122,7 +122,7 @@ def test_gateway_ingest(broker, publisher, clock, tmp_path: Path, data: st.DataO
         publisher.burst([(topic("fz-sentinel", "pi-1", "event"), sentinel.to_json())])
         wait_for(lambda: store.event_count("fz-sentinel") == 1, timeout=20, what="the sentinel event stored")
         assert ing.wait_idle(10)
-        assert ing._writer is not None and ing._writer.is_alive(), "the writer thread died"  # noqa: SLF001
+        assert ing.writer.thread is not None and ing.writer.thread.is_alive(), "the writer thread died"
         received = sum(1 for t, _ in burst if t.startswith(f"civiq/v1/{C}/") and t.count("/") == 4) + 1
         m = ing.metrics
         assert m.messages.total() + m.malformed.total() == received, (m.messages.total(), m.malformed.total())
@@ -154,7 +154,7 @@ def test_gateway_survives_the_contract_gaps(broker, publisher, clock, tmp_path: 
         publisher.burst([(topic("fz-sentinel", "pi-1", "event"), ok.to_json())])
         wait_for(lambda: store.event_count("fz-sentinel") == 1, what="the sentinel event stored")
         assert ing.wait_idle(10)
-        assert ing._writer is not None and ing._writer.is_alive()  # noqa: SLF001
+        assert ing.writer.thread is not None and ing.writer.thread.is_alive()
         store.save_state(ing.state.to_json())  # what the writer does every 30 s
         assert LiveState.from_json(ing.state.to_json()).node("fz-sentinel", "pi-1") is not None
     finally:

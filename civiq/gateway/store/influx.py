@@ -73,27 +73,50 @@ def line(measurement: str, tags: dict[str, str], fields: dict[str, float | int |
     return f"{measurement}{tag_s} {field_s} {ts_ns}"
 
 
+_TAG_CACHE: dict[str, str] = {}
+
+
+def _tag(v: str) -> str:
+    """:func:`_esc_tag`, memoised: the same few thousand center, service and device ids come back in
+    every message (the hot path builds lines as strings, without a dict or a sort per point)."""
+    t = _TAG_CACHE.get(v)
+    if t is None:
+        if len(_TAG_CACHE) > 100_000:
+            _TAG_CACHE.clear()
+        t = _TAG_CACHE[v] = _esc_tag(v)
+    return t
+
+
+def _f(v: float) -> str:
+    return repr(float(v))
+
+
 def queue_lines(center: str, snap: QueueSnapshot) -> list[str]:
-    """``queue`` per service and ``counter`` per counter, at the snapshot's time."""
+    """``queue`` per service and ``counter`` per counter, at the snapshot's time (the same text as
+    :func:`line` would build: tags and fields in sorted order)."""
     t = _ns(snap.ts)
-    out = [line("queue", {"center": center, "service": sid},
-                {"waiting": s.waiting, "oldest_wait_s": float(s.oldest_wait_s),
-                 "eta_s": None if s.eta_s is None else float(s.eta_s)}, t)
-           for sid, s in snap.services.items()]
-    out += [line("counter", {"center": center, "counter": cid},
-                 {"served_today": c.served_today, "busy": c.ticket is not None, "open": str(c.state) == "open"}, t)
-            for cid, c in snap.counters.items()]
+    c = _tag(center)
+    out = []
+    for sid, s in snap.services.items():
+        eta = "" if s.eta_s is None else f"eta_s={_f(s.eta_s)},"
+        out.append(f"queue,center={c},service={_tag(sid)} {eta}oldest_wait_s={_f(s.oldest_wait_s)},"
+                   f"waiting={int(s.waiting)}i {t}")
+    for cid, k in snap.counters.items():
+        out.append(f"counter,center={c},counter={_tag(cid)} busy={'0i' if k.ticket is None else '1i'},"
+                   f"open={'1i' if k.state == 'open' else '0i'},served_today={int(k.served_today)}i {t}")
     return out
 
 
 def health_lines(center: str, node: str, health: Health) -> list[str]:
     """``device`` per device and one ``node`` line (outbox, temperature, disk; online=1: it just spoke)."""
     t = _ns(health.ts)
-    out = [line("device", {"center": center, "node": node, "device": d.id, "kind": d.kind},
-                {"state_code": DEVICE_STATE_CODE[str(d.state)]}, t) for d in health.devices]
-    out.append(line("node", {"center": center, "node": node},
-                    {"online": True, "outbox_pending": health.outbox.pending,
-                     "cpu_temp_c": health.host.cpu_temp_c, "disk_used_pct": health.host.disk_used_pct}, t))
+    c, n = _tag(center), _tag(node)
+    out = [f"device,center={c},device={_tag(d.id)},kind={_tag(d.kind)},node={n} "
+           f"state_code={DEVICE_STATE_CODE[str(d.state)]}i {t}" for d in health.devices]
+    h = health.host
+    cpu = "" if h.cpu_temp_c is None else f"cpu_temp_c={_f(h.cpu_temp_c)},"
+    disk = "" if h.disk_used_pct is None else f"disk_used_pct={_f(h.disk_used_pct)},"
+    out.append(f"node,center={c},node={n} {cpu}{disk}online=1i,outbox_pending={int(health.outbox.pending)}i {t}")
     return out
 
 
@@ -106,23 +129,28 @@ def status_lines(center: str, node: str, status: Status, at: datetime) -> list[s
     return [node_line(center, node, status.online, status.ts or at)]
 
 
+def _finite(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and v == v and abs(v) != float("inf")
+
+
 def event_lines(center: str, ev: Event, at: datetime | None = None) -> list[str]:
     """``ticket_event`` for ticket events (others are not exported). The timestamp is the event's
     millisecond plus ``seq % 1e6`` nanoseconds, so two tickets in the same millisecond stay two points in
     InfluxDB while a re-sent event still lands on itself."""
-    typ = str(ev.type)
+    typ = ev.type.value if hasattr(ev.type, "value") else str(ev.type)
     if not typ.startswith("ticket."):
         return []
     d = ev.data if isinstance(ev.data, dict) else {}
-    service = str(d.get("service") or "_")[:64]
-    ts = ev.ts if plausible(ev.ts) or at is None else at  # a Pi booted without RTC says 1970
-    fields: dict[str, Any] = {"count": 1}
-    for k in ("wait_s", "service_s"):
-        v = d.get(k)
-        if isinstance(v, int | float) and not isinstance(v, bool) and v == v and abs(v) != float("inf"):
-            fields[k] = float(v)
-    return [line("ticket_event", {"center": center, "service": service, "type": typ.removeprefix("ticket.")},
-                 fields, _ns(ts) + ev.seq % 1_000_000)]
+    service = _tag(str(d.get("service") or "_")[:64])
+    ts = ev.ts if at is None or plausible(ev.ts) else at  # a Pi booted without RTC says 1970
+    s, w = d.get("service_s"), d.get("wait_s")
+    fields = "count=1i"
+    if _finite(s):
+        fields += f",service_s={_f(s)}"
+    if _finite(w):
+        fields += f",wait_s={_f(w)}"
+    return [f"ticket_event,center={_tag(center)},service={service},type={_tag(typ[7:])} {fields} "
+            f"{_ns(ts) + ev.seq % 1_000_000}"]
 
 
 # ------------------------------------------------------------------------------------------ spool + sender

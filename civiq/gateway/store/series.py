@@ -427,6 +427,69 @@ class SeriesStore:
                 rows,
             )
 
+    def put_minute_rows(self, rows: Iterable[tuple[str, str, str, str, int, float]]) -> int:
+        """The ingest's fast path: upsert ``(metric, center, key, node, ts_minute, value)`` rows (see
+        :meth:`queue_rows`); of several rows for the same series and minute only the last is written (the
+        last one wins anyway), so a burst of snapshots costs one row per series. Returns rows written."""
+        last = {r[:5]: r for r in rows}
+        if not last:
+            return 0
+        with self.batch():
+            self._w.executemany(
+                "INSERT INTO minute(metric, center, key, node, ts_minute, value) VALUES (?,?,?,?,?,?)"
+                " ON CONFLICT(center, metric, key, node, ts_minute) DO UPDATE SET value=excluded.value",
+                list(last.values()),
+            )
+        return len(last)
+
+    @staticmethod
+    def queue_rows(center: str, snap: QueueSnapshot, at: datetime) -> list[tuple[str, str, str, str, int, float]]:
+        """:meth:`queue_points` as plain rows for :meth:`put_minute_rows` (no object per point).
+
+        >>> snap = QueueSnapshot(ts=datetime(2026, 1, 5, 1, 0, 30, tzinfo=UTC), day="2026-01-05",
+        ...                      services={"a": {"waiting": 2, "oldest_wait_s": 60}})
+        >>> rows = SeriesStore.queue_rows("c1", snap, snap.ts)
+        >>> rows[0], len(rows) == len(SeriesStore.queue_points("c1", snap, snap.ts))
+        (('waiting', 'c1', 'a', '', 1767574800, 2.0), True)
+        """
+        m = int(_epoch(at)) // 60 * 60
+        rows: list[tuple[str, str, str, str, int, float]] = []
+        add = rows.append
+        total, longest = 0, 0.0
+        for sid, s in snap.services.items():
+            w, o = s.waiting, float(s.oldest_wait_s)
+            add(("waiting", center, sid, "", m, float(w)))
+            add(("oldest_wait_s", center, sid, "", m, o))
+            if s.eta_s is not None and math.isfinite(s.eta_s):
+                add(("eta_s", center, sid, "", m, float(s.eta_s)))
+            total += w
+            if w and o > longest:
+                longest = o
+        add(("waiting_total", center, "", "", m, float(total)))
+        add(("longest_wait_s", center, "", "", m, longest))
+        opened = 0
+        for cid, c in snap.counters.items():
+            is_open = 1.0 if c.state == "open" else 0.0
+            opened += is_open
+            add(("served", center, cid, "", m, float(c.served_today)))
+            add(("counter_open", center, cid, "", m, is_open))
+        add(("counters_open", center, "", "", m, float(opened)))
+        return rows
+
+    @staticmethod
+    def health_rows(center: str, node: str, health: Health, at: datetime) -> list[tuple[str, str, str, str, int, float]]:
+        """:meth:`health_points` as plain rows for :meth:`put_minute_rows`."""
+        m = int(_epoch(at)) // 60 * 60
+        rows = [("device_state", center, d.id, node, m, float(DEVICE_STATE_CODE[str(d.state)]))
+                for d in health.devices]
+        rows.append(("outbox_pending", center, "", node, m, float(health.outbox.pending)))
+        h = health.host
+        for name, v in (("cpu_temp_c", h.cpu_temp_c), ("disk_used_pct", h.disk_used_pct),
+                        ("clock_offset_s", h.clock_offset_s)):
+            if v is not None and math.isfinite(v):
+                rows.append((name, center, "", node, m, float(v)))
+        return rows
+
     @staticmethod
     def queue_points(center: str, snap: QueueSnapshot, at: datetime) -> list[MinutePoint]:
         """Minute points from a queue snapshot (center level, node ''): ``waiting``, ``oldest_wait_s``,

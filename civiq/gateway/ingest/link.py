@@ -1,0 +1,293 @@
+"""The ingest's MQTT link: session, subscriptions, validation on paho's thread, manual acks, commands, probes.
+
+Everything here runs on paho's network thread (callbacks) or is thread-safe (``send_command``, ``publish``,
+``ack``). ``on_message`` only checks and parses: size first (an oversized payload is dropped before any
+decoding), then topic, then the payload (:func:`civiq.gateway.ingest.decode.decode`). Anything malformed is
+counted by reason (``civiq_gw_malformed_total{reason}``) and dropped; nothing a device sends can raise out of
+the callback. A valid message becomes an :class:`~civiq.gateway.ingest.items.Item` handed to ``deliver``
+(the writer's queue). Events are acknowledged to the broker only after the writer committed them
+(:meth:`MqttLink.ack`); everything else at once.
+
+>>> link = MqttLink(settings, clock, metrics, deliver=writer.put)      # doctest: +SKIP
+>>> link.subscriptions()[:2]                                             # doctest: +SKIP
+['civiq/v1/+/+/status', 'civiq/v1/+/+/queue']
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from civiq.clock import Clock
+from civiq.contract import (
+    COMMAND_MODELS,
+    LEAF_MODELS,
+    MAX_PAYLOAD_BYTES,
+    ROOT,
+    Command,
+    ContractError,
+    GatewayStatus,
+    Probe,
+    cmd_topic,
+    gateway_probe_topic,
+    gateway_status_topic,
+    parse_payload,
+    parse_topic,
+)
+from civiq.gateway.ingest.decode import decode
+from civiq.gateway.ingest.items import Item, Malformed, reason_of
+from civiq.gateway.metrics import GatewayMetrics
+from civiq.gateway.settings import GatewaySettings
+
+log = logging.getLogger("civiq.gateway.ingest")
+
+PLAIN_LEAVES = ("status", "queue", "health", "alive")  # every worker reads these (see the package docstring)
+SHARED_LEAVES = ("event", "cmd_result")  # split between workers when shared_group is set
+SUBSCRIBE_CHUNK = 200  # topic filters per SUBSCRIBE packet (a sharded worker may own hundreds of centers)
+
+
+class MqttLink:
+    """The paho client and what happens on its thread. ``deliver(item)`` must be thread-safe and cheap."""
+
+    def __init__(self, settings: GatewaySettings, clock: Clock, metrics: GatewayMetrics,
+                 deliver: Callable[[Item], None], centers: list[str] | None = None) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.metrics = metrics
+        self.deliver = deliver
+        self.centers = centers  # None: every center (wildcards); else only these centers' topics
+        self.recent_malformed: deque[Malformed] = deque(maxlen=50)
+        self.probe_topic = gateway_probe_topic(settings.gateway_id)
+        self.gen = 0  # connection generation: acks from an older connection are not sent
+        self._sub_mids: set[int] = set()
+        self._cmd_n = 0
+        self._cmd_lock = threading.Lock()
+        self.connected = threading.Event()
+        self.ready = threading.Event()  # connected and subscriptions acknowledged
+        self._probe_prefix = f"{ROOT}/gateway/"
+        mq = settings.mqtt
+        self.client_id = mq.client_id or f"civiq-gw-{settings.gateway_id}"
+        self.v5 = mq.protocol == "5"
+        if self.v5:
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
+                            manual_ack=True)
+        else:  # e.g. amqtt (the demo broker): a persistent 3.1.1 session instead of session expiry
+            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
+                            protocol=mqtt.MQTTv311, clean_session=False, manual_ack=True)
+        c.max_queued_messages_set(0)
+        c.reconnect_delay_set(min_delay=0.2, max_delay=10)
+        c.will_set(gateway_status_topic(settings.gateway_id), GatewayStatus(online=False).to_json(), qos=1,
+                   retain=True)
+        if mq.username:
+            c.username_pw_set(mq.username, mq.password())
+        if mq.tls:
+            c.tls_set(ca_certs=str(mq.ca_file) if mq.ca_file else None)
+        c.on_connect = self._on_connect
+        c.on_disconnect = self._on_disconnect
+        c.on_subscribe = self._on_subscribe
+        c.on_message = self._on_message
+        self.client = c
+
+    # ------------------------------------------------------------------------------------- lifecycle
+    def subscriptions(self) -> list[str]:
+        """The topic filters: ``+`` wildcards, or one set per owned center when sharded (then no shared
+        group is needed: each message goes to the one worker that owns its center). With
+        ``mqtt.shared_group`` the high-volume leaves are ``$share/<group>/...``."""
+        if self.centers is not None:
+            subs = [f"{ROOT}/{c}/+/{leaf}" for c in self.centers for leaf in (*PLAIN_LEAVES, *SHARED_LEAVES)]
+            return [*subs, self.probe_topic]
+        g = self.settings.mqtt.shared_group
+        out = [f"{ROOT}/+/+/{leaf}" for leaf in PLAIN_LEAVES]
+        out += [(f"$share/{g}/" if g else "") + f"{ROOT}/+/+/{leaf}" for leaf in SHARED_LEAVES]
+        return [*out, self.probe_topic]
+
+    def start(self) -> None:
+        """Connect in the background (reconnects forever)."""
+        mq = self.settings.mqtt
+        if self.v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = mq.session_expiry_s
+            props.ReceiveMaximum = 2000
+            self.client.connect_async(mq.host, mq.port, mq.keepalive, clean_start=False, properties=props)
+        else:
+            self.client.connect_async(mq.host, mq.port, mq.keepalive)
+        self.client.loop_start()
+
+    def say_offline(self) -> None:
+        """Publish our retained offline status (orderly stop)."""
+        if not self.connected.is_set():
+            return
+        try:
+            info = self.client.publish(gateway_status_topic(self.settings.gateway_id),
+                                       GatewayStatus(online=False, ts=self.clock.now()).to_json(),
+                                       qos=1, retain=True)
+            info.wait_for_publish(timeout=2)
+        except (RuntimeError, ValueError):
+            pass
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+        self.connected.clear()
+        self.ready.clear()
+
+    # ------------------------------------------------------------------------------------- outgoing
+    def ack(self, acks: list[tuple[int, int, int]]) -> None:
+        """Acknowledge committed messages (from the writer thread). Acks of an older connection are
+        dropped: after a reconnect the broker re-sends those itself."""
+        gen = self.gen
+        for mid, qos, g in acks:
+            if g == gen:
+                try:
+                    self.client.ack(mid, qos)
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def publish(self, t: str, payload: bytes, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo:
+        return self.client.publish(t, payload, qos=qos, retain=retain)
+
+    def send_probe(self) -> None:
+        """A probe to ourselves (the silence watch's horizon), when connected."""
+        if self.connected.is_set():
+            self.client.publish(self.probe_topic, Probe(sent=time.monotonic()).to_json(), qos=1)
+
+    def send_command(self, center: str, node: str, name: str, cmd: Command, retain: bool = False,
+                     qos: int = 1) -> mqtt.MQTTMessageInfo:
+        """Publish ``cmd`` on ``civiq/v1/<center>/<node>/cmd/<name>``. Policies are sent retained.
+
+        Raises :class:`ContractError` for an unknown command name, a model that does not match it, or a
+        bad center/node id. While disconnected the command is queued by paho and sent on reconnect.
+        """
+        model = COMMAND_MODELS.get(name)
+        if model is None:
+            raise ContractError(f"unknown command {name!r}; known: {', '.join(COMMAND_MODELS)}")
+        if not isinstance(cmd, model):
+            raise ContractError(f"command {name!r} takes {model.__name__}, got {type(cmd).__name__}")
+        t = cmd_topic(center, node, name)
+        info = self.client.publish(t, cmd.to_json(), qos=qos, retain=retain)
+        self.metrics.commands.inc(name=name)
+        return info
+
+    def new_command_id(self, prefix: str = "gw") -> str:
+        with self._cmd_lock:
+            self._cmd_n += 1
+            return f"{prefix}-{self._cmd_n}-{uuid.uuid4().hex[:8]}"
+
+    # ------------------------------------------------------------------------------------- paho callbacks
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any = None) -> None:
+        try:
+            if reason.is_failure:
+                log.warning("broker refused the connection: %s", reason)
+                return
+            self.gen += 1
+            self.connected.set()
+            self.metrics.connected.set(1)
+            client.publish(gateway_status_topic(self.settings.gateway_id),
+                           GatewayStatus(online=True, ts=self.clock.now()).to_json(), qos=1, retain=True)
+            topics = self.subscriptions()
+            mids = set()
+            for i in range(0, len(topics), SUBSCRIBE_CHUNK):
+                chunk = topics[i:i + SUBSCRIBE_CHUNK]
+                subs = [(t, SubscribeOptions(qos=1)) for t in chunk] if self.v5 else [(t, 1) for t in chunk]
+                _, mid = client.subscribe(subs)
+                mids.add(mid)
+            self._sub_mids = mids
+        except Exception:  # noqa: BLE001 - never raise into paho
+            log.exception("on_connect failed")
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int, reasons: Any, props: Any = None) -> None:
+        if mid not in self._sub_mids:
+            return
+        bad = [r for r in reasons if getattr(r, "is_failure", False)]
+        if bad:
+            log.error("broker refused subscriptions: %s", bad)
+        self._sub_mids.discard(mid)
+        if not self._sub_mids:
+            self.deliver(Item("stale", "", "", False, self.clock.now()))
+            self.ready.set()
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, props: Any = None) -> None:
+        was = self.connected.is_set()
+        self.connected.clear()
+        self.ready.clear()
+        self.metrics.connected.set(0)
+        if was:
+            log.warning("lost the broker (%s); the live state is stale until we are back", reason)
+            self.deliver(Item("stale", "", "", True, self.clock.now()))
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        try:
+            self.receive(msg)
+        except Exception as e:  # noqa: BLE001 - nothing a device sends may escape into paho
+            log.exception("unexpected error on a message")
+            self.malformed(msg, "internal", repr(e))
+
+    def _ack_now(self, msg: mqtt.MQTTMessage) -> None:
+        if msg.qos:
+            self.client.ack(msg.mid, msg.qos)
+
+    def malformed(self, msg: mqtt.MQTTMessage, reason: str, detail: str) -> None:
+        self.metrics.malformed.inc(reason=reason)
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:
+            topic = repr(msg._topic)  # noqa: SLF001
+        self.recent_malformed.append(Malformed(topic[:200], reason, detail[:300], self.clock.now()))
+        try:
+            self._ack_now(msg)
+        except Exception:  # noqa: BLE001
+            pass
+
+    def receive(self, msg: mqtt.MQTTMessage) -> None:
+        """Check and parse one message on paho's thread; hand it to ``deliver`` or count it malformed."""
+        payload = msg.payload
+        if len(payload) > MAX_PAYLOAD_BYTES:  # cheap: before decoding anything
+            self.malformed(msg, "too_large", f"{len(payload)} bytes")
+            return
+        try:
+            t = msg.topic
+        except UnicodeDecodeError:
+            self.malformed(msg, "topic", "topic is not UTF-8")
+            return
+        if t.startswith(self._probe_prefix):  # gateways' own status (ours included): not edge data
+            self._ack_now(msg)
+            if t == self.probe_topic:
+                try:
+                    probe = parse_payload(Probe, payload)
+                except ContractError as e:
+                    self.malformed(msg, reason_of(e), str(e))
+                    return
+                self.deliver(Item("probe", "", "", probe, self.clock.now()))
+            return
+        try:
+            parts = parse_topic(t)
+            leaf = parts.leaf
+            if leaf not in LEAF_MODELS:
+                raise ContractError(f"not an edge-to-gateway topic: {t!r}")
+        except ContractError as e:
+            self.malformed(msg, "topic", str(e))
+            return
+        try:
+            model = decode(leaf, payload)
+        except ContractError as e:
+            self.malformed(msg, reason_of(e), str(e))
+            return
+        self.metrics.messages.inc(leaf=leaf)
+        now, mono = self.clock.now(), time.monotonic()
+        if leaf == "event":
+            item = Item("event", parts.center, parts.node, model, now,
+                        (msg.mid, msg.qos, self.gen) if msg.qos else None, mono)
+        else:
+            item = Item(leaf, parts.center, parts.node, model, now, mono=mono)
+            self._ack_now(msg)
+        self.deliver(item)
