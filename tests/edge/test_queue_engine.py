@@ -131,12 +131,17 @@ def test_concurrent_calls_from_eight_counters_never_share_a_ticket(tmp_path: Pat
     got: dict[str, list[str]] = {c: [] for c in counters}
     issuing_done = threading.Event()
     start = threading.Barrier(10)
+    finished: list[str] = []
+    lock = threading.Lock()
 
     def issuer(service: str) -> None:
         start.wait()
         for _ in range(70):
             eng.issue(service)
-        issuing_done.set()
+        with lock:
+            finished.append(service)
+            if len(finished) == 2:  # both issuers done: only then may an empty queue end a caller
+                issuing_done.set()
 
     def caller(counter: str) -> None:
         start.wait()
