@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from civiq.contract import DeviceState, Event, EventType
+from civiq.contract import Event, EventType
 from civiq.listeners import subscribe
 
 log = logging.getLogger(__name__)
@@ -164,21 +164,6 @@ class HallFeed:
         for u in self._unsubs:
             u()
         self._notify(None)
-
-
-def printer_status_of(agent: Any) -> Callable[[], tuple[bool, str]]:
-    """The kiosk's printer check: the same rule as ``EdgeAgent.on_dispenser_press``."""
-
-    def status() -> tuple[bool, str]:
-        if getattr(agent, "store_fault", None):
-            return False, str(agent.store_fault)
-        printer = agent._dispenser_printer()  # noqa: SLF001 - the agent's own choice of printer
-        if printer is None:
-            return True, ""
-        h = printer.health()
-        return h.state not in (DeviceState.failed, DeviceState.offline), h.detail
-
-    return status
 
 
 # ---------------------------------------------------------------------------------------------- HTTP

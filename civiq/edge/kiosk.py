@@ -27,7 +27,7 @@ def _json(data: dict, status: int = 200) -> web.Response:
 
 def kiosk_issue_handler(agent: Any, printer_status: Callable[[], tuple[bool, str]] | None = None):  # noqa: ANN201
     """The kiosk's ``POST /api/kiosk/issue`` handler; ``printer_status`` says why no ticket came out (the hall
-    feed's own check, see :func:`civiq.edge.hall.printer_status_of`)."""
+    feed's own check, :meth:`civiq.edge.ticket_desk.TicketDesk.printer_status`)."""
     last: dict[str, float] = {}
     lock = threading.Lock()
 
