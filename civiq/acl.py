@@ -184,4 +184,4 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--acl", default=None, help="write the ACL here (default: standard output)")
     p.add_argument("--passwd", default=None, help="Mosquitto password file to add new nodes to")
     p.add_argument("--secrets-dir", default=None, help="where each new node's password file is written")
-    p.add_argument("--gateway-user", default="gateway")
+    p.add_argument("--gateway-user", default="gateway", help="the gateway's own Mosquitto user")

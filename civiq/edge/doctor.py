@@ -16,6 +16,7 @@ import shutil
 import socket
 import threading
 import urllib.request
+import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -206,18 +207,63 @@ def check_devices(cfg: CenterConfig, simulate: bool) -> list[Finding]:
             out.append(Finding(FAIL, f"serial port {port}", "does not exist: is the device plugged in and "
                                "powered? `ls -l /dev/civiq-*` should list it (udev rule "
                                "firmware-config/udev/99-civiq.rules)"))
-    try:
-        hw = build_hardware(cfg, clock=SystemClock(), pin_factory=None, on_press=lambda s: None,
-                            on_key=lambda *a: None)
-    except Exception as e:  # noqa: BLE001
-        return out + [Finding(FAIL, "GPIO pins", f"cannot set up the pins: {e}. On a Pi: is the lgpio package "
+    with warnings.catch_warnings(record=True) as caught:  # gpiozero's fallbacks: one doctor line, not a warning
+        warnings.simplefilter("always")
+        try:
+            hw = build_hardware(cfg, clock=SystemClock(), pin_factory=None, on_press=lambda s: None,
+                                on_key=lambda *a: None)
+        except Exception as e:  # noqa: BLE001
+            hw, error = None, e
+    fallbacks = _pin_fallbacks(caught)
+    if hw is None:
+        from gpiozero import BadPinFactory
+
+        if isinstance(error.__cause__ or error, BadPinFactory) or "pin factory" in str(error):
+            return out + [Finding(FAIL, "GPIO pins", f"no pin library could load ({fallbacks or error}): this "
+                                  "is not a Raspberry Pi, or lgpio is not installed (`sudo apt install "
+                                  "python3-lgpio`). Without a Pi, try the config with `civiq edge run CONFIG "
+                                  "--simulate`")]
+        return out + [Finding(FAIL, "GPIO pins", f"cannot set up the pins: {error}. On a Pi: is the lgpio package "
                               "installed and the civiq user in the gpio group?")]
+    if fallbacks:
+        out.append(Finding(WARN, "GPIO library", f"{_pin_factory_name()} in use; could not load: {fallbacks}. "
+                           "On a Pi, `sudo apt install python3-lgpio` gives the usual one"))
     out.append(Finding(OK, "GPIO pins", "all configured pins could be claimed"))
     try:
         health = [dev.poll().model_dump(mode="json") for dev in hw.devices.values()]
     finally:
         hw.close()
     return out + _device_findings(health, names)
+
+
+def _pin_fallbacks(caught: list[warnings.WarningMessage]) -> str:
+    """gpiozero's "Falling back from lgpio: No module named 'lgpio'" warnings, as one phrase; any other
+    warning is shown as usual.
+
+    >>> w = warnings.WarningMessage(UserWarning("Falling back from lgpio: No module named 'lgpio'"),
+    ...                             UserWarning, "devices.py", 300)
+    >>> from gpiozero import PinFactoryFallback
+    >>> w.category = PinFactoryFallback
+    >>> _pin_fallbacks([w])
+    "lgpio (No module named 'lgpio')"
+    """
+    from gpiozero import GPIOZeroWarning
+
+    tried = []
+    for w in caught:
+        if issubclass(w.category, GPIOZeroWarning):
+            name, _, why = str(w.message).removeprefix("Falling back from ").partition(": ")
+            tried.append(f"{name} ({why})" if why else name)
+        else:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    return "; ".join(tried)
+
+
+def _pin_factory_name() -> str:
+    from gpiozero import Device
+
+    factory = Device.pin_factory
+    return type(factory).__name__ if factory is not None else "no pin library"
 
 
 def diagnose(config_path: str, simulate: bool = False) -> list[Finding]:

@@ -125,7 +125,7 @@ def main(args: argparse.Namespace, cfg: CenterConfig | None) -> int:
 
 def add_arguments(edge: argparse._SubParsersAction) -> None:
     st = edge.add_parser("say-test", help="chime + a sample call on the speaker; prints what was said")
-    st.add_argument("config")
+    st.add_argument("config", help="the center config YAML")
     st.add_argument("--text", default=None, help="say this text instead (espeak-ng)")
     st.add_argument("--out", default=None, help="also write the WAV to this file")
     st.add_argument("--simulate", action="store_true", help="the emulated speaker (no sound card)")
@@ -133,8 +133,9 @@ def add_arguments(edge: argparse._SubParsersAction) -> None:
                                                                                             required=True)
     b = vp.add_parser("build", help="generate the default clip pack with espeak-ng (offline)")
     b.add_argument("--out", default=None, help="pack directory (default: the config's speaker.pack_dir)")
-    b.add_argument("--voice", default=None, choices=["vi", "vi-vn-x-south", "vi-vn-x-central"])
+    b.add_argument("--voice", default=None, choices=["vi", "vi-vn-x-south", "vi-vn-x-central"],
+                   help="espeak-ng voice (default: the config's speaker.voice, else vi)")
     b.add_argument("--config", default=None, help="center config: its phrases, counter names and voice")
     c = vp.add_parser("check", help="check a pack: every clip present, usable, in the right format")
-    c.add_argument("dir", nargs="?", default=None)
-    c.add_argument("--config", default=None)
+    c.add_argument("dir", nargs="?", default=None, help="pack directory (default: the config's speaker.pack_dir)")
+    c.add_argument("--config", default=None, help="center config: its phrases and counter names")
