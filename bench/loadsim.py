@@ -49,6 +49,7 @@ from __future__ import annotations
 import heapq
 import math
 import random
+import time as _time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
@@ -57,9 +58,9 @@ from zoneinfo import ZoneInfo
 from civiq.clock import DEFAULT_TZ, FakeClock
 from civiq.contract import Event, PriorityRule, WorkProfile
 from civiq.edge.queue import EdgeStore, QueueEngine, QueueError, ServiceDef, Ticket
-from civiq.gateway.balance import advise, build_forecast, erlang_c
+from civiq.gateway.balance import advise, build_forecast, erlang_c, lwf_over_skills
 
-STRATEGIES = ("dedicated", "fqm", "profiles", "advisor", "pooled")
+STRATEGIES = ("dedicated", "fqm", "profiles", "skills", "advisor", "pooled")
 DEFAULT_DATE = date(2026, 1, 6)  # a Tuesday
 END_OF_SIM = 23 * 3600.0  # local seconds: nothing runs past 23:00 (the engine's day ends at midnight)
 
@@ -256,7 +257,7 @@ class DaySim:
     """One simulated day of ``day`` under ``strategy``; :meth:`run` returns a :class:`SimResult`."""
 
     def __init__(self, day: DayProfile, strategy: str, seed: int = 1, on: date = DEFAULT_DATE,
-                 history: Sequence[Event] = (), advise_every_min: float = 30.0, horizon_min: float = 60.0,
+                 history: Sequence[Event] = (), advise_every_min: float = 10.0, horizon_min: float = 60.0,
                  tz: str = DEFAULT_TZ, keep_events: bool = False, estimate_window_min: float = 60.0) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
@@ -279,6 +280,8 @@ class DaySim:
             profiles = {c.id: WorkProfile(services=[c.services[0]]) for c in day.counters}
         elif strategy == "pooled":
             profiles = {c.id: WorkProfile(services=all_svc) for c in day.counters}
+        elif strategy == "skills":
+            profiles = {c.id: lwf_over_skills(c.profile(), c.allowed) for c in day.counters}
         else:
             profiles = {c.id: c.profile() for c in day.counters}
         self.engine = QueueEngine(EdgeStore(":memory:"), self.clock, services, profiles, tz=tz,
@@ -299,6 +302,7 @@ class DaySim:
         self.waits: list[tuple[float, float, str]] = []
         self.served = self.no_shows = 0
         self.policies = 0
+        self.advise_s: list[float] = []
         self.rr = 0
 
     # ------------------------------------------------------------------------------------------ heap
@@ -418,9 +422,12 @@ class DaySim:
         snap = self.engine.snapshot()
         profiles = {cid: self.engine.profile(cid) for cid in self.counters}
         stats = build_forecast([*self.history, *self.events], now=now)
-        skills = {c.id: list(c.skills) for c in self.day.counters}
+        skills = {c.id: list(c.allowed) for c in self.day.counters}
+        home = {c.id: c.profile() for c in self.day.counters}
+        t0 = _time.perf_counter()
         adv = advise(snap, profiles, stats, now, horizon_min=self.horizon_min, open_counters_possible=[],
-                     skills=skills, version=self.engine.policy_version + 1)
+                     skills=skills, home=home, version=self.engine.policy_version + 1, seed=self.seed * 7919 + int(self.t))
+        self.advise_s.append(_time.perf_counter() - t0)
         if adv.policy is not None:
             try:
                 if self.engine.apply_policy(adv.policy):
@@ -440,10 +447,10 @@ class DaySim:
             self.push(cz.at, ARRIVE, cz)
         first = self.citizens[0].at if self.citizens else 0.0
         last = self.citizens[-1].at if self.citizens else 0.0
-        if self.strategy in ("profiles", "advisor"):
+        if self.strategy in ("profiles", "skills", "advisor"):
             self.push(first + self.day.poll_s, POLL)
         if self.strategy == "advisor":
-            self.push(first + self.advise_every_s, ADVISE)
+            self.push(first, ADVISE)
         while self.heap:
             t, _, kind, arg = heapq.heappop(self.heap)
             if t > END_OF_SIM:

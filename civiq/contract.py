@@ -164,6 +164,10 @@ class Status(Model):
     clerks: dict[str, str] = {}  # clerk id -> the name shown in reports ("Nguyễn Thị Lan"); staff, not citizens
     rating_scale: int | None = Field(default=None, ge=4, le=5)  # None: this center has no rating
     rating_reasons: dict[str, ServiceInfo] = {}  # reason id -> its names ("Chờ lâu"), offered for low scores
+    # the load-balancing advisor's inputs (older edges leave them empty): every service a counter's staff can
+    # serve (config profile + ``skills``), and each counter's configured work profile (services and rules)
+    counter_skills: dict[str, list[str]] = {}
+    counter_profiles: dict[str, WorkProfile] = {}
     clean: bool = False  # a death sent on purpose (clean stop), not a will
     # Birth only: while connected, this node publishes at least every ``alive_s`` seconds (an ``Alive`` when
     # it has nothing else to say). A gateway may declare it offline after ``silence_timeout(alive_s)`` of
@@ -281,6 +285,7 @@ class CounterState(Model):
     served_today: int = Field(ge=0, default=0)
     priority: str | None = None  # the priority class of the ticket in hand, if it has one
     held: list[str] = []  # tickets parked at this counter, oldest first (older edges: always empty)
+    rules: list[PriorityRule] = []  # the priority rules of its profile in force (older edges: always empty)
 
 
 class QueueSnapshot(Model):
@@ -340,6 +345,10 @@ class WorkProfile(Model):
 
     services: list[str] = Field(min_length=1)
     rules: list[PriorityRule] = []
+
+
+Status.model_rebuild()
+CounterState.model_rebuild()
 
 
 class Policy(Model):

@@ -150,6 +150,7 @@ class EdgeAgent:
                         rating_scale=cfg.rating.scale if cfg.rating is not None else None,
                         rating_reasons={k: ServiceInfo(name_vi=t.vi, name_en=t.en)
                                         for k, t in (cfg.rating.reasons.items() if cfg.rating else ())},
+                        counter_skills=cfg.counter_skills(), counter_profiles=cfg.counter_profiles(),
                         on_command=self.handle_command, health_source=self.health)
 
     def _build_announcer(self, output: object | None):  # noqa: ANN202 - Announcer | None

@@ -435,6 +435,10 @@ class CounterConfig(Section):
     clerks: list[Ident] | None = Field(
         default=None, description="Clerk ids (from `clerks:`) who may sign in at this counter; absent: any "
         "clerk of the center.", examples=[["lan", "minh"]])
+    skills: list[Prefix] = Field(
+        default=[], description="More services this counter's staff can serve (not in its profile): the "
+        "gateway's load-balancing advisor may give them to the counter when it helps (docs/load-balancing.md).",
+        examples=[["C"]])
 
 
 PIN_MIN, PIN_MAX = 4, 8
@@ -1044,6 +1048,9 @@ def _cross_check(v: _View) -> list[tuple[Loc, str]]:
             elif s in seen:
                 out.append((loc, f"service '{s}' is listed twice"))
             seen.add(s)
+        for j, s in enumerate(c.skills):
+            if s not in services:
+                out.append((("counters", i, "skills", j), _undefined("service", s, services)))
         for j, r in enumerate(c.profile.rules):
             loc = ("counters", i, "profile", "rules", j, "service")
             if r.service not in services:
@@ -1348,6 +1355,15 @@ class CenterConfig(Section):
 
     def counter(self, counter_id: str) -> CounterConfig:
         return next(c for c in self.counters if c.id == counter_id)
+
+    def counter_skills(self) -> dict[str, list[str]]:
+        """For the birth (the gateway's advisor): every service each counter's staff can serve, its profile's
+        services first, then its ``skills``."""
+        return {c.id: list(dict.fromkeys([*c.profile.services, *c.skills])) for c in self.counters}
+
+    def counter_profiles(self) -> dict[str, WorkProfile]:
+        """For the birth: each counter's configured work profile (services and rules), as plain contract models."""
+        return {c.id: WorkProfile.model_validate(c.profile.model_dump()) for c in self.counters}
 
     def devices(self) -> list[tuple[str, str]]:
         """(device id, kind) of every device, for the birth message."""

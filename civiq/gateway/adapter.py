@@ -48,14 +48,16 @@ def advice_json(center: str, advice: Advice, current: dict[str, list[str]]) -> J
             changes.append({"counter": cid, "before": current.get(cid, []), "after": list(prof.services),
                             "rules": [{"service": r.service, "over_minutes": r.over_minutes}
                                       for r in prof.rules]})
-    reasons_vi = " ".join(r.vi for r in advice.reasons)
-    reasons_en = " ".join(r.en for r in advice.reasons)
+    said = {a.reason for a in advice.actions}  # the staff actions have a list of their own
+    reasons_vi = " ".join(r.vi for r in advice.reasons if r not in said)
+    reasons_en = " ".join(r.en for r in advice.reasons if r not in said)
     before_s, after_s = advice.mean_wait_s_current, advice.mean_wait_s_recommended
     out: JSON = {
         "id": f"{center}-{int(advice.at.timestamp())}",
         "summary": ("Đề xuất phân công lại quầy / Reassign counters" if advice.change
                     else "Giữ phân công hiện tại / Keep the current assignment"),
         "reason": reasons_vi + (" / " + reasons_en if reasons_en else ""),
+        "reason_vi": reasons_vi, "reason_en": reasons_en,
         "change": advice.change,
         "changes": changes,
         # the page labels these "longest wait": the advisor's 95th-percentile wait of the worst service
@@ -69,6 +71,10 @@ def advice_json(center: str, advice: Advice, current: dict[str, list[str]]) -> J
         "services": {s: {"arrivals_per_h": round(p.arrivals_per_h, 1), "mean_wait_s": round(p.mean_wait_s, 1),
                          "utilization": round(p.utilization, 2)} for s, p in advice.current.items()},
     }
+    # staff actions (open a counter, move a skilled clerk, extend hours): the page shows its language's text
+    out["actions"] = [{"kind": a.kind, "counter": a.counter, "service": a.service, "services": list(a.services),
+                       "minutes": a.minutes, "p95_before_s": a.p95_wait_s_before, "p95_after_s": a.p95_wait_s_after,
+                       "text_vi": a.reason.vi, "text_en": a.reason.en} for a in advice.actions]
     if advice.open_counter is not None:
         oc = advice.open_counter
         out["open_counter"] = {"counter": oc.counter, "services": list(oc.profile.services),

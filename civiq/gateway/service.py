@@ -213,7 +213,8 @@ class Gateway:
                                                       "issued_today") if v.get(kk) is not None}
                          for k, v in c["services"].items()},
             "counters": {k: {"state": v["state"], "ticket": v.get("ticket"), "services": v.get("services", []),
-                             "served_today": v.get("served_today", 0)} for k, v in c["counters"].items()},
+                             "served_today": v.get("served_today", 0), "rules": v.get("rules", [])}
+                         for k, v in c["counters"].items()},
         })
 
     def advise(self, center: str):  # noqa: ANN201
@@ -226,12 +227,20 @@ class Gateway:
         # the tallies kept at ingest (docs/load-balancing.md, "Where the inputs come from"): the last
         # history_days whole local days and today, without reading the events
         stats = self.store.forecast(center, now, self.settings.balance.history_days)
-        profiles = {cid: WorkProfile(services=c.services) for cid, c in snap.counters.items() if c.services}
+        # the profiles in force with their rules (a push must not erase them), the counters' skills and
+        # configured profiles from the births (a service a policy took away can come back)
+        profiles = {cid: WorkProfile(services=c.services, rules=c.rules)
+                    for cid, c in snap.counters.items() if c.services}
         if not profiles:
             return None
+        skills, homes = self.state.balance_config(center)
+        known = (set(snap.services) | {s for p in profiles.values() for s in p.services} | set(stats.services)
+                 | {s for p in homes.values() for s in p.get("services", [])})
+        skills = {k: [s for s in v if s in known] for k, v in skills.items() if k in snap.counters}
+        home = {k: WorkProfile.model_validate(p) for k, p in homes.items() if k in snap.counters}
         version = int(now.timestamp())
         return advise(snap, profiles, stats, now, horizon_min=self.settings.balance.horizon_min,
-                      version=version)
+                      skills=skills, home=home, version=version)
 
     def push_policy(self, center: str, policy) -> list[str]:  # noqa: ANN001
         nodes = [n for c, n in self.state.nodes() if c == center]

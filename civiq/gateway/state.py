@@ -155,6 +155,9 @@ class LiveState:
         self._recent: dict[str, list[dict[str, Any]]] = {}  # center -> recent calls, newest first
         self._priority_names: dict[str, dict[str, dict[str, str]]] = {}  # center -> class id -> name_vi/name_en
         self._clerk_names: dict[str, dict[str, str]] = {}  # center -> clerk id -> name (from the birth)
+        # center -> counter -> every service its staff can serve / its configured profile (the advisor's inputs)
+        self._skills: dict[str, dict[str, list[str]]] = {}
+        self._home: dict[str, dict[str, dict[str, Any]]] = {}
         # center -> counter -> {"clerk": id or None, "ts": iso, "seq": n}: who works there, by the latest event
         self._clerk_at: dict[str, dict[str, dict[str, Any]]] = {}
         self._reason_names: dict[str, dict[str, str]] = {}  # center -> rating reason id -> name_vi
@@ -244,6 +247,14 @@ class LiveState:
                     "clerks": dict(self._clerk_names.get(center, {})),
                     "reasons": dict(self._reason_names.get(center, {}))}
 
+    def balance_config(self, center: str) -> tuple[dict[str, list[str]], dict[str, dict[str, Any]]]:
+        """What the center's births said for load balancing: counter -> every service its staff can serve,
+        and counter -> its configured work profile (``{"services": [...], "rules": [...]}``); empty for an edge
+        that does not send them."""
+        with self._lock:
+            return ({k: list(v) for k, v in self._skills.get(center, {}).items()},
+                    {k: dict(v) for k, v in self._home.get(center, {}).items()})
+
     # ------------------------------------------------------------------------------------- mutators
     def apply_status(self, center: str, node: str, status: Status, now: datetime) -> bool:
         """Birth or death. Returns False for a stale death (bdseq older than the current birth)."""
@@ -264,6 +275,12 @@ class LiveState:
                     self._counter_names.setdefault(center, {}).update(status.counters)
                 if status.clerks:
                     self._clerk_names[center] = dict(status.clerks)
+                if status.counter_skills:
+                    self._skills.setdefault(center, {}).update(
+                        {k: list(v) for k, v in status.counter_skills.items()})
+                if status.counter_profiles:
+                    self._home.setdefault(center, {}).update(
+                        {k: p.model_dump(mode="json") for k, p in status.counter_profiles.items()})
                 if status.rating_reasons:
                     self._reason_names.setdefault(center, {}).update(
                         {k: v.name_vi for k, v in status.rating_reasons.items() if v.name_vi})
@@ -527,6 +544,7 @@ class LiveState:
                         "state": str(cs.state), "ticket": cs.ticket, "services": list(cs.services),
                         "served_today": cs.served_today if today else 0, "node": rec.node,
                         "priority": cs.priority, "held": list(cs.held),
+                        "rules": [r.model_dump(mode="json") for r in cs.rules],
                     }
                     cname = self._counter_names.get(center, {}).get(cid)
                     if cname:
@@ -618,7 +636,8 @@ class LiveState:
             return json.dumps({"format": 1, "names": self._names, "service_names": self._service_names,
                                "counter_names": self._counter_names, "nodes": nodes, "recent": self._recent,
                                "priority_names": self._priority_names, "clerk_names": self._clerk_names,
-                               "clerk_at": self._clerk_at, "reason_names": self._reason_names},
+                               "clerk_at": self._clerk_at, "reason_names": self._reason_names,
+                               "skills": self._skills, "home_profiles": self._home},
                               ensure_ascii=False)
 
     @classmethod
@@ -640,6 +659,8 @@ class LiveState:
             s._clerk_names = {c: dict(v) for c, v in (doc.get("clerk_names") or {}).items()}
             s._clerk_at = {c: {k: dict(x) for k, x in v.items()} for c, v in (doc.get("clerk_at") or {}).items()}
             s._reason_names = {c: dict(v) for c, v in (doc.get("reason_names") or {}).items()}
+            s._skills = {c: {k: list(x) for k, x in v.items()} for c, v in (doc.get("skills") or {}).items()}
+            s._home = {c: {k: dict(x) for k, x in v.items()} for c, v in (doc.get("home_profiles") or {}).items()}
             for n in doc["nodes"]:
                 rec = NodeRec(
                     n["center"], n["node"], online=n["online"], reason=n["reason"], bdseq=n["bdseq"],

@@ -47,7 +47,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,6 +68,7 @@ from civiq.contract import (
     OutboxHealth,
     ServiceInfo,
     Status,
+    WorkProfile,
     parse_payload,
     topic,
 )
@@ -161,6 +162,8 @@ class EdgeLink:
         clerks: Mapping[str, str] | None = None,
         rating_scale: int | None = None,
         rating_reasons: Mapping[str, ServiceInfo] | None = None,
+        counter_skills: Mapping[str, Sequence[str]] | None = None,
+        counter_profiles: Mapping[str, WorkProfile] | None = None,
         on_command: Handler | None = None,
         max_inflight: int = 100,
         backoff_min: float = 0.5,
@@ -194,6 +197,8 @@ class EdgeLink:
         self.clerks = dict(clerks or {})  # clerk id -> name (staff, for the dashboard and reports)
         self.rating_scale = rating_scale
         self.rating_reasons = dict(rating_reasons or {})
+        self.counter_skills = {k: list(v) for k, v in (counter_skills or {}).items()}  # for the advisor
+        self.counter_profiles = dict(counter_profiles or {})
         self.max_inflight = max_inflight
         self.backoff_min, self.backoff_max = backoff_min, backoff_max
         self.health_source = health_source
@@ -598,7 +603,8 @@ class EdgeLink:
                        config_hash=self.config_hash, devices=self.devices, center_name=self.center_name,
                        services=self.services, counters=self.counters, alive_s=self.alive_s,
                        priority_classes=self.priority_classes, clerks=self.clerks,
-                       rating_scale=self.rating_scale, rating_reasons=self.rating_reasons)
+                       rating_scale=self.rating_scale, rating_reasons=self.rating_reasons,
+                       counter_skills=self.counter_skills, counter_profiles=self.counter_profiles)
         sess.publish(self._topic["status"], birth.to_json(), qos=1, retain=True)
 
     def _send_state(self, sess: _Session, leaf: str, entry: _Latest) -> None:

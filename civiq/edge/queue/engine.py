@@ -438,7 +438,7 @@ class QueueEngine:
                 counters[c] = CounterState(state=v.state, ticket=v.ticket, services=list(v.services),
                                            served_today=v.served_today,
                                            priority=in_hand.priority if in_hand else None,
-                                           held=held_at.get(c, []))
+                                           held=held_at.get(c, []), rules=list(self._profile(c).rules))
             return QueueSnapshot(ts=now, day=day, services=services, counters=counters, last_seq=self._last_seq)
 
     # =========================================================================================== subscribe

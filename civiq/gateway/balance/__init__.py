@@ -12,7 +12,9 @@ from civiq.gateway.balance.advisor import (
     OpenCounter,
     Reason,
     ServicePrediction,
+    StaffAction,
     advise,
+    lwf_over_skills,
 )
 from civiq.gateway.balance.forecast import Forecast, TimeStats, build_forecast, time_stats
 from civiq.gateway.balance.queueing import erlang_c, p_wait, predict, wq_mean, wq_p95
@@ -25,9 +27,11 @@ __all__ = [
     "OpenCounter",
     "Reason",
     "ServicePrediction",
+    "StaffAction",
     "TimeStats",
     "advise",
     "build_forecast",
+    "lwf_over_skills",
     "erlang_c",
     "p_wait",
     "predict",

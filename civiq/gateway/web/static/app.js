@@ -365,7 +365,10 @@
     const name = (sid) => (svcs[sid] && svcs[sid].name) || sid;
     box.replaceChildren(...[  // replaceChildren turns a null into the text "null": drop them
       h("p", { class: "advice-summary" }, adv.summary || ""),
-      adv.reason ? h("p", { class: "muted" }, adv.reason) : null,
+      adv.reason ? h("p", { class: "muted" }, (boot.lang === "en" ? adv.reason_en : adv.reason_vi) || adv.reason) : null,
+      !(adv.actions || []).length ? null : h("div", { class: "staff-actions" }, h("strong", {}, T.staff_actions),
+        h("ul", {}, adv.actions.map((a) => h("li", { "data-kind": a.kind },
+          boot.lang === "en" ? a.text_en : a.text_vi)))),
       !(adv.changes || []).length ? null : h("table", { class: "data compact" },
         h("thead", {}, h("tr", {}, h("th", {}, T.counter), h("th", {}, T.before), h("th", {}, T.after))),
         h("tbody", {}, (adv.changes || []).map((ch) => h("tr", {},
