@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 from civiq.dev.broker import Mosquitto, free_port, wait_port
 from civiq.dev.tsdb import VictoriaMetrics as _VictoriaMetrics
 from civiq.edge.sim.example import write_sim_center
+from civiq.mqttclient import make_client
 
 REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
@@ -134,11 +135,9 @@ class SysWatch:
     TOPIC = "$SYS/broker/publish/messages/dropped"
 
     def __init__(self, port: int) -> None:
-        import paho.mqtt.client as mqtt
-
         self.value: int | None = None
         self.seen = 0
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-sys-{port}-{os.getpid()}")
+        self.c = make_client(f"bench-sys-{port}-{os.getpid()}")
         self.c.on_connect = lambda cl, *a: cl.subscribe(self.TOPIC, 0)
         self.c.on_message = self._on_message
         self.c.connect("127.0.0.1", port, 30)

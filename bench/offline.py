@@ -114,11 +114,11 @@ class StatusWatch:
     """An MQTT subscriber on every node's status: births and Last Wills, timestamped."""
 
     def __init__(self, port: int) -> None:
-        import paho.mqtt.client as mqtt
+        from civiq.mqttclient import make_client
 
         self.births: dict[str, float] = {}
         self.deaths: dict[str, float] = {}
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-status-{port}")
+        self.c = make_client(f"bench-status-{port}")
         self.c.on_connect = lambda cl, *a: cl.subscribe(f"civiq/v1/{CENTER}/+/status", 1)
         self.c.on_message = self._on_message
         self.c.connect("127.0.0.1", port, 30)

@@ -8,11 +8,11 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import paho.mqtt.client as mqtt
 import pytest
 
 from civiq.clock import FakeClock
 from civiq.dev.broker import Mosquitto
+from civiq.mqttclient import make_client
 
 
 @pytest.fixture
@@ -52,8 +52,7 @@ class Recorder:
         self.arrivals: list[tuple[float, str]] = []  # (monotonic time, topic) of each message
         self.lock = threading.Lock()
         # persistent: a durable session, so the broker queues for us while we are disconnected
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"rec-{id(self)}",
-                                  clean_session=not persistent)
+        self.client = make_client(f"rec-{id(self)}", clean_start=not persistent)
         self.client.reconnect_delay_set(0.1, 1)
         self.topics = [topics] if isinstance(topics, str) else topics
         self.connected = threading.Event()

@@ -81,7 +81,7 @@ def check_clock() -> list[Finding]:
 
 
 def check_broker(cfg: CenterConfig, timeout: float = 5.0) -> list[Finding]:
-    import paho.mqtt.client as mqtt
+    from civiq.mqttclient import make_client
 
     m = cfg.mqtt
     where = f"{m.host}:{m.port}"
@@ -94,11 +94,8 @@ def check_broker(cfg: CenterConfig, timeout: float = 5.0) -> list[Finding]:
                         "cable/4G router and the broker address in the config")]
     result: dict[str, object] = {}
     done = threading.Event()
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"doctor-{cfg.center.id}-{os.getpid()}")
-    if m.username:
-        client.username_pw_set(m.username, m.password())
-    if m.tls:
-        client.tls_set(ca_certs=m.ca_file)
+    client = make_client(f"doctor-{cfg.center.id}-{os.getpid()}", username=m.username or None,
+                         password=m.password() if m.username else None, tls=m.tls, ca_file=m.ca_file)
 
     def on_connect(c, u, flags, rc, props=None):  # noqa: ANN001
         result["rc"] = rc

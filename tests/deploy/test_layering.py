@@ -222,3 +222,35 @@ def test_importing_the_agent_and_the_gateway_loads_no_mock() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                          cwd=PACKAGE.parent, check=True).stdout
     assert out.strip() == "[]"
+
+
+def paho_clients(path: Path, source: str | None = None) -> list[int]:
+    """Lines where the module makes a paho client itself (``<paho alias>.Client(...)`` or ``Client(...)``
+    imported from ``paho.mqtt.client``)."""
+    tree = ast.parse(path.read_text(encoding="utf-8") if source is None else source)
+    aliases, names = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            aliases |= {a.asname or a.name for a in node.names if a.name.startswith("paho")}
+        elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("paho"):
+            names |= {a.asname or a.name for a in node.names if a.name == "Client"}
+            aliases |= {a.asname or a.name for a in node.names if a.name == "client"}
+    lines = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            f = node.func
+            direct = isinstance(f, ast.Name) and f.id in names
+            if direct or (isinstance(f, ast.Attribute) and f.attr == "Client" and ast.unparse(f.value) in aliases):
+                lines.append(node.lineno)
+    return lines
+
+
+def test_one_place_makes_the_mqtt_client() -> None:
+    """civiq.mqttclient.make_client is the only constructor of a paho client in civiq/ and bench's harness."""
+    paths = [p for p in PACKAGE.rglob("*.py") if p.name != "mqttclient.py"]
+    paths += [PACKAGE.parent / "bench" / "common.py", PACKAGE.parent / "tests" / "conftest.py"]
+    made = [f"{p.relative_to(PACKAGE.parent)}:{line}" for p in paths for line in paho_clients(p)]
+    assert made == []
+    assert paho_clients(PACKAGE / "mqttclient.py") != []
+    sample = "import paho.mqtt.client as mqtt\nfrom paho.mqtt.client import Client\nmqtt.Client()\nClient()\n"
+    assert paho_clients(PACKAGE / "x.py", sample) == [3, 4]

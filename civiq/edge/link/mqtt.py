@@ -74,6 +74,7 @@ from civiq.contract import (
 )
 from civiq.edge.link.commands import CommandRunner, Handler
 from civiq.edge.queue.store import EdgeStore
+from civiq.mqttclient import make_client
 
 log = logging.getLogger(__name__)
 
@@ -415,16 +416,11 @@ class EdgeLink:
 
     def _new_session(self, bdseq: int) -> _Session:
         """A fresh paho client whose Last Will carries ``bdseq``, with our callbacks bound to its session."""
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, clean_session=True,
-                             protocol=mqtt.MQTTv311, reconnect_on_failure=False)
+        client = make_client(self.client_id, clean_start=True, reconnect_on_failure=False,
+                             username=self.username, password=self.password, tls=self.tls, ca_file=self.ca_file,
+                             will=(self._topic["status"], Status(online=False, bdseq=bdseq).to_json(), 1, True),
+                             max_inflight=self.max_inflight, logger=_PAHO_LOG)
         client.suppress_exceptions = True
-        client.enable_logger(_PAHO_LOG)
-        if self.username is not None:
-            client.username_pw_set(self.username, self.password)
-        if self.tls:
-            client.tls_set(ca_certs=self.ca_file)
-        client.max_inflight_messages_set(self.max_inflight)
-        client.will_set(self._topic["status"], Status(online=False, bdseq=bdseq).to_json(), qos=1, retain=True)
         sess = _Session(client, bdseq)
         client.on_connect = lambda c, u, flags, rc, props: self._on_connect(sess, rc)
         client.on_disconnect = lambda c, u, flags, rc, props: self._on_disconnect(sess, rc)

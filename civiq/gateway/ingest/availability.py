@@ -32,14 +32,13 @@ from typing import TYPE_CHECKING
 
 from civiq.clock import Clock
 from civiq.contract import Availability, ContractError, RebirthCmd, availability_topic, silence_timeout
-from civiq.gateway.ingest.items import Item
+from civiq.gateway.ingest.items import Batch, Item
 from civiq.gateway.metrics import GatewayMetrics
 from civiq.gateway.state import LiveState
 from civiq.gateway.store.series import SeriesStore
 
 if TYPE_CHECKING:
     from civiq.gateway.ingest.link import MqttLink
-    from civiq.gateway.ingest.writer import Batch
 
 log = logging.getLogger("civiq.gateway.ingest")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -65,3 +65,12 @@ def reason_of(e: ContractError) -> str:
     if "not JSON" in msg or "must be a JSON object" in msg:
         return "json"
     return "schema"
+
+
+@dataclass
+class Batch:
+    """The items the writer applies in one store transaction, and what the sinks made of them."""
+
+    items: list[Item]
+    applied: list[Applied] = field(default_factory=list)
+    births: bool = False  # a birth was applied (the state is saved at once: its names feed reports)

@@ -48,6 +48,7 @@ from civiq.gateway.ingest.decode import decode
 from civiq.gateway.ingest.items import Item, Malformed, reason_of
 from civiq.gateway.metrics import GatewayMetrics
 from civiq.gateway.settings import GatewaySettings
+from civiq.mqttclient import make_client
 
 log = logging.getLogger("civiq.gateway.ingest")
 
@@ -78,20 +79,14 @@ class MqttLink:
         mq = settings.mqtt
         self.client_id = mq.client_id or f"civiq-gw-{settings.gateway_id}"
         self.v5 = mq.protocol == "5"
-        if self.v5:
-            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id, protocol=mqtt.MQTTv5,
-                            manual_ack=True)
-        else:  # e.g. amqtt (the demo broker): a persistent 3.1.1 session instead of session expiry
-            c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=self.client_id,
-                            protocol=mqtt.MQTTv311, clean_session=False, manual_ack=True)
+        # 3.1.1 (e.g. amqtt, the demo broker): a persistent session instead of MQTT 5's session expiry
+        c = make_client(self.client_id, v5=self.v5, clean_start=False, manual_ack=True,
+                        username=mq.username or None, password=mq.password() if mq.username else None,
+                        tls=mq.tls, ca_file=mq.ca_file,
+                        will=(gateway_status_topic(settings.gateway_id), GatewayStatus(online=False).to_json(), 1,
+                              True))
         c.max_queued_messages_set(0)
         c.reconnect_delay_set(min_delay=0.2, max_delay=10)
-        c.will_set(gateway_status_topic(settings.gateway_id), GatewayStatus(online=False).to_json(), qos=1,
-                   retain=True)
-        if mq.username:
-            c.username_pw_set(mq.username, mq.password())
-        if mq.tls:
-            c.tls_set(ca_certs=str(mq.ca_file) if mq.ca_file else None)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_subscribe = self._on_subscribe

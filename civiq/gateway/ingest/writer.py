@@ -29,10 +29,9 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from civiq.gateway.ingest.items import Applied, Item, Malformed
+from civiq.gateway.ingest.items import Applied, Batch, Item, Malformed
 from civiq.gateway.metrics import GatewayMetrics
 from civiq.gateway.state import LiveState
 from civiq.gateway.store import influx as ix
@@ -42,13 +41,6 @@ if TYPE_CHECKING:
     from civiq.gateway.ingest.availability import AvailabilityWatch
 
 log = logging.getLogger("civiq.gateway.ingest")
-
-
-@dataclass
-class Batch:
-    items: list[Item]
-    applied: list[Applied] = field(default_factory=list)
-    births: bool = False  # a birth was applied (the state is saved at once: its names feed reports)
 
 
 class Sink(Protocol):
