@@ -298,7 +298,7 @@ def test_policy_replaces_profiles_ignores_old_versions_and_survives_restart(tmp_
 
 
 # --------------------------------------------------------------------------------------------- estimate
-def test_eta_unknown_without_history_then_honest_from_recent_service_times(tmp_path: Path, clock: FakeClock) -> None:
+def test_eta_unknown_without_any_history_then_honest_from_service_times(tmp_path: Path, clock: FakeClock) -> None:
     eng = make(tmp_path, clock, {"c1": WorkProfile(services=["A"]), "c2": WorkProfile(services=["A"])})
     for _ in range(6):
         eng.issue("A")
@@ -310,13 +310,13 @@ def test_eta_unknown_without_history_then_honest_from_recent_service_times(tmp_p
     eng.call_next("c1")  # completes A003, calls A004
     eng.call_next("c2")  # A005
     t = eng.issue("A")  # A007: A006 ahead, both counters busy, 240 s each -> one every 120 s
-    assert t.ahead == 1 and t.eta_s == 180.0  # (1 + 0.5) * 120
-    assert eng.snapshot().services["A"].eta_s == 300.0  # a newcomer would have 2 ahead
+    assert t.ahead == 1 and t.eta_s == 210.0  # (1 + 0.75 left in hand) * 240 / 2
+    assert eng.snapshot().services["A"].eta_s == 330.0  # a newcomer would have 2 ahead
     clock.advance(240)
     eng.close_counter("c2")  # completes A005 after 240 s
-    assert eng.ticket("A007").eta_s == 360.0  # one counter left: the estimate gets longer, honestly
-    clock.advance(2 * 3600)  # history is stale: back to unknown
-    assert eng.ticket("A007").eta_s is None
+    assert eng.ticket("A007").eta_s == 420.0  # one counter left: the estimate gets longer, honestly
+    clock.advance(2 * 3600)  # no departure in the last hour (lunch): the day's history still says 240 s
+    assert eng.ticket("A007").eta_s == 420.0
 
 
 # --------------------------------------------------------------------------------------------- clock

@@ -88,6 +88,7 @@ from civiq.contract import (
     ServiceQueue,
     WorkProfile,
 )
+from civiq.edge.queue.estimate import MEMORY_S as ESTIMATE_MEMORY_S
 from civiq.edge.queue.estimate import CounterLoad, Departure, estimate_wait_s
 from civiq.edge.queue.profiles import PriorityOrder, WaitingTicket, choose_next
 from civiq.edge.queue.store import EdgeStore
@@ -943,12 +944,18 @@ class QueueEngine:
 
     def _eta(self, service: str, ahead: int, eff: datetime) -> float | None:
         waiting: dict[str, int] = {}
+        oldest: dict[str, float] = {}
         for t in self._line.values():
             waiting[t.service] = waiting.get(t.service, 0) + 1
-        loads = [CounterLoad(cid, tuple(self._profile(cid).services), busy=c.ticket is not None)
-                 for cid, c in self._counters.items()
-                 if cid in self.configured and c.state is CounterStateName.open]
-        return estimate_wait_s(ahead, service, self._departures, loads, waiting, eff, self.window_s)
+            oldest[t.service] = max(oldest.get(t.service, 0.0), (eff - t.since).total_seconds())
+        loads = []
+        for cid, c in self._counters.items():
+            if cid in self.configured:
+                prof = self._profile(cid)
+                loads.append(CounterLoad(cid, tuple(prof.services), busy=c.ticket is not None, state=str(c.state),
+                                         rules=tuple((r.service, r.over_minutes) for r in prof.rules)))
+        return estimate_wait_s(ahead, service, self._departures, loads, waiting, eff, self.window_s,
+                               oldest_s=oldest)
 
     def _view(self, t: _T) -> Ticket:
         ahead = eta = None
@@ -1044,7 +1051,7 @@ class QueueEngine:
         t.service_s = service_s
         if d.get("counter") and isinstance(service_s, int | float):
             self._departures.append(Departure(t.service, d["counter"], eff, float(service_s)))
-            horizon = eff - timedelta(seconds=self.window_s)
+            horizon = eff - timedelta(seconds=max(self.window_s, ESTIMATE_MEMORY_S))  # the estimate's fallbacks
             while self._departures and self._departures[0].at < horizon:  # eff never goes back: ordered
                 self._departures.popleft()
 
