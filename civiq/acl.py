@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from civiq.contract import ID_RE, ROOT
+from civiq.errors import GatewayError
 
 _ID = re.compile(ID_RE)
 EDGE_WRITE_LEAVES = ("status", "event", "queue", "health", "alive", "cmd_result")
@@ -52,7 +53,7 @@ HEADER = f"""\
 """
 
 
-class AclError(ValueError):
+class AclError(GatewayError, ValueError):
     """A nodes file that cannot be turned into an ACL (the message names the line)."""
 
 

@@ -36,6 +36,8 @@ from typing import Annotated, Any, Literal, NamedTuple, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from civiq.errors import CiviqError
+
 VERSION = "v1"
 ROOT = f"civiq/{VERSION}"
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -45,7 +47,7 @@ _ID = re.compile(ID_RE)
 Ident = Annotated[str, Field(pattern=ID_RE, description="lower-case id: letters, digits, '-' and '_'")]
 
 
-class ContractError(ValueError):
+class ContractError(CiviqError, ValueError):
     """A payload or topic that does not follow the contract. The message says why, in words."""
 
 

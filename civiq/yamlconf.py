@@ -36,6 +36,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import PydanticCustomError, PydanticUndefined
 
+from civiq.errors import CiviqError
+
 Loc = tuple[str | int, ...]
 PROBLEMS_TYPE = "civiq_problems"
 ENV_FILE = "environment"
@@ -65,7 +67,7 @@ class ConfigProblem:
         return f"{where}: {self.field_path}: {self.message}" if self.field_path else f"{where}: {self.message}"
 
 
-class ConfigError(Exception):
+class ConfigError(CiviqError):
     """A configuration that must not run. ``problems`` lists all of them; str() is one line each."""
 
     def __init__(self, problems: Sequence[ConfigProblem]) -> None:

@@ -51,6 +51,7 @@ from civiq.clock import DEFAULT_TZ, ScaledClock
 from civiq.dev.broker import EmbeddedBroker, Mosquitto, free_port
 from civiq.dev.demo_centers import MAX_CENTERS, DemoCenter, demo_centers
 from civiq.dev.demo_people import CenterPeople
+from civiq.errors import CiviqError
 
 log = logging.getLogger("civiq.dev.demo")
 
@@ -60,7 +61,7 @@ PROGRESS_EVERY_S = 5.0  # one progress line this often when stdout is not a term
 MAX_SPEED = 3600.0
 
 
-class DemoError(Exception):
+class DemoError(CiviqError):
     """The demo cannot start; the message says why in words."""
 
 

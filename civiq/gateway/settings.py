@@ -26,10 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from civiq.contract import ID_RE
+from civiq.errors import GatewayError
 from civiq.gateway.alerts.conditions import Thresholds
 
 
-class SettingsError(ValueError):
+class SettingsError(GatewayError, ValueError):
     """Settings that cannot be used; the message names the file and field."""
 
 

@@ -12,8 +12,10 @@ import time
 
 import serial
 
+from civiq.errors import EdgeError
 
-class TransportError(OSError):
+
+class TransportError(EdgeError, OSError):
     """The device is not reachable (port missing, unplugged, closed)."""
 
 

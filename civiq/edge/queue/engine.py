@@ -92,6 +92,7 @@ from civiq.edge.queue.estimate import MEMORY_S as ESTIMATE_MEMORY_S
 from civiq.edge.queue.estimate import CounterLoad, Departure, estimate_wait_s
 from civiq.edge.queue.profiles import PriorityOrder, WaitingTicket, choose_next
 from civiq.edge.queue.store import EdgeStore
+from civiq.errors import EdgeError
 from civiq.listeners import subscribe
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,7 @@ DOSSIER_MAX = 40
 Key = tuple[str, str]  # (day, label)
 
 
-class QueueError(ValueError):
+class QueueError(EdgeError, ValueError):
     """A request the queue cannot carry out (unknown service or counter, no ticket in hand, ...)."""
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from civiq.contract import ClockQuality, Event, EventType
+from civiq.errors import EdgeError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -42,7 +43,7 @@ CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 
-class StoreFull(OSError):
+class StoreFull(EdgeError, OSError):
     """The disk is full: the event could not be written (the caller keeps serving, see docs/reliability.md)."""
 
 

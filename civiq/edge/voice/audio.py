@@ -22,6 +22,8 @@ import wave
 from array import array
 from pathlib import Path
 
+from civiq.errors import EdgeError
+
 RATE = 22050
 WIDTH = 2  # bytes per sample
 FORMAT = "WAV PCM 16-bit mono 22050 Hz"
@@ -31,7 +33,7 @@ SILENCE_LEVEL = 400  # |sample| below this (of 32767) is silence when trimming
 MAX_CLIP_S = 15.0
 
 
-class AudioError(Exception):
+class AudioError(EdgeError):
     """A recording that cannot be used, or espeak-ng failing; the message names the file."""
 
 

@@ -18,8 +18,10 @@ import subprocess
 import threading
 from typing import Protocol
 
+from civiq.errors import EdgeError
 
-class SpeakerError(Exception):
+
+class SpeakerError(EdgeError):
     """The sound could not be played; the message is what a technician needs."""
 
 

@@ -29,9 +29,10 @@ from zoneinfo import ZoneInfo
 
 from civiq.clock import DEFAULT_TZ
 from civiq.contract import AlertMessage, alert_topic
+from civiq.errors import GatewayError
 
 
-class ChannelError(RuntimeError):
+class ChannelError(GatewayError, RuntimeError):
     """A delivery failed. ``retry_after`` (seconds) is set when the receiver asked us to wait."""
 
     def __init__(self, message: str, retry_after: float | None = None, body: bytes = b"") -> None:

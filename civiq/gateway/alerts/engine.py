@@ -63,6 +63,7 @@ from pydantic import BaseModel
 
 from civiq.clock import Clock
 from civiq.contract import AlertMessage
+from civiq.errors import GatewayError
 from civiq.gateway.alerts.channels import Channel, ChannelError
 from civiq.gateway.alerts.conditions import Condition
 
@@ -108,7 +109,7 @@ CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries(channel, status, not
 """
 
 
-class AlertError(ValueError):
+class AlertError(GatewayError, ValueError):
     """Bad input to the engine (unknown alert key, a silence ending in the past...). The message says why."""
 
 

@@ -49,6 +49,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from civiq.contract import CounterStateName, Policy, PriorityRule, QueueSnapshot, WorkProfile
+from civiq.errors import GatewayError
 from civiq.gateway.balance.forecast import Forecast
 from civiq.gateway.balance.simulate import Draws, Outcome, Scenario, draw, percentile, run
 
@@ -63,7 +64,7 @@ ACTION_MIN_GAIN_S = 120.0  # a staff action must lower the p95 by at least this 
 ACTION_MIN_GAIN_RATIO = 0.10
 
 
-class AdviceError(ValueError):
+class AdviceError(GatewayError, ValueError):
     """Inputs the advisor cannot work with (the message says which)."""
 
 

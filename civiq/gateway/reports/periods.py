@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from civiq.errors import GatewayError
+
 PERIODS = ("day", "week", "month")
 
 
-class PeriodError(ValueError):
+class PeriodError(GatewayError, ValueError):
     """A period or date that cannot be used; the message says why."""
 
 

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from civiq.clock import Clock, SystemClock
+from civiq.errors import GatewayError
 
 ROLES = ("province_admin", "center_manager", "technician", "viewer", "clerk")
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -45,7 +46,7 @@ MIN_PASSWORD = 8
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**14, 8, 1, 32
 
 
-class AuthError(ValueError):
+class AuthError(GatewayError, ValueError):
     """A user record that cannot be created or changed; the message says why."""
 
 

@@ -12,6 +12,7 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from civiq.clock import Clock
+from civiq.errors import GatewayError
 from civiq.gateway.web.auth import LoginLimiter, SessionCodec, User, UserStore
 from civiq.gateway.web.view import GatewayView, ViewError
 
@@ -21,7 +22,7 @@ T = TypeVar("T")
 B = TypeVar("B", bound=BaseModel)
 
 
-class ApiError(Exception):
+class ApiError(GatewayError):
     """Answer an API request with ``{"error": message}`` and ``status``."""
 
     def __init__(self, status: int, message: str) -> None:

@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
+from civiq.errors import GatewayError
 from civiq.gateway.web.api import public_ticket_payload, start_of_local_day
 from civiq.gateway.web.auth import User
 from civiq.gateway.web.context import COOKIE, ApiError, call, ctx_of, read_form, sid_of, user_of
@@ -105,7 +106,7 @@ def page_user(request: web.Request) -> User:
     return user
 
 
-class PageForbidden(Exception):
+class PageForbidden(GatewayError):
     pass
 
 

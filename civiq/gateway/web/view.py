@@ -34,6 +34,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from civiq.contract import CounterCmd
+from civiq.errors import GatewayError
 
 JSON = dict[str, Any]
 
@@ -41,7 +42,7 @@ JSON = dict[str, Any]
 HISTORY_METRICS = ("waiting", "longest_wait_s", "served", "issued", "counters_open", "eta_s")
 
 
-class ViewError(Exception):
+class ViewError(GatewayError):
     """A request the gateway refused on its own grounds (unknown counter, node offline...).
 
     ``status`` is the HTTP status to answer with (404 unknown thing, 409 conflict, 503 cannot reach).

@@ -23,11 +23,12 @@ import unicodedata
 
 from civiq.contract import DeviceHealth, DeviceState
 from civiq.edge.devices.base import Device
+from civiq.errors import EdgeError
 
 log = logging.getLogger(__name__)
 
 
-class DisplayError(Exception):
+class DisplayError(EdgeError):
     """The display did not show the text. ``str(e)`` says why; ``state`` is the health it implies."""
 
     def __init__(self, message: str, state: DeviceState = DeviceState.failed) -> None:

@@ -16,6 +16,7 @@ import logging
 from pathlib import Path
 
 from civiq.contract import DeviceHealth, DeviceState
+from civiq.errors import EdgeError
 
 from ..base import Device
 from ..transport import SerialTransport, TransportError
@@ -27,7 +28,7 @@ from .stored import GraphicsCatalog, Static, stored_ticket_job
 log = logging.getLogger(__name__)
 
 
-class PrinterError(RuntimeError):
+class PrinterError(EdgeError, RuntimeError):
     """The printer cannot print now; the message says why in words a technician understands."""
 
     def __init__(self, reason: str, state: DeviceState = DeviceState.failed) -> None:
