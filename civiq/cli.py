@@ -232,6 +232,29 @@ def missing_extra(e: ModuleNotFoundError) -> str | None:
     return f"this needs the {extra}'s parts ({top} is not installed): pip install 'civiq[{extra}]'"
 
 
+def config_check(files: list[str]) -> int:
+    """``civiq config check FILE...``: a center config is checked by the edge's rules, a gateway settings
+    file (no ``center:``, gateway keys such as ``gateway_id``) by the gateway's; each says which it was."""
+    from civiq.yamlconf import ConfigError, load_yaml
+
+    status = 0
+    for f in files:
+        try:
+            data = load_yaml(f).data
+        except ConfigError:
+            data = None  # the edge's check reports it, located
+        if isinstance(data, dict) and "center" not in data:  # a center config never loads gateway code
+            from civiq.gateway.settings import check_file, looks_like_gateway_settings
+
+            if looks_like_gateway_settings(data):
+                status = max(status, check_file(f))
+                continue
+        from civiq.edge.config import check_main
+
+        status = max(status, check_main([f]))
+    return status
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _setup_logging(args.verbose)
@@ -247,9 +270,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.area == "config":
-        from civiq.edge.config import check_main
-
-        return check_main(args.files)
+        return config_check(args.files)
     if args.area == "edge":
         from civiq.edge import cli as edge_cli
 

@@ -595,6 +595,43 @@ def validate_doc(model: type[BaseModel], doc: YamlDoc, *, overlay: EnvSource | N
     return result
 
 
+def load_settings(path: str | Path, model: type[BaseModel], *, prefix: str,
+                  env: Mapping[str, str] | None = None, env_model: type | None = None,
+                  partial_checks: Callable[[Any], list[tuple[Loc, str]]] | None = None) -> Any:
+    r"""The one loader of both sides' YAML (the edge's center config, the gateway's settings): read ``path``,
+    lay the environment variables (``prefix``, nested with ``__``; ``env`` defaults to ``os.environ``) over it
+    and validate against ``model``. Raises :class:`ConfigError` listing every problem as
+    ``file:line:col: field: message`` (or naming the environment variable).
+
+    ``env_model`` is the pydantic-settings class whose variables are read (default ``model``).
+
+        >>> import tempfile
+        >>> from pydantic import BaseModel, ConfigDict
+        >>> class Demo(BaseModel):
+        ...     model_config = ConfigDict(extra="forbid")
+        ...     port: int = 1883
+        >>> with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
+        ...     _ = f.write("port: 1883\nprot: 8883\n")
+        >>> try:
+        ...     load_settings(f.name, Demo, prefix="X_", env={})
+        ... except ConfigError as e:
+        ...     print(str(e).replace(f.name, "demo.yaml"))
+        demo.yaml:2:1: prot: unknown field 'prot' — did you mean 'port'?
+        >>> Path(f.name).unlink()
+    """
+    import os
+
+    from pydantic_settings import BaseSettings
+
+    env = os.environ if env is None else env
+    doc = load_yaml(path)
+    source = env_model or model
+    overlay = None
+    if isinstance(source, type) and issubclass(source, BaseSettings):
+        overlay = EnvSource(env_overlay(source, env), env, prefix)
+    return validate_doc(model, doc, overlay=overlay, partial_checks=partial_checks)
+
+
 def _sorted(problems: list[ConfigProblem]) -> list[ConfigProblem]:
     """File problems by position, then those without a line (environment variables) in their order."""
     return sorted(problems, key=lambda p: (p.line is None, p.line or 0, p.column or 0))

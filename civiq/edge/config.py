@@ -22,7 +22,6 @@ import copy
 import hashlib
 import json
 import logging
-import os
 import stat
 import sys
 import typing
@@ -48,13 +47,10 @@ from civiq.contract import ID_RE, PriorityRule, WorkProfile
 from civiq.yamlconf import (
     ConfigError,
     ConfigProblem,
-    EnvSource,
     Loc,
     did_you_mean,
-    env_overlay,
-    load_yaml,
+    load_settings,
     problems_error,
-    validate_doc,
 )
 
 __all__ = [
@@ -1404,10 +1400,8 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Cente
     """Read, override from ``env`` (default ``os.environ``; ``{}`` for none) and validate a center file.
 
     Raises :class:`ConfigError` listing every problem (``file:line:col: field: message``)."""
-    env = os.environ if env is None else env
-    doc = load_yaml(path)
-    overlay = EnvSource(env_overlay(EdgeSettings, env), env, ENV_PREFIX)
-    return validate_doc(CenterConfig, doc, overlay=overlay, partial_checks=_partial_checks)
+    return load_settings(path, CenterConfig, prefix=ENV_PREFIX, env=env, env_model=EdgeSettings,
+                         partial_checks=_partial_checks)
 
 
 def config_hash(cfg: CenterConfig) -> str:

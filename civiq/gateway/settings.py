@@ -18,20 +18,27 @@ Errors are :class:`SettingsError` with the file (when there is one) and the dott
 from __future__ import annotations
 
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from civiq.contract import ID_RE
 from civiq.errors import GatewayError
 from civiq.gateway.alerts.conditions import Thresholds
+from civiq.yamlconf import ConfigError, ConfigProblem, load_settings
+
+ENV_PREFIX = "CIVIQ_GW_"
 
 
 class SettingsError(GatewayError, ValueError):
-    """Settings that cannot be used; the message names the file and field."""
+    """Settings that cannot be used; the message names the file, line and field (``problems``: each one)."""
+
+    def __init__(self, message: str, problems: list[ConfigProblem] | None = None) -> None:
+        super().__init__(message)
+        self.problems = problems or []
 
 
 class _Section(BaseModel):
@@ -169,7 +176,7 @@ class ShardSettings(_Section):
 class GatewaySettings(BaseSettings):
     """Everything a gateway process needs. ``influx=None`` turns the InfluxDB export off."""
 
-    model_config = SettingsConfigDict(env_prefix="CIVIQ_GW_", env_nested_delimiter="__", extra="forbid")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid")
 
     gateway_id: str = Field("gw-1", pattern=ID_RE)
     mqtt: MqttSettings = MqttSettings()
@@ -214,47 +221,14 @@ class GatewaySettings(BaseSettings):
             raise SettingsError(_explain(e, None)) from None
 
     @classmethod
-    def from_file(cls, path: str | Path) -> GatewaySettings:
-        """Read a YAML file; environment variables still override what it says."""
-        p = Path(path)
+    def from_file(cls, path: str | Path, env: Mapping[str, str] | None = None) -> GatewaySettings:
+        """Read a YAML file; environment variables (``env``, default ``os.environ``) override what it says.
+        Problems come as the center config's do (one loader, :func:`civiq.yamlconf.load_settings`): every
+        one at once, ``file:line:col: field: message``, or naming the environment variable."""
         try:
-            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except OSError as e:
-            raise SettingsError(f"{p}: cannot read it ({e.strerror})") from None
-        except yaml.YAMLError as e:
-            raise SettingsError(f"{p}: not valid YAML: {e}") from None
-        if not isinstance(data, dict):
-            raise SettingsError(f"{p}: must be a mapping of settings, got {type(data).__name__}")
-
-        class _FromFile(cls):  # type: ignore[valid-type, misc]
-            @classmethod
-            def settings_customise_sources(
-                cls_,
-                settings_cls: type[BaseSettings],
-                init_settings: PydanticBaseSettingsSource,
-                env_settings: PydanticBaseSettingsSource,
-                dotenv_settings: PydanticBaseSettingsSource,
-                file_secret_settings: PydanticBaseSettingsSource,
-            ) -> tuple[PydanticBaseSettingsSource, ...]:
-                return (env_settings, _DictSource(settings_cls, data), file_secret_settings)
-
-        try:
-            loaded = _FromFile()
-        except ValidationError as e:
-            raise SettingsError(_explain(e, p)) from None
-        return cls.model_validate(loaded.model_dump())
-
-
-class _DictSource(PydanticBaseSettingsSource):
-    def __init__(self, settings_cls: type[BaseSettings], data: dict[str, Any]) -> None:
-        super().__init__(settings_cls)
-        self.data = data
-
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return self.data.get(field_name), field_name, False
-
-    def __call__(self) -> dict[str, Any]:
-        return dict(self.data)
+            return load_settings(path, cls, prefix=ENV_PREFIX, env=env)
+        except ConfigError as e:
+            raise SettingsError(str(e), e.problems) from None
 
 
 def _explain(e: ValidationError, path: Path | None) -> str:
@@ -264,3 +238,36 @@ def _explain(e: ValidationError, path: Path | None) -> str:
         lines.append(f"{where}: {err['msg']}")
     prefix = f"{path}: " if path else ""
     return prefix + "; ".join(lines)
+
+
+# top-level keys only gateway settings have (a center config has ``center:``)
+GATEWAY_KEYS = frozenset(GatewaySettings.model_fields) - {"mqtt", "http"}
+
+
+def looks_like_gateway_settings(data: object) -> bool:
+    """True for the mapping of a gateway settings file (no ``center``, some gateway-only key).
+
+    >>> looks_like_gateway_settings({"gateway_id": "gw-1", "mqtt": {}})
+    True
+    >>> looks_like_gateway_settings({"center": {"id": "x"}, "mqtt": {}})
+    False
+    """
+    return isinstance(data, dict) and "center" not in data and bool(GATEWAY_KEYS & set(data))
+
+
+def check_file(path: str | Path, env: Mapping[str, str] | None = None, out: Any = None) -> int:
+    """``civiq config check`` on a gateway settings file: ``OK`` and a summary, or every problem. 0 or 1."""
+    import sys
+
+    out = out or sys.stdout
+    try:
+        s = GatewaySettings.from_file(path, env)
+    except SettingsError as e:
+        n = max(1, len(e.problems))
+        print(str(e), file=out)
+        print(f"FAILED {path}: {n} problem{'s' if n != 1 else ''} (gateway settings)", file=out)
+        return 1
+    influx = f"InfluxDB export to {s.influx.url}" if s.influx else "no InfluxDB export"
+    print(f"OK {path}: gateway settings, gateway {s.gateway_id}, broker {s.mqtt.host}:{s.mqtt.port}, "
+          f"data in {s.data_dir}, {influx}", file=out)
+    return 0

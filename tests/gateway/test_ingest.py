@@ -378,14 +378,18 @@ def test_settings_file_env_and_errors(tmp_path, monkeypatch) -> None:  # noqa: A
     assert s.influx is not None and s.influx.batch_size == 100 and s.retention_days == 90
     assert s.spool_path == s.data_dir / "influx-spool" / "spool.db"
 
-    f.write_text("mqtt: {prot: 1883}\n")
-    with pytest.raises(SettingsError, match=r"gateway.yaml: mqtt.prot: Extra inputs"):
+    f.write_text("gateway_id: gw-hcm\nmqtt: {prot: 1883}\n")  # the same file:line:col: field errors as a center's
+    with pytest.raises(SettingsError, match=r"gateway.yaml:2:8: mqtt.prot: unknown field 'prot' — did you mean 'port'"):
         GatewaySettings.from_file(f)
     f.write_text("gateway_id: [unclosed\n")
-    with pytest.raises(SettingsError, match="not valid YAML"):
+    with pytest.raises(SettingsError, match=r"gateway.yaml:2:1: .*YAML"):
         GatewaySettings.from_file(f)
-    with pytest.raises(SettingsError, match="cannot read"):
+    with pytest.raises(SettingsError, match="missing.yaml: file not found"):
         GatewaySettings.from_file(tmp_path / "missing.yaml")
+    monkeypatch.setenv("CIVIQ_GW_RETENTION_DAYS", "0")
+    f.write_text("gateway_id: gw-hcm\n")
+    with pytest.raises(SettingsError, match="retention_days: must be at least 1.*CIVIQ_GW_RETENTION_DAYS"):
+        GatewaySettings.from_file(f)
     with pytest.raises(SettingsError, match="heartbeat_timeout_s"):
         GatewaySettings.load(heartbeat_timeout_s=0)
 
