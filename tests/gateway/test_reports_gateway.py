@@ -63,9 +63,13 @@ def test_a_day_through_a_broker_restart_reports_exactly_the_log(broker, tmp_path
         assert rows[0]["center_name"] == "Phường Bến Thành" and rows[0]["clerk_name"] in {*sample.CLERKS.values(), None}
         clock.advance(61)  # the drop looks at most once a minute
         f = drop / f"ratings-{C}-{DAY}.csv"
-        wait_for(f.exists, timeout=10, what="the daily ratings file")
-        lines = list(csv.reader(io.StringIO(f.read_bytes().decode("utf-8-sig"))))
-        assert len(lines) - 1 == len(rows) and lines[0][0] == "Thời điểm"
+
+        def drop_lines() -> list[list[str]]:
+            # a pass that ran while the day was still arriving wrote part of it; the next pass rewrites it whole
+            return list(csv.reader(io.StringIO(f.read_bytes().decode("utf-8-sig")))) if f.exists() else []
+
+        wait_for(lambda: len(drop_lines()) - 1 == len(rows), timeout=10, what="the whole day in the ratings file")
+        assert drop_lines()[0][0] == "Thời điểm"
     finally:
         pub.loop_stop()
         pub.disconnect()
