@@ -12,6 +12,7 @@ and noisy, so absolute numbers from different runs are not comparable):
 7. edge start-up after a long event log, with and without a checkpoint (:mod:`bench.startup`)
 8. a ticket on paper: bytes per ticket and time to paper per link, raster vs stored images (:mod:`bench.printer`)
 9. a month's report of a busy center: the report, its ratings, the .xlsx (:mod:`bench.reports`)
+10. a province on one gateway: advisor pass, alert tick, watchdog, dashboard under live traffic (:mod:`bench.province`)
 
 Options: ``--only ingest,latency,...`` runs a subset (the document then holds only those), ``--quick`` a
 smoke-sized run, ``--out PATH`` writes elsewhere (default docs/benchmarks.md; ``-`` prints it). A section
@@ -48,12 +49,17 @@ class Params:
     balance_erlang_seeds: int = 80
     startup_days: int = 30
     report_days: int = 31
+    province_centers: int = 100
+    province_days: int = 28
+    province_seconds: float = 120.0
+    province_interval: float = 60.0
 
     @classmethod
     def quick(cls) -> Params:
         return cls(ingest_shapes=((100, 2000),), ingest_workers=(1, 2), latency_n=3, offline_n=2,
                    footprint_idle_s=3, footprint_peak_s=4, replay_quick=True, balance_seeds=1,
-                   balance_erlang_seeds=4, startup_days=1, report_days=2)
+                   balance_erlang_seeds=4, startup_days=1, report_days=2,
+                   province_centers=4, province_days=2, province_seconds=5.0, province_interval=2.0)
 
 
 def log(s: str) -> None:
@@ -135,6 +141,15 @@ def sec_reports(p: Params) -> tuple[str, str, dict[str, Any]]:
     return f"python -m bench.reports --days {p.report_days}", reports.report(r), r
 
 
+def sec_province(p: Params) -> tuple[str, str, dict[str, Any]]:
+    from bench import province
+
+    r = province.run(p.province_centers, p.province_days, seconds=p.province_seconds,
+                     interval_s=p.province_interval, log=log)
+    return (f"python -m bench.province --centers {p.province_centers} --days {p.province_days} "
+            f"--seconds {p.province_seconds:g} --interval {p.province_interval:g}", province.report(r), r)
+
+
 def sec_balance(p: Params) -> tuple[str, str, dict[str, Any]]:
     args = ["--seeds", str(p.balance_seeds), "--erlang-seeds", str(p.balance_erlang_seeds)]
     out = subprocess.run(python_cmd("-m", "bench.balance_quality", *args), cwd=REPO, env=child_env(),
@@ -210,6 +225,17 @@ SECTIONS = (
             "the report page and the API do for the month: `report_from_store` (every row, nearest-rank "
             "percentiles, satisfaction), the month's rating rows, the .xlsx with every rating (openpyxl) and the "
             "CSV. Best of three (the .xlsx: one run)."),
+    Section("province", "10. A province on one gateway", sec_province,
+            "100 centers get 28 days of history (Sundays closed) written into the gateway's SQLite store through "
+            "`SeriesStore.add_events` before it starts: days of `bench.loadsim` (its day profiles, the real edge "
+            "queue engine under a FakeClock), one center in ten a busy city center (`bench.replay`'s busy day, "
+            "~5,500 events). Then a real `civiq gateway run` process (advisor every 60 s over every center) with "
+            "`NOTIFY_SOCKET` on a datagram socket of the bench, a real Mosquitto, and `bench.ingest flood` "
+            "publishing the contract mix of the 100 centers at 300 msg/s (DESIGN.md's province). Measured after "
+            "one full advisor pass, over the window: each pass's time (`civiq_gw_advisor_pass_seconds`), the "
+            "light loop's alert tick lag (`civiq_gw_loop_tick_lag_seconds`), the largest interval between two "
+            "`WATCHDOG=1` (must stay under half of `WatchdogSec=30`), and a queue snapshot published every "
+            "1.2 s for one more center until a logged-in WebSocket `/api/v1/live` shows it."),
 )
 
 
@@ -270,6 +296,12 @@ def honest_notes(results: dict[str, dict[str, Any]]) -> list[str]:
     fp = results.get("footprint")
     if fp and fp["peak"]["hwm_mb"] > 200:
         notes.append("**Edge memory** above 200 MB: check for a leak before trusting a Pi Zero 2 W.")
+    prov = results.get("province")
+    if prov:
+        worst = max(prov["passes"], default=float("nan"))
+        if prov["watchdog_max"] >= 15.0 or worst > prov["interval_s"]:
+            notes.append(f"**Province gateway**: watchdog interval max {prov['watchdog_max']:.1f} s (limit 15 s), "
+                         f"advisor pass up to {worst:.1f} s for an interval of {prov['interval_s']:.0f} s.")
     bal = results.get("balance")
     if bal and not bal.get("erlang_pass"):
         notes.append("**Load-balancing simulator**: the Erlang C validation did not pass at 5 % in this run.")
@@ -315,7 +347,7 @@ def render(results: dict[str, dict[str, Any]], texts: dict[str, tuple[str, str]]
 def preflight(keys: list[str]) -> list[str]:
     missing = []
     need = {"ingest": ["mosquitto_sub", "victoria-metrics"], "latency": [], "offline": [], "footprint": [],
-            "replay": [], "balance": [], "startup": [], "printer": [], "reports": []}
+            "replay": [], "balance": [], "startup": [], "printer": [], "reports": [], "province": []}
     from civiq.dev.broker import Mosquitto
 
     if not Mosquitto.available():

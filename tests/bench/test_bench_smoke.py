@@ -102,3 +102,14 @@ def test_reports_bench_measures_a_small_log() -> None:
     r = reports.run(days=2, per_day=40, log=lambda s: None)
     assert r["events"] > 80 and r["served"] > 0 and r["ratings"] > 0 and r["xlsx_bytes"] > 4000
     assert "report of 2026-W49" in reports.report(r)
+
+
+def test_province_bench_measures_every_figure() -> None:
+    from bench import province
+
+    r = province.run(centers=2, days=2, rate=20, seconds=1, pool=1, busy_every=0, interval_s=1.5, dash_n=2,
+                     log=lambda s: None)
+    assert r["history"]["events"] > 100 and r["passes"] and r["passes"][0] < 5
+    assert 0.5 < r["watchdog_max"] < 15 and r["watchdog_pings"] > 2
+    assert r["dashboard"].n == 2 and r["dash_timeouts"] == 0 and r["tick_lag_p99"] is not None
+    assert "watchdog ping interval max" in province.report(r)
