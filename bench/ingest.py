@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import random
 import select
 import shutil
@@ -296,6 +297,7 @@ def worker(a: argparse.Namespace) -> int:
     while not _stdin_says_stop(0.05):
         say(t=time.monotonic(), received=int(ingest.metrics.messages.total()),
             idle=ingest.wait_idle(0.001), gaps=int(ingest.metrics.gaps.total()))
+    threads = thread_cpu()  # before the threads end
     ingest.stop()
     spool: dict[str, Any] = {}
     t_spool = None
@@ -306,12 +308,27 @@ def worker(a: argparse.Namespace) -> int:
         t_spool = time.monotonic()
         spool = {k: v for k, v in influx.stats.items() if k != "last_error"}
         influx.stop()
-    say(final=True, events=store.event_count(), spool=spool, t_spool=t_spool,
+    say(final=True, events=store.event_count(), spool=spool, t_spool=t_spool, threads=threads,
         malformed=int(ingest.metrics.malformed.total()), duplicates=int(ingest.metrics.duplicates.total()),
         gaps=int(ingest.metrics.gaps.total()), rebirths=int(ingest.metrics.rebirths.total()),
         open_gaps=len(store.gaps()))
     store.close()
     return 0
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds used so far by each live thread of this process, by Python thread name (Linux)."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        name = names.get(int(task.name), "other")
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
 
 
 def _stdin_says_stop(timeout: float) -> bool:
@@ -472,6 +489,12 @@ def run_shape(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2
                     f"gateway × {n} processes, sharded by center"
                 rows.append(Row(label, dt, messages / dt, "; ".join(checks)))
                 log(f"  gateway x{n}: {messages / dt:,.0f} msg/s ({'; '.join(checks)})")
+                cpu: dict[str, float] = {}
+                for f in finals:
+                    for k, v in f.get("threads", {}).items():
+                        cpu[k] = cpu.get(k, 0.0) + v
+                extra.setdefault("cpu", {})[n] = cpu
+                log("    CPU s by thread: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda x: -x[1])))
             finally:
                 if vm is not None:
                     vm.stop()

@@ -50,8 +50,10 @@ NonNegF = Annotated[float, msgspec.Meta(ge=0)]
 Ident = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}\Z")]
 
 
-class Fast(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Base of the fast structs: attribute access as on the pydantic models, plus ``model_dump``."""
+class Fast(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, gc=False):
+    """Base of the fast structs: attribute access as on the pydantic models, plus ``model_dump``.
+    (``gc=False``: a struct holds no reference cycle, and the collector has thousands fewer objects to
+    walk in a gateway holding every node's last snapshot.)"""
 
     def model_dump(self, mode: str = "python", **_: Any) -> dict[str, Any]:
         """Plain data like pydantic's ``model_dump``: ``mode="json"`` gives ISO strings and enum values."""

@@ -292,7 +292,8 @@ class InfluxExport:
             return None
         ids = [r[0] for r in rows]
         try:
-            write_api.write(bucket=self.bucket, org=self.org, record=[r[1] for r in rows],
+            # one string: the client does no work per line (it serialised each line: ~4 µs a line)
+            write_api.write(bucket=self.bucket, org=self.org, record="\n".join(r[1] for r in rows),
                             write_precision=WritePrecision.NS)
         except ApiException as e:
             if e.status in (400, 422):  # the server says the data itself is bad: retrying cannot help

@@ -160,6 +160,9 @@ class SeriesStore:
         self._lock = threading.RLock()
         self._depth = 0
         self._w = self._connect()
+        # the writer touches every center's pages in each batch: a province's worth stays in memory (64 MiB;
+        # the default 2 MiB made a 3,300-center batch read pages back from the OS: 1.5x the time)
+        self._w.execute("PRAGMA cache_size=-65536")
         self._w.executescript(SCHEMA)
         self._w.executescript(aggregates.SCHEMA)
         self._tally = aggregates.Tally(tz)  # forecast tallies of the open transaction's new events
