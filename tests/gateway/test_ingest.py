@@ -355,7 +355,7 @@ def test_influx_points_spooled_from_ingest(env, clock, tmp_path) -> None:  # noq
         edge.pub("queue", QueueSnapshot(ts=clock.now(), day="2026-01-05", services={"a": {"waiting": 3}}))
         wait_for(lambda: ing.metrics.messages.total() == 4 and ing.wait_idle(5), what="birth, 2 events, queue")
         assert exp.pending() == 3  # birth + one ticket event (not its repeat) + queue
-        lines = [r[0] for r in exp._db.execute("SELECT line FROM spool ORDER BY id")]
+        lines = [ln for r in exp._db.execute("SELECT line FROM spool ORDER BY id") for ln in r[0].split("\n")]
         assert lines[0].startswith("node,center=hcm-q1,node=pi-1 online=1i ")
         assert lines[1].startswith("ticket_event,center=hcm-q1,service=a,type=called count=1i,wait_s=42.0 ")
         assert lines[2].startswith("queue,center=hcm-q1,service=a oldest_wait_s=0.0,waiting=3i ")

@@ -17,7 +17,8 @@ EVENT = {"seq": 3, "ts": TS, "type": "ticket.called", "clock": "synced",
          "data": {"ticket": "A001", "service": "a", "counter": "c1", "wait_s": 61.5}}
 QUEUE = {"ts": TS, "day": "2026-01-05", "last_seq": 3,
          "services": {"a": {"waiting": 2, "oldest_wait_s": 60, "eta_s": None, "priority_by_class": {"old": 1}}},
-         "counters": {"c1": {"state": "open", "ticket": "A001", "services": ["a"], "held": ["A000"]}}}
+         "counters": {"c1": {"state": "open", "ticket": "A001", "services": ["a"], "held": ["A000"],
+                             "rules": [{"service": "a", "over_minutes": 15}]}}}
 HEALTH = {"ts": TS, "host": {"cpu_temp_c": 51.2, "clock": "synced"},
           "devices": [{"id": "printer-1", "kind": "printer", "state": "degraded", "detail": "paper low"}],
           "outbox": {"pending": 4, "oldest_s": 1.5}}
@@ -77,6 +78,8 @@ BROKEN = [
     ("queue", ("counters", "c1", "state"), "lunch"), ("queue", ("counters", "c1", "state"), "break"),
     ("queue", ("counters", "c1", "services"), "a"), ("queue", ("counters", "c1", "ticket"), 7),
     ("queue", ("counters", "c1", "held"), [1]), ("queue", ("services", "a", "held"), 2.0),
+    ("queue", ("counters", "c1", "rules"), [{"service": "a", "over_minutes": 0}]),
+    ("queue", ("counters", "c1", "rules"), [{"service": "a"}]), ("queue", ("counters", "c1", "rules"), {}),
     ("health", ("devices", 0, "id"), "Printer 1"), ("health", ("devices", 0, "id"), "printer-1\n"),
     ("health", ("devices", 0, "id"), ""), ("health", ("devices", 0, "id"), "p" * 64),
     ("health", ("devices", 0, "state"), "on fire"), ("health", ("devices", 0, "kind"), KeyError),
@@ -118,6 +121,29 @@ def test_the_bench_traffic_decodes_to_the_same_content() -> None:
     assert all(counts.values())
     for t, p in traffic:
         agree(t.rsplit("/", 1)[1], p)
+
+
+REQUIRED = {"seq": 1, "ts": TS, "type": "ticket.issued", "waiting": 0, "state": "open", "day": "d", "id": "x",
+            "kind": "k", "pending": 0, "service": "a", "over_minutes": 1.0}
+
+
+def test_every_contract_field_has_its_fast_twin() -> None:
+    """A field added to a contract model must be added to its struct too, with the same default (else every
+    such payload would take the slow path, or a struct would read a missing field differently)."""
+    import msgspec
+
+    import civiq.contract as c
+    import civiq.gateway.ingest.decode as d
+
+    for name in ("Event", "ServiceQueue", "PriorityRule", "CounterState", "QueueSnapshot", "HostHealth",
+                 "DeviceHealth", "OutboxHealth", "Health"):
+        fast, model = getattr(d, name), getattr(c, name)
+        assert set(fast.__struct_fields__) == set(model.model_fields), name
+        minimal = {k: v for k, v in REQUIRED.items() if k in model.model_fields and model.model_fields[k].is_required()}
+        if name == "DeviceHealth":
+            minimal["state"] = "ok"
+        want = json.loads(model.model_validate(minimal).model_dump_json())
+        assert msgspec.convert(minimal, fast).model_dump(mode="json") == want, name
 
 
 def test_a_rejection_names_the_field_as_the_contract_does() -> None:

@@ -93,7 +93,8 @@ def test_writer_sinks_dedupe_store_state_influx_and_hooks_in_order(ing, clock) -
     assert ing.store.node_seq(C, N).max_seq == 3  # the snapshot's last_seq: a gap at the tail
     assert ing.store.series(C, "waiting", "a")["a"][0][1] == 2.0
     assert ing.state.center(C)["services"]["a"]["waiting"] == 2
-    lines = [r[0] for r in ing.influx._db.execute("SELECT line FROM spool ORDER BY id")]  # noqa: SLF001
+    lines = [ln for r in ing.influx._db.execute("SELECT line FROM spool ORDER BY id")  # noqa: SLF001
+             for ln in r[0].split("\n")]
     # the hot path's lines are exactly what the general line builder makes
     s, e = decode("queue", json.dumps(snap).encode()), decode("event", json.dumps(event(1, clock, wait_s=12.5)).encode())
     t = ix._ns(s.ts)  # noqa: SLF001

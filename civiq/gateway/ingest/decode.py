@@ -81,6 +81,11 @@ class ServiceQueue(Fast):
     held: NonNeg = 0
 
 
+class PriorityRule(Fast):
+    service: str
+    over_minutes: Annotated[float, msgspec.Meta(gt=0)]
+
+
 class CounterState(Fast):
     state: CounterStateName
     ticket: str | None = None
@@ -88,6 +93,7 @@ class CounterState(Fast):
     served_today: NonNeg = 0
     priority: str | None = None
     held: list[str] = []
+    rules: list[PriorityRule] = []
 
 
 class QueueSnapshot(Fast):

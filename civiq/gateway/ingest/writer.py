@@ -1,6 +1,6 @@
 """The ingest's writer: one thread that takes the link's messages in batches and hands each batch to sinks.
 
-A batch is everything queued within ``batch_window_s`` (50 ms), at most ``batch_max`` (1000) messages. It
+A batch is everything queued until a 2 ms quiet gap, within ``batch_window_s`` (50 ms), at most ``batch_max`` (1000) messages. It
 goes through the sinks in order:
 
 * **inside one SQLite transaction** (``stage = "tx"``): :class:`SeriesEvents` stores events with
@@ -233,7 +233,7 @@ class Writer:
 
     def __init__(self, store: SeriesStore, sinks: list[Sink], metrics: GatewayMetrics, *,
                  ack: Callable[[list[tuple[int, int, int]]], None] | None = None,
-                 batch_max: int = 1000, batch_window_s: float = 0.05,
+                 batch_max: int = 1000, batch_window_s: float = 0.05, quiet_s: float = 0.002,
                  on_batch: Callable[[Batch], None] | None = None) -> None:
         self.store = store
         self.sinks = sinks
@@ -241,6 +241,7 @@ class Writer:
         self.ack = ack
         self.batch_max = batch_max
         self.batch_window_s = batch_window_s
+        self.quiet_s = quiet_s
         self.on_batch = on_batch  # after every batch, on this thread (e.g. saving the state after a birth)
         self.jobs: list[list[Any]] = []  # [interval_s, next_due, fn] run between batches (monotonic clock)
         self.q: queue.Queue[Item] = queue.Queue()
@@ -299,26 +300,32 @@ class Writer:
                         log.exception("writer job failed")
 
     def _take(self) -> list[Item]:
+        """The next batch: everything queued, then more until the window closes, ``batch_max`` is reached or
+        nothing came for ``quiet_s`` (2 ms). The quiet gap matters: the broker sends a client at most its
+        in-flight window of unacknowledged QoS1 messages (Mosquitto's ``max_inflight_messages``, 100 in
+        firmware-config/mosquitto/*.conf) and events are acknowledged only after the commit, so when the
+        window is full nothing more comes until we commit; waiting out the whole window then would cap the
+        ingest at a window per ``batch_window_s``."""
         try:
             first = self.q.get(timeout=0.1)
         except queue.Empty:
             return []
-        # gather for up to batch_window_s (real time: I/O pacing): one commit costs milliseconds, so
-        # committing many messages at once is what sustains thousands per second
         items = [first]
-        get = self.q.get_nowait
+        get, get_nowait = self.q.get, self.q.get_nowait
         deadline = time.monotonic() + self.batch_window_s
         while len(items) < self.batch_max:
             try:
-                items.append(get())
+                items.append(get_nowait())
+                continue
             except queue.Empty:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                try:
-                    items.append(self.q.get(timeout=left))
-                except queue.Empty:
-                    break
+                pass
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            try:
+                items.append(get(timeout=min(left, self.quiet_s)))
+            except queue.Empty:
+                break
         return items
 
     def process(self, items: list[Item]) -> Batch:

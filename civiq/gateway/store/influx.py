@@ -154,8 +154,10 @@ def event_lines(center: str, ev: Event, at: datetime | None = None) -> list[str]
 
 
 # ------------------------------------------------------------------------------------------ spool + sender
+# A row holds up to ``batch_size`` lines joined by newlines (``n`` of them): spooling a gateway batch costs a
+# few rows, not one per point (a spool of an older release has one line per row and n = 1).
 SPOOL_SCHEMA = """
-CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS spool (id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL, n INTEGER NOT NULL DEFAULT 1);
 """
 
 
@@ -182,11 +184,13 @@ class InfluxExport:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(SPOOL_SCHEMA)
+        if "n" not in {r[1] for r in self._db.execute("PRAGMA table_info(spool)")}:
+            self._db.execute("ALTER TABLE spool ADD COLUMN n INTEGER NOT NULL DEFAULT 1")
         self._lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._pending = int(self._db.execute("SELECT count(*) FROM spool").fetchone()[0])
+        self._pending = int(self._db.execute("SELECT coalesce(sum(n), 0) FROM spool").fetchone()[0])
         self.spooled = 0  # points added since start
         self.sent = 0  # points the server accepted
         self.failed_attempts = 0  # write attempts that failed (server down, 5xx, timeout)
@@ -197,24 +201,29 @@ class InfluxExport:
     # ------------------------------------------------------------------------------------- producer side
     def add(self, lines: Iterable[str]) -> int:
         """Append line-protocol lines to the spool (one transaction). Returns how many."""
-        rows = [(ln,) for ln in lines]
-        if not rows:
+        lines = list(lines)
+        if not lines:
             return 0
+        b = self.batch_size
+        rows = [("\n".join(lines[i:i + b]), len(lines[i:i + b])) for i in range(0, len(lines), b)]
         with self._lock:
             self._db.execute("BEGIN")
-            self._db.executemany("INSERT INTO spool(line) VALUES (?)", rows)
-            self._pending += len(rows)
+            self._db.executemany("INSERT INTO spool(line, n) VALUES (?, ?)", rows)
+            self._pending += len(lines)
             over = self._pending - self.max_pending
-            if over > 0:
-                self._db.execute("DELETE FROM spool WHERE id IN (SELECT id FROM spool ORDER BY id LIMIT ?)",
-                                 (over,))
-                self._pending -= over
-                self.dropped += over
+            while over > 0:  # drop the oldest rows (whole rows: up to batch_size - 1 points more than needed)
+                old = self._db.execute("SELECT id, n FROM spool ORDER BY id LIMIT 1").fetchone()
+                if old is None:
+                    break
+                self._db.execute("DELETE FROM spool WHERE id = ?", (old[0],))
+                self._pending -= old[1]
+                self.dropped += old[1]
+                over -= old[1]
             self._db.execute("COMMIT")
-            self.spooled += len(rows)
+            self.spooled += len(lines)
         if self._pending >= self.batch_size:
             self._wake.set()
-        return len(rows)
+        return len(lines)
 
     def pending(self) -> int:
         """Points in the spool, not yet accepted by the server."""
@@ -287,9 +296,16 @@ class InfluxExport:
         from influxdb_client.rest import ApiException
 
         with self._lock:
-            rows = self._db.execute("SELECT id, line FROM spool ORDER BY id LIMIT ?", (self.batch_size,)).fetchall()
+            rows = self._db.execute("SELECT id, line, n FROM spool ORDER BY id LIMIT ?", (self.batch_size,)).fetchall()
         if not rows:
             return None
+        take, count = [], 0
+        for r in rows:  # whole rows, up to batch_size points (at least one row)
+            if take and count + r[2] > self.batch_size:
+                break
+            take.append(r)
+            count += r[2]
+        rows = take
         ids = [r[0] for r in rows]
         try:
             # one string: the client does no work per line (it serialised each line: ~4 µs a line)
@@ -297,10 +313,10 @@ class InfluxExport:
                             write_precision=WritePrecision.NS)
         except ApiException as e:
             if e.status in (400, 422):  # the server says the data itself is bad: retrying cannot help
-                self.rejected += len(rows)
+                self.rejected += count
                 self.last_error = f"HTTP {e.status}: {str(e.body)[:200]}"
-                log.error("InfluxDB rejected %d points: %s", len(rows), self.last_error)
-                self._delete(ids)
+                log.error("InfluxDB rejected %d points: %s", count, self.last_error)
+                self._delete(ids, count)
                 return True
             self.failed_attempts += 1
             self.last_error = f"HTTP {e.status}: {str(e.body)[:200]}"
@@ -309,14 +325,17 @@ class InfluxExport:
             self.failed_attempts += 1
             self.last_error = f"{type(e).__name__}: {e}"[:300]
             return False
-        self._delete(ids)
-        self.sent += len(rows)
+        self._delete(ids, count)
+        self.sent += count
         self.last_error = None
         return True
 
-    def _delete(self, ids: list[int]) -> None:
+    def _delete(self, ids: list[int], points: int) -> None:
         with self._lock:
             self._db.execute("BEGIN")
-            n = self._db.execute("DELETE FROM spool WHERE id >= ? AND id <= ?", (ids[0], ids[-1])).rowcount
+            # (rows dropped meanwhile for max_pending were already taken off the count)
+            n = self._db.execute("SELECT coalesce(sum(n), 0) FROM spool WHERE id >= ? AND id <= ?",
+                                 (ids[0], ids[-1])).fetchone()[0]
+            self._db.execute("DELETE FROM spool WHERE id >= ? AND id <= ?", (ids[0], ids[-1]))
             self._db.execute("COMMIT")
-            self._pending = max(0, self._pending - n)
+            self._pending = max(0, self._pending - min(points, n))
