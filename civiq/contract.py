@@ -140,6 +140,7 @@ class DeviceInfo(Model):
     id: Ident
     kind: str  # printer, display, keypad, dispenser, qrboard, speaker, ratingpad
     model: str = ""
+    counter: str | None = None  # the counter it serves (displays, keypads, rating pads); None: the hall's
 
 
 class ServiceInfo(Model):

@@ -139,7 +139,8 @@ class EdgeAgent:
                         clock=self.clock, keepalive=m.keepalive, username=m.username,
                         password=m.password(), tls=m.tls, ca_file=m.ca_file, version=__version__,
                         config_hash=config_hash(cfg),
-                        devices=[d.info() for d in self.hw.devices.values()],
+                        devices=[d.info().model_copy(update={"counter": self.hw.counter_of.get(d.id)})
+                                 for d in self.hw.devices.values()],
                         center_name=cfg.center.name,
                         services={p: ServiceInfo(name_vi=s.name_vi, name_en=s.name_en)
                                   for p, s in self.services.items()},

@@ -32,6 +32,7 @@ class Hardware:
     qrboards: dict[str, Device] = field(default_factory=dict)
     ratingpads: dict[str, Device] = field(default_factory=dict)  # rating pads and pages, by device id
     dispenser: Device | None = None
+    counter_of: dict[str, str] = field(default_factory=dict)  # device id -> the counter it belongs to
     transports: dict[str, SerialTransport] = field(default_factory=dict)
     workers: dict[str, Worker] = field(default_factory=dict)  # by port (or device id for non-serial)
     worker_of: dict[str, Worker] = field(default_factory=dict)  # device id -> worker
@@ -120,6 +121,7 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
             key = f"spi{d.spi_port}.{d.spi_device}"
         hw.displays[d.id] = dev
         hw.counter_displays.setdefault(d.counter, []).append(dev)
+        hw.counter_of[d.id] = d.counter
         add(dev, key)
 
     for k in cfg.keypads:
@@ -138,6 +140,7 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
             hw.counter_pads.setdefault(counter, []).append(dev)
             add(dev, k.port)
         hw.keypads[k.id] = dev
+        hw.counter_of[k.id] = counter
 
     for q in cfg.qrboards:
         if q.kind == "nextion":
@@ -169,6 +172,7 @@ def build_hardware(cfg: CenterConfig, *, clock: Clock, pin_factory: object | Non
             dev = PageRatingPad(r.id, r.counter)
             add(dev, f"page-{r.id}")
         hw.ratingpads[r.id] = dev
+        hw.counter_of[r.id] = r.counter
 
     if cfg.dispenser is not None:
         d = cfg.dispenser

@@ -105,6 +105,7 @@ class DeviceRec:
     state: str = "unknown"  # ok/degraded/failed/offline as reported; unknown before any health
     detail: str = ""
     since: datetime | None = None  # when the state last changed (edge time)
+    counter: str | None = None  # the counter it serves (from the birth); None: the hall's
 
 
 @dataclass
@@ -293,7 +294,7 @@ class LiveState:
                     old = known.get(d.id)
                     rec.devices[d.id] = DeviceRec(
                         d.id, d.kind, d.model, old.state if old else "unknown",
-                        old.detail if old else "", old.since if old else None)
+                        old.detail if old else "", old.since if old else None, d.counter)
             else:
                 if rec.bdseq is not None and status.bdseq < rec.bdseq:
                     return False  # a will from an older connection, arriving after the new birth
@@ -502,7 +503,9 @@ class LiveState:
             "outbox": {"pending": rec.outbox_pending, "oldest_s": rec.outbox_oldest_s},
             "devices": [
                 {"id": d.id, "kind": d.kind, "model": d.model, "state": d.state, "detail": d.detail,
-                 "since": _iso(d.since), "state_code": DEVICE_STATE_CODE.get(d.state)}
+                 "since": _iso(d.since), "state_code": DEVICE_STATE_CODE.get(d.state), "counter": d.counter,
+                 "counter_name": (self._counter_names.get(rec.center, {}).get(d.counter) or d.counter)
+                 if d.counter else None}
                 for d in sorted(rec.devices.values(), key=lambda d: d.id)
             ],
         }
@@ -630,7 +633,7 @@ class LiveState:
                     "queue": rec.queue.model_dump(mode="json") if rec.queue else None,
                     "devices": [
                         {"id": d.id, "kind": d.kind, "model": d.model, "state": d.state, "detail": d.detail,
-                         "since": _iso(d.since)} for d in rec.devices.values()
+                         "since": _iso(d.since), "counter": d.counter} for d in rec.devices.values()
                     ],
                 })
             return json.dumps({"format": 1, "names": self._names, "service_names": self._service_names,
@@ -672,7 +675,7 @@ class LiveState:
                 )
                 for d in n["devices"]:
                     rec.devices[d["id"]] = DeviceRec(d["id"], d["kind"], d["model"], d["state"], d["detail"],
-                                                     _dt(d["since"]))
+                                                     _dt(d["since"]), d.get("counter"))
                 s._nodes[(rec.center, rec.node)] = rec
         except (KeyError, TypeError, json.JSONDecodeError) as e:
             raise ValueError(f"saved state is damaged: {e!r}") from None

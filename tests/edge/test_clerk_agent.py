@@ -70,6 +70,8 @@ def test_keypad_sign_in_good_and_wrong_code_gateway_command_and_counter_api(cent
     pad = sim.emulators["/dev/civiq-rs485"].pads[11]
     birth = wait_for(lambda: [b for b in map(json.loads, rec.on("/status")) if b.get("online")], timeout=10)[-1]
     assert birth["clerks"] == {"lan": "Nguyễn Thị Lan", "minh": "Trần Văn Minh"}  # names only, never a code
+    served = {d["id"]: d["counter"] for d in birth["devices"]}  # the dashboard names each device's counter
+    assert (served["k3"], served["d2"], served["p1"]) == ("c2", "c2", None)
 
     # a wrong code: refused, "Sai mã" on the pad and c2's text board for a moment, counted, no event
     sim.press_key("k3", "sign_in", ticket="1111")

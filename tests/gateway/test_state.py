@@ -163,3 +163,16 @@ def test_persisted_and_restored_stale_until_reconnected(state: LiveState) -> Non
         LiveState.from_json('{"hello": 1}')
     with pytest.raises(ValueError, match="damaged"):
         LiveState.from_json("not json")
+
+
+def test_a_device_names_its_counter_by_the_counters_name_and_keeps_it_over_a_restart(state: LiveState) -> None:
+    st = Status(online=True, bdseq=1, ts=T0, version="0.1.0", counters={"1": "Quầy 1 - Đất đai"},
+                devices=[{"id": "printer-1", "kind": "printer"}, {"id": "led-1", "kind": "display", "counter": "1"},
+                         {"id": "led-2", "kind": "display", "counter": "9"}])
+    state.apply_status(C, N, st, T0)
+    devs = {d["id"]: d for d in state.node(C, N)["devices"]}
+    assert (devs["led-1"]["counter"], devs["led-1"]["counter_name"]) == ("1", "Quầy 1 - Đất đai")
+    assert devs["led-2"]["counter_name"] == "9"  # a counter the birth did not name: its id
+    assert devs["printer-1"]["counter"] is None and devs["printer-1"]["counter_name"] is None  # the hall's
+    restored = LiveState.from_json(state.to_json())
+    assert {d["id"]: d["counter_name"] for d in restored.node(C, N)["devices"]}["led-1"] == "Quầy 1 - Đất đai"

@@ -194,7 +194,7 @@ def test_devices_page_ack_and_silence(page, site: Site, tmp_path: Path) -> None:
     login(page, site, "tech", "tech-pass-123", then="/devices")
     page.wait_for_selector('[data-node="hcm-q3/pi-1"]')
     row = page.text_content('[data-node="hcm-q3/pi-1"] [data-device="printer-1"]') or ""
-    assert "Lỗi" in row and "printer is out of paper" in row
+    assert "Lỗi" in row and "máy in hết giấy" in row
     assert page.get_attribute('[data-node="hcm-q3/pi-2"] .badge', "data-state") == "offline"
     page.wait_for_selector('#conn[data-state="live"]')
     shot(page, tmp_path, "devices")
@@ -264,3 +264,80 @@ def test_english_toggle(page, site: Site) -> None:  # noqa: ANN001
     assert "Waiting" in (page.text_content('[data-center="hcm-q1"]') or "")
     page.goto(f"{site.url}/devices")  # the choice sticks (cookie)
     assert page.text_content("h1") == "Devices"
+
+
+LONG_ERROR = ("display display-1 (Modbus address 1 on /dev/serial/by-path/platform-3f980000.usb-usb-0:1.2:1.0-port0"
+              "-rs485-bus-of-the-second-floor) does not answer: " + "timeout waiting for the reply frame; " * 12)
+NO_OVERFLOW = """() => [...document.querySelectorAll('.node, .node table, main')].filter(
+    (el) => el.scrollWidth > el.clientWidth + 1).map((el) => el.className || el.tagName)
+  .concat(document.documentElement.scrollWidth > window.innerWidth ? ['page'] : [])"""
+
+
+def test_devices_page_long_error_keeps_the_layout_in_words_of_the_chosen_language(  # noqa: ANN001
+        browser, site: Site, tmp_path: Path) -> None:
+    from civiq.contract import DeviceHealth, Health
+
+    site.view.state.apply_health("hcm-q3", "pi-1", Health(ts=site.clock.now() + timedelta(seconds=1), devices=[
+        DeviceHealth(id="printer-1", kind="printer", state="failed", detail="printer is out of paper"),
+        DeviceHealth(id="display-1", kind="display", state="offline", detail=LONG_ERROR)]), site.clock.now())
+    for width in (1400, 390):  # a desk screen and a technician's phone
+        with checked_page(browser, width=width) as page:
+            login(page, site, "tech", "tech-pass-123", then="/devices?center=hcm-q3")
+            row = '[data-node="hcm-q3/pi-1"] [data-device="display-1"]'
+            page.wait_for_selector(row)
+            assert page.evaluate(NO_OVERFLOW) == [], f"horizontal overflow at {width} px"
+            cell = page.locator(f'{row} [data-field="detail"]')
+            assert "bảng số display-1 (địa chỉ Modbus" in (cell.text_content() or "")  # in Vietnamese; ids stay
+            assert LONG_ERROR in (cell.get_attribute("title") or "")  # the whole text, in the tooltip
+            assert cell.bounding_box()["height"] < 120, "the detail is clamped to a few lines"  # type: ignore[index]
+            if width == 1400:
+                shot(page, tmp_path, "devices-long-error")
+    with checked_page(browser) as page:
+        login(page, site, "tech", "tech-pass-123", then="/devices?center=hcm-q3")
+        page.wait_for_selector('[data-node="hcm-q3/pi-1"] [data-device="display-1"]')
+        node = '[data-node="hcm-q3/pi-1"]'
+        assert page.text_content(f'{node} [data-device="display-1"] [data-field="kind"]') == "Bảng số tại quầy"
+        assert page.text_content(f'{node} [data-device="display-1"] [data-field="counter"]') == "Quầy 1 - Đất đai"
+        assert page.text_content(f'{node} [data-device="printer-1"] [data-field="counter"]') == "Dùng chung cho sảnh"
+        assert page.text_content(f'{node} [data-device="printer-1"] [data-field="detail"]') == "máy in hết giấy"
+        facts = page.text_content(f"{node} .facts") or ""
+        assert "Nhiệt độ CPU" in facts and "Ổ đĩa" in facts and "Load" not in facts
+
+        page.goto(f"{site.url}/devices?center=hcm-q3&lang=en")
+        page.wait_for_selector(f'{node} [data-device="display-1"]')
+        assert page.text_content(f'{node} [data-device="display-1"] [data-field="kind"]') == "Counter display"
+        assert page.text_content(f'{node} [data-device="printer-1"] [data-field="detail"]') == "printer is out of paper"
+        assert page.text_content(f'{node} [data-device="printer-1"] [data-field="counter"]') == "Shared by the hall"
+
+
+UNITS_EN = r"\d\s*(s|min|h)\b"
+UNITS_VI = r"\d\s*(giây|phút|giờ)\b"
+# the page's own words: the advisor's summary and reason are its data (in the language it wrote them)
+PAGE_TEXT = """() => { document.querySelectorAll('#advice > p').forEach((p) => { p.hidden = true; });
+  return document.querySelector('main').innerText; }"""
+
+
+def test_center_page_units_in_one_language_forecast_labelled_failed_devices_linked(page, site: Site) -> None:  # noqa: ANN001
+    import re
+
+    login(page, site, "admin", "admin-pass-1", then="/centers/hcm-q3")
+    link = page.locator('[data-field="offline_devices"] a[data-link="devices"]')
+    link.wait_for()
+    page.goto(f"{site.url}/centers/hcm-q1")  # a center with waits of every size and an advice
+    page.wait_for_selector('[data-service="A"]')
+    text = page.evaluate(PAGE_TEXT)
+    assert re.search(UNITS_VI, text) and not re.search(UNITS_EN, text), text
+    forecast = page.text_content('#advice [data-field="forecast"]') or ""
+    assert forecast.startswith("Dự báo") and "15 phút → 45 giây" in forecast, forecast
+
+    page.goto(f"{site.url}/centers/hcm-q1?lang=en")
+    page.wait_for_selector('[data-service="A"]')
+    text = page.evaluate(PAGE_TEXT)
+    assert re.search(UNITS_EN, text) and not re.search(UNITS_VI, text), text
+    forecast = page.text_content('#advice [data-field="forecast"]') or ""
+    assert forecast.startswith("Forecast") and "15 min → 45 s" in forecast, forecast
+
+    page.goto(f"{site.url}/centers/hcm-q3")
+    page.click('[data-field="offline_devices"] a[data-link="devices"]')
+    page.wait_for_url(f"{site.url}/devices?center=hcm-q3")
+    page.wait_for_selector('[data-node="hcm-q3/pi-1"] [data-device="printer-1"]')

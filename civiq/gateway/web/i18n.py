@@ -10,6 +10,8 @@ The language comes from ``?lang=vi|en``, then the ``lang`` cookie (set when a us
 
 from __future__ import annotations
 
+import re
+
 LANGS = ("vi", "en")
 DEFAULT_LANG = "vi"
 
@@ -88,7 +90,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "advice": "Đề xuất điều phối",
         "no_advice": "Hiện không có đề xuất.",
         "staff_actions": "Việc lãnh đạo có thể làm",
-        "expected": "Hiệu quả dự kiến",
+        "expected": "Dự báo nếu áp dụng",
         "apply": "Áp dụng",
         "applied": "Đã áp dụng (chính sách phiên bản {v})",
         "before": "Trước",
@@ -108,6 +110,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "silence": "Tạm tắt cảnh báo (bảo trì)",
         "silences": "Đang tạm tắt cảnh báo",
         "minutes": "Số phút",
+        "mean_wait": "Chờ trung bình",
         "reason": "Lý do",
         "all_nodes": "Tất cả máy trạm",
         "all_centers": "Tất cả trung tâm",
@@ -186,6 +189,19 @@ STRINGS: dict[str, dict[str, str]] = {
         "rep_own": "Báo cáo của riêng cán bộ",
         "rep_scale": "thang {n} mức",
         "unit_min": "phút",
+        "kind_printer": "Máy in số thứ tự",
+        "kind_display": "Bảng số tại quầy",
+        "kind_keypad": "Bàn phím gọi số",
+        "kind_dispenser": "Máy lấy số (nút bấm)",
+        "kind_qrboard": "Bảng mã QR",
+        "kind_speaker": "Loa gọi số",
+        "kind_ratingpad": "Thiết bị đánh giá",
+        "kind_storage": "Bộ nhớ lưu dữ liệu",
+        "hall_device": "Dùng chung cho sảnh",
+        "cpu_temp": "Nhiệt độ CPU",
+        "load": "Tải CPU",
+        "disk": "Ổ đĩa đã dùng",
+        "see_devices": "Xem thiết bị",
         "unit_s": "giây",
         "language": "English",
     },
@@ -263,7 +279,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "advice": "Load-balancing advice",
         "no_advice": "No advice right now.",
         "staff_actions": "What a manager can do",
-        "expected": "Expected effect",
+        "expected": "Forecast if applied",
         "apply": "Apply",
         "applied": "Applied (policy version {v})",
         "before": "Before",
@@ -283,6 +299,7 @@ STRINGS: dict[str, dict[str, str]] = {
         "silence": "Maintenance silence",
         "silences": "Silences in force",
         "minutes": "Minutes",
+        "mean_wait": "Mean wait",
         "reason": "Reason",
         "all_nodes": "All nodes",
         "all_centers": "All centers",
@@ -361,10 +378,105 @@ STRINGS: dict[str, dict[str, str]] = {
         "rep_own": "Report of one clerk",
         "rep_scale": "{n}-level scale",
         "unit_min": "min",
+        "kind_printer": "Ticket printer",
+        "kind_display": "Counter display",
+        "kind_keypad": "Call keypad",
+        "kind_dispenser": "Ticket dispenser (buttons)",
+        "kind_qrboard": "QR board",
+        "kind_speaker": "Hall speaker",
+        "kind_ratingpad": "Rating device",
+        "kind_storage": "Data storage",
+        "hall_device": "Shared by the hall",
+        "cpu_temp": "CPU temperature",
+        "load": "CPU load",
+        "disk": "Disk used",
+        "see_devices": "See the devices",
         "unit_s": "s",
         "language": "Tiếng Việt",
     },
 }
+
+
+#: device health details, as the edges word them (English), and what a Vietnamese page shows instead; longer
+#: phrases first. A detail no phrase matches is shown as it came (the full text is in the cell's tooltip).
+DETAIL_PHRASES_VI: tuple[tuple[str, str], ...] = (
+    ("disk full: events cannot be saved, no ticket is issued", "đầy ổ đĩa: không lưu được dữ liệu, không cấp số"),
+    ("printer is out of paper", "máy in hết giấy"),
+    ("printer cover is open", "nắp máy in đang mở"),
+    ("printer reports it is offline", "máy in báo ngừng hoạt động"),
+    ("printer does not answer on", "máy in không trả lời trên cổng"),
+    ("sent a garbled status", "gửi trạng thái lỗi"),
+    ("paper near end", "sắp hết giấy"),
+    ("does not answer", "không trả lời"),
+    ("no such device (USB printer unplugged or", "không có thiết bị (máy in USB bị rút hoặc"),
+    ("permission denied", "không có quyền truy cập"),
+    ("cannot open", "không mở được"),
+    ("unexpected error", "lỗi không lường trước"),
+    ("unexpected reply", "trả lời không đúng"),
+    ("needed a retry", "phải gửi lại"),
+    ("status check failed", "không kiểm tra được trạng thái"),
+    ("poll failed", "không hỏi được trạng thái"),
+    ("reports over temperature", "báo quá nhiệt"),
+    ("reports failed LEDs", "báo hỏng đèn LED"),
+    ("reports status", "báo mã trạng thái"),
+    ("Modbus address", "địa chỉ Modbus"),
+    ("ASCII address", "địa chỉ ASCII"),
+    ("(status", "(mã trạng thái"),
+    ("dispenser closed", "máy lấy số đã tắt"),
+    ("buttons", "các nút"),
+    ("button", "nút"),
+    ("stuck", "bị kẹt"),
+    ("printer", "máy in"),
+    ("display", "bảng số"),
+)
+
+
+def detail_text(lang: str, detail: str) -> str:
+    """A device's health detail in the page's language (the edges word them in English).
+
+    >>> detail_text("vi", "printer is out of paper")
+    'máy in hết giấy'
+    >>> detail_text("vi", "display display-1 (Modbus address 1 on /dev/ttyUSB0) does not answer")
+    'bảng số display-1 (địa chỉ Modbus 1 on /dev/ttyUSB0) không trả lời'
+    >>> detail_text("en", "printer is out of paper")
+    'printer is out of paper'
+    """
+    if lang != "vi":
+        return detail
+    for en, vi in DETAIL_PHRASES_VI:
+        detail = re.sub(_whole(en), vi, detail)
+    return detail
+
+
+def _whole(phrase: str) -> str:
+    """A phrase as a whole word: never a piece of a device id ("display-1") or of a longer word. The pages'
+    script builds the same pattern.
+
+    >>> re.sub(_whole("display"), "X", "display display-1 displays")
+    'X display-1 displays'
+    """
+    return rf"(?<![\w-]){re.escape(phrase)}(?![\w-])"
+
+
+def duration_text(lang: str, seconds: float | None) -> str:
+    """A wait or a duration with its unit in the page's language; the same rule as the pages' script.
+
+    >>> duration_text("vi", 45), duration_text("vi", 720), duration_text("vi", 4500)
+    ('45 giây', '12 phút', '1 giờ 15 phút')
+    >>> duration_text("en", 45), duration_text("en", 720), duration_text("en", 4500)
+    ('45 s', '12 min', '1 h 15 min')
+    >>> duration_text("vi", None)
+    'chưa rõ'
+    """
+    if seconds is None or seconds != seconds or seconds in (float("inf"), float("-inf")):
+        return t(lang, "unknown")
+    seconds = max(0.0, seconds)
+    if seconds < 59.5:
+        return f"{round(seconds)} {t(lang, 'unit_s')}"
+    m = round(seconds / 60)
+    if m < 60:
+        return f"{m} {t(lang, 'minutes_short')}"
+    return f"{m // 60} {t(lang, 'hours_short')} {m % 60:02d} {t(lang, 'minutes_short')}"
 
 
 def t(lang: str, key: str) -> str:

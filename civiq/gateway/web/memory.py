@@ -207,10 +207,11 @@ def sample_view(clock: Clock | None = None) -> MemoryView:
     st.set_center_name("hcm-q3", "Phường Võ Thị Sáu")
     v.service_names["hcm-q1"] = {"A": "Đất đai", "B": "Hộ tịch", "C": "Kinh doanh", "D": "BHXH"}
     v.service_names["hcm-q3"] = {"A": "Đất đai", "B": "Hộ tịch"}
-    devices = [DeviceInfo(id="printer-1", kind="printer"), DeviceInfo(id="display-1", kind="display"),
-               DeviceInfo(id="keypad-1", kind="keypad")]
+    devices = [DeviceInfo(id="printer-1", kind="printer"), DeviceInfo(id="display-1", kind="display", counter="1"),
+               DeviceInfo(id="keypad-1", kind="keypad", counter="1")]
     for center, node in (("hcm-q1", "pi-1"), ("hcm-q3", "pi-1"), ("hcm-q3", "pi-2")):
-        st.apply_status(center, node, Status(online=True, bdseq=1, ts=now, version="0.1.0", devices=devices), now)
+        st.apply_status(center, node, Status(online=True, bdseq=1, ts=now, version="0.1.0", devices=devices,
+                                             counters={"1": "Quầy 1 - Đất đai"}), now)
     st.apply_queue("hcm-q1", "pi-1", QueueSnapshot(ts=now, day=day, services={
         "A": ServiceQueue(waiting=12, oldest_wait_s=1740, eta_s=2100, served_today=41, issued_today=53),
         "B": ServiceQueue(waiting=4, oldest_wait_s=420, eta_s=480, served_today=66, issued_today=70),
@@ -237,7 +238,7 @@ def sample_view(clock: Clock | None = None) -> MemoryView:
         DeviceHealth(id="keypad-1", kind="keypad", state="ok")]), now)
     st.apply_health("hcm-q3", "pi-1", Health(ts=now, host=host, outbox=OutboxHealth(pending=3), devices=[
         DeviceHealth(id="printer-1", kind="printer", state="failed", detail="printer is out of paper"),
-        DeviceHealth(id="display-1", kind="display", state="degraded", detail="2 of 40 frames unanswered"),
+        DeviceHealth(id="display-1", kind="display", state="degraded", detail="display display-1 (Modbus address 1 on /dev/civiq-rs485) reports failed LEDs (status 0x0002)"),
         DeviceHealth(id="keypad-1", kind="keypad", state="ok")]), now)
     st.apply_status("hcm-q3", "pi-2", Status(online=False, bdseq=1), now)
     v.add_alert({"key": "hcm-q3/pi-1/printer-1/printer_paper_out", "center": "hcm-q3", "node": "pi-1",
@@ -261,6 +262,7 @@ def sample_view(clock: Clock | None = None) -> MemoryView:
         "reason": "Đất đai chờ 29 phút; Hộ tịch chỉ chờ 7 phút.",
         "changes": [{"counter": "3", "before": ["B"], "after": ["A", "B"]}],
         "expected": {"longest_wait_before_s": 1740, "longest_wait_after_s": 1080,
+                     "mean_wait_before_s": 900, "mean_wait_after_s": 45,
                      "text": "Thời gian chờ lâu nhất giảm khoảng 11 phút."}})
     v.put_ticket("hcm-q1", day, "A051", service="A", service_name="Đất đai", center_name="Phường Bến Thành", state="waiting", ahead=8,
                  eta_s=1500, counter=None)

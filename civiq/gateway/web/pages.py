@@ -22,7 +22,7 @@ from civiq.errors import GatewayError
 from civiq.gateway.web.api import public_ticket_payload, start_of_local_day
 from civiq.gateway.web.auth import User
 from civiq.gateway.web.context import COOKIE, ApiError, call, ctx_of, read_form, sid_of, user_of
-from civiq.gateway.web.i18n import STRINGS, pick_lang, t
+from civiq.gateway.web.i18n import DETAIL_PHRASES_VI, STRINGS, pick_lang, t
 from civiq.tickettoken import verify_ticket_token
 
 routes = web.RouteTableDef()
@@ -82,7 +82,7 @@ def render(request: web.Request, page: str, body_tpl: str, *, title: str, boot: 
         # the data's clock (a demo runs it faster than real time): pages show and chart its time
         "server_now": vclock.now().isoformat(), "clock_rate": float(getattr(vclock, "speed", 1.0)),
         "user": user.public() if user else None,
-        "i18n": STRINGS[lang], **(boot or {}),
+        "i18n": STRINGS[lang], "detail_phrases": DETAIL_PHRASES_VI if lang == "vi" else [], **(boot or {}),
     }
     out = template("base.html").substitute(
         lang=lang, title=html.escape(title), page=page, header=header, body=body, boot=boot_json(doc),

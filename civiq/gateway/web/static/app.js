@@ -37,13 +37,21 @@
     if (text !== undefined) el.textContent = String(text);
     return el;
   }
+  // the same rule as civiq/gateway/web/i18n.py duration_text: units in the page's language ("45 giây", "45 s")
   function fmtDur(sec) {
     if (sec === null || sec === undefined || !isFinite(sec)) return T.unknown;
     sec = Math.max(0, sec);
-    if (sec < 60) return `${Math.round(sec)} s`;
+    if (sec < 59.5) return `${Math.round(sec)} ${T.unit_s}`;
     const m = Math.round(sec / 60);
     if (m < 60) return `${m} ${T.minutes_short}`;
-    return `${Math.floor(m / 60)} ${T.hours_short} ${String(m % 60).padStart(2, "0")}`;
+    return `${Math.floor(m / 60)} ${T.hours_short} ${String(m % 60).padStart(2, "0")} ${T.minutes_short}`;
+  }
+  // a device's health detail in the page's language (i18n.py detail_text); unknown wording stays as it came
+  const PHRASES = (boot.detail_phrases || []).map(([en, vi]) =>  // whole words: never inside an id ("display-1")
+    [new RegExp(`(?<![\\w-])${en.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}(?![\\w-])`, "g"), vi]);
+  function detailText(s) {
+    for (const [re, vi] of PHRASES) s = s.replace(re, () => vi);
+    return s;
   }
   function fmtTime(iso) {
     if (!iso) return "–";
@@ -293,7 +301,8 @@
       stat(T.waiting, num(waiting), "waiting", "accent"),
       stat(T.longest_wait, waiting ? fmtDur(longest) : "–", "longest_wait"),
       stat(T.counters_open, `${ctr.filter(([, x]) => x.state === "open").length}/${ctr.length}`, "counters_open"),
-      stat(T.offline_devices, num(failing), "offline_devices", failing ? "warn" : ""),
+      stat(T.offline_devices, failing ? h("a", { href: `/devices?center=${encodeURIComponent(cid)}`, title: T.see_devices,
+        "data-link": "devices" }, num(failing)) : num(failing), "offline_devices", failing ? "warn" : ""),
       stat(T.served_today, num(svc.reduce((a, [, q]) => a + (q.served_today || 0), 0)), "served_today"));
     $("services").tBodies[0].replaceChildren(...svc.map(([sid, q]) =>
       h("tr", { class: q.oldest_wait_s > 1200 && q.waiting ? "hot" : "", "data-service": sid },
@@ -374,10 +383,11 @@
         h("tbody", {}, (adv.changes || []).map((ch) => h("tr", {},
           h("td", {}, ch.counter), h("td", { class: "muted" }, (ch.before || []).map(name).join(", ")),
           h("td", { class: "strong" }, (ch.after || []).map(name).join(", ")))))),
-      h("div", { class: "expected" }, h("strong", {}, `${T.expected}: `),
-        ex.text || "",
+      h("div", { class: "expected", "data-field": "forecast" }, h("strong", {}, `${T.expected}: `),
+        ex.mean_wait_before_s !== undefined ? `${T.mean_wait}: ${fmtDur(ex.mean_wait_before_s)} → ${fmtDur(ex.mean_wait_after_s)} · `
+          : (ex.text ? `${ex.text} ` : ""),
         ex.longest_wait_before_s !== undefined ? h("span", { class: "delta" },
-          ` ${T.longest_wait}: ${fmtDur(ex.longest_wait_before_s)} → ${fmtDur(ex.longest_wait_after_s)}`) : null),
+          `${T.longest_wait}: ${fmtDur(ex.longest_wait_before_s)} → ${fmtDur(ex.longest_wait_after_s)}`) : null),
       can.apply_advice && adv.change !== false ? h("button", { type: "button", class: "primary", id: "apply-advice",
         onclick: (ev) => {
           ev.target.disabled = true;
@@ -435,19 +445,29 @@
     $("nodes").replaceChildren(...nodesCache.map((n) => {
       const host = n.host || {};
       const facts = [
-        ["CPU", host.cpu_temp_c != null ? `${Number(host.cpu_temp_c).toFixed(0)} °C` : "–"],
-        ["Load", host.load1 != null ? Number(host.load1).toFixed(2) : "–"],
-        ["Disk", host.disk_used_pct != null ? `${Number(host.disk_used_pct).toFixed(0)} %` : "–"],
+        [T.cpu_temp, host.cpu_temp_c != null ? `${Number(host.cpu_temp_c).toFixed(0)} °C` : "–"],
+        [T.load, host.load1 != null ? Number(host.load1).toLocaleString(LANG, { minimumFractionDigits: 2, maximumFractionDigits: 2 }) : "–"],
+        [T.disk, host.disk_used_pct != null ? `${Number(host.disk_used_pct).toFixed(0)} %` : "–"],
         [T.outbox, num((n.outbox || {}).pending)],
         [T.last_seen, fmtTime(n.last_seen)],
       ];
       return h("div", { class: `node panel st-${n.status}`, "data-node": `${n.center}/${n.node}` },
         h("div", { class: "node-head" }, h("span", { class: "node-name" }, `${n.center} / ${n.node}`), badge(n.status === "online" ? "ok" : n.status, T[n.status] || n.status)),
         h("dl", { class: "facts small" }, facts.map(([k, v]) => h("div", {}, h("dt", {}, k), h("dd", {}, v)))),
-        h("table", { class: "data compact" },
-          h("thead", {}, h("tr", {}, h("th", {}, T.device), h("th", {}, T.kind), h("th", {}, T.state), h("th", {}, T.detail))),
-          h("tbody", {}, (n.devices || []).map((d) => h("tr", { "data-device": d.id },
-            h("td", {}, d.id), h("td", {}, d.kind), h("td", {}, badge(d.state)), h("td", { class: "detail" }, d.detail || ""))))));
+        h("table", { class: "data compact devices" },
+          h("thead", {}, h("tr", {}, h("th", { class: "c-device" }, T.device), h("th", { class: "c-kind" }, T.kind),
+            h("th", { class: "c-state" }, T.state), h("th", {}, T.detail))),
+          h("tbody", {}, (n.devices || []).map((d) => {
+            const detail = detailText(d.detail || "");
+            const full = detail === (d.detail || "") ? detail : `${detail}\n(${d.detail})`;
+            return h("tr", { "data-device": d.id },
+              h("td", { class: "c-device" }, h("span", { class: "dev-id" }, d.id),
+                h("span", { class: "sub", "data-field": "counter" }, d.counter ? (d.counter_name || d.counter) : T.hall_device)),
+              h("td", { class: "c-kind", "data-field": "kind" }, T[`kind_${d.kind}`] || d.kind,
+                d.model ? h("span", { class: "sub" }, d.model) : null),
+              h("td", { class: "c-state" }, badge(d.state)),
+              h("td", { class: "detail", title: full || null, "data-field": "detail" }, h("span", { class: "clamp" }, detail)));
+          }))));
     }));
     fillNodeSelect();
   }
