@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -141,3 +142,15 @@ def test_prune_drops_old_days_and_keeps_the_tallies_consistent(store: SeriesStor
     assert store.ensure_forecast_aggregates() is None  # pruned events were taken off the tally count
     f = store.forecast("c1", NOW, 28)
     assert f.days[0] == (TODAY - timedelta(days=7)).isoformat()  # the cutoff's own day keeps its tallies
+
+
+def test_a_failed_commit_leaves_neither_events_nor_tallies(store: SeriesStore) -> None:
+    before, n = store.forecast("c1", NOW), store.event_count()
+    store._w.execute("CREATE TRIGGER no_more BEFORE INSERT ON fc_arrivals BEGIN SELECT RAISE(ABORT, 'full'); END")
+    with pytest.raises(sqlite3.IntegrityError):
+        store.add_event("c1", "pi-1", Event(seq=10**6, ts=NOW, type="ticket.issued", data={"service": "A"}))
+    store._w.execute("DROP TRIGGER no_more")
+    assert store.event_count() == n and not store._w.in_transaction
+    assert_same(store.forecast("c1", NOW), before)
+    assert store.add_event("c1", "pi-1", Event(seq=10**6, ts=NOW, type="ticket.issued", data={"service": "A"}))
+    assert store.ensure_forecast_aggregates() is None

@@ -222,9 +222,16 @@ class SeriesStore:
                 raise
             self._depth -= 1
             if self._depth == 0:
-                self._flush_seqs()
-                self._tally.flush(self._w)
-                self._w.execute("COMMIT")
+                try:
+                    self._flush_seqs()
+                    self._tally.flush(self._w)
+                    self._w.execute("COMMIT")
+                except BaseException:  # e.g. disk full: nothing of the batch stays half-written
+                    if self._w.in_transaction:
+                        self._w.execute("ROLLBACK")
+                    self._reload_seqs()
+                    self._tally.clear()
+                    raise
 
     def _reload_seqs(self) -> None:
         self._dirty.clear()
