@@ -2,7 +2,8 @@
 
 Everything here starts *real* programs on free ports (Mosquitto through :class:`civiq.dev.broker.Mosquitto`,
 VictoriaMetrics, civiq agents and gateway workers as subprocesses) and cleans them up; a benchmark never
-mocks the part it measures.
+mocks the part it measures. The parts the tests use too (waiting, VictoriaMetrics, the gateway process, the
+webhook receiver) are in civiq/dev/harness.py.
 
 >>> dist([3.0, 1.0, 2.0]).p50
 2.0
@@ -15,23 +16,23 @@ from __future__ import annotations
 import math
 import os
 import platform
-import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from civiq.dev.broker import Mosquitto, free_port, wait_port
-from civiq.dev.tsdb import VictoriaMetrics as _VictoriaMetrics
+from civiq.dev.broker import Mosquitto, free_port
+from civiq.dev.harness import REPO as REPO
+from civiq.dev.harness import GatewayProc as GatewayProc
+from civiq.dev.harness import VictoriaMetrics as _VictoriaMetrics
+from civiq.dev.harness import child_env as child_env
+from civiq.dev.harness import wait_until as wait_until
 from civiq.edge.sim.example import write_sim_center
 from civiq.mqttclient import make_client
 
-REPO = Path(__file__).resolve().parent.parent
 T = TypeVar("T")
 
 # Mosquitto for benchmarks: queues that never drop (DEV_CONFIG already sets max_queued_messages 1,000,000 and
@@ -107,19 +108,6 @@ def md_table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(out)
 
 
-# ============================================================================================ waiting
-def wait_until(fn: Callable[[], T], timeout: float, interval: float = 0.01, what: str = "condition") -> T:
-    """Poll ``fn`` until it returns something truthy; raise ``TimeoutError`` naming ``what``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = fn()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
 # ============================================================================================ services
 def broker(extra: str = "") -> Mosquitto:
     """A fresh Mosquitto that drops nothing (big queues, $SYS every second)."""
@@ -161,31 +149,10 @@ class SysWatch:
 
 
 class VictoriaMetrics(_VictoriaMetrics):
-    """The shared runner (civiq/dev/tsdb.py); the bench deletes the storage when it stops it."""
+    """The shared runner (civiq/dev/harness.py); the bench deletes the storage when it stops it."""
 
     def stop(self) -> None:  # type: ignore[override]
         self.remove()
-
-    def count_stable(self, match: str, expect: int, timeout: float = 30.0) -> int:
-        """Count until it reaches ``expect`` or stops moving for two reads; returns the last count."""
-        deadline = time.monotonic() + timeout
-        last = -1
-        while True:
-            n = self.count(match)
-            if n >= expect or (n == last and time.monotonic() > deadline - timeout / 2) or \
-                    time.monotonic() > deadline:
-                return n
-            last = n
-            time.sleep(0.3)
-
-
-def child_env(**extra: str) -> dict[str, str]:
-    """Environment for civiq/bench subprocesses: the repo on the path (works from a clean clone)."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    env.setdefault("PYTHONUNBUFFERED", "1")
-    env.update(extra)
-    return env
 
 
 def python_cmd(*args: str) -> list[str]:
@@ -217,69 +184,3 @@ def write_center(dir: Path, port: int, *, center: str = "bench-xa", node: str = 
     """The simulated example center (printer, two Modbus displays, two GPIO keypads, a Nextion QR board)."""
     return write_sim_center(dir, port, center=center, node=node, host=host, keepalive=keepalive,
                             http_port=http_port or free_port(), name=f"Trung tâm Phục vụ hành chính công {center}")
-
-
-# ============================================================================================ a gateway process
-class GatewayProc:
-    """``python -m civiq gateway run --config`` in its own process, with a dashboard user.
-
-    >>> gw = GatewayProc(mqtt_port, Path("/tmp/gw"), alerts={"webhooks": [url]}).start()  # doctest: +SKIP
-    """
-
-    USER, PASSWORD = "bench", "bench-password-123"
-    extra_env: dict[str, str] = {}  # more environment for the process (e.g. NOTIFY_SOCKET)
-
-    def __init__(self, mqtt_port: int, dir: Path, **settings: Any) -> None:
-        import yaml
-
-        self.dir = dir
-        self.http_port = free_port()
-        dir.mkdir(parents=True, exist_ok=True)
-        cfg = {"gateway_id": "gw-bench", "data_dir": str(dir / "data"),
-               "mqtt": {"host": "127.0.0.1", "port": mqtt_port},
-               "http": {"host": "127.0.0.1", "port": self.http_port,
-                        "public_base_url": f"http://127.0.0.1:{self.http_port}"}}
-        cfg.update(settings)
-        self.config = dir / "gateway.yaml"
-        self.config.write_text(yaml.safe_dump(cfg))
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.url = f"http://127.0.0.1:{self.http_port}"
-
-    def start(self) -> GatewayProc:
-        from civiq.gateway.web.auth import UserStore  # what `civiq gateway user` does, without a process
-
-        (self.dir / "data").mkdir(parents=True, exist_ok=True)
-        users = UserStore(self.dir / "data" / "users.db")
-        if users.get(self.USER) is None:  # a restart on the same data dir keeps its users
-            users.add_user(self.USER, self.PASSWORD, "province_admin")
-        users.close()
-        with open(self.dir / "gateway.log", "ab") as log:
-            self.proc = subprocess.Popen(python_cmd("-m", "civiq", "gateway", "run", "--config", str(self.config)),
-                                         cwd=REPO, env=child_env(**self.extra_env), stdout=log, stderr=log)
-        wait_port("127.0.0.1", self.http_port, 60)
-        return self
-
-    def metrics(self) -> dict[str, float]:
-        """The gateway's /metrics, summed per metric name (labels dropped)."""
-        with urllib.request.urlopen(f"{self.url}/metrics", timeout=10) as r:
-            text = r.read().decode()
-        out: dict[str, float] = {}
-        for ln in text.splitlines():
-            if ln and not ln.startswith("#"):
-                name, _, value = ln.rpartition(" ")
-                name = name.split("{", 1)[0]
-                try:
-                    out[name] = out.get(name, 0.0) + float(value)
-                except ValueError:
-                    pass
-        return out
-
-    def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc = None

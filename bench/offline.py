@@ -28,10 +28,8 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -47,67 +45,13 @@ from bench.common import (
     wait_until,
     write_center,
 )
+from civiq.dev.harness import Webhook
 
 CENTER = "bench-off"
 MODES = ("kill -9", "SIGSTOP", "network cut")
 HEARTBEAT_TIMEOUT_S = 30.0
 NET_PREFIX = "10.231"
 
-
-class Webhook:
-    """A local webhook that timestamps every alert it receives (monotonic clock)."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[float, dict[str, Any]]] = []
-        self.cond = threading.Condition()
-        outer = self
-
-        class H(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                t = time.monotonic()
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                try:
-                    msg = json.loads(body)
-                except ValueError:
-                    msg = {}
-                with outer.cond:
-                    outer.received.append((t, msg))
-                    outer.cond.notify_all()
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), H)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alert"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def first(self, node: str, after: float = 0.0, state: str = "firing", kind: str = "node_offline") -> float | None:
-        with self.cond:
-            for t, m in self.received:
-                if t >= after and m.get("node") == node and m.get("state") == state and m.get("kind") == kind:
-                    return t
-        return None
-
-    def early(self, node: str, before: float) -> int:
-        """Alerts for ``node`` before ``before`` (false alarms: the agent was fine then)."""
-        with self.cond:
-            return sum(1 for t, m in self.received if t < before and m.get("node") == node
-                       and m.get("state") == "firing")
-
-    def wait(self, node: str, after: float, timeout: float) -> float | None:
-        deadline = time.monotonic() + timeout
-        with self.cond:
-            while (t := self.first(node, after)) is None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self.cond.wait(left)
-            return t
-
-    def close(self) -> None:
-        self.server.shutdown()
 
 
 class StatusWatch:

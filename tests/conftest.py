@@ -1,9 +1,8 @@
-"""Shared fixtures: a real Mosquitto on a free port, a fake clock, temporary state dirs."""
+"""Shared fixtures: a real Mosquitto on a free port, an MQTT recorder, a fake clock, a webhook receiver, and the
+test tiers. The parts themselves live in civiq/dev/harness.py, which the benchmarks use too."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,7 +11,8 @@ import pytest
 
 from civiq.clock import FakeClock
 from civiq.dev.broker import Mosquitto
-from civiq.mqttclient import make_client
+from civiq.dev.harness import Recorder, Webhook
+from civiq.dev.harness import wait_for as wait_for  # tests import it from here
 
 
 @pytest.fixture
@@ -32,62 +32,6 @@ def clock() -> FakeClock:
     return FakeClock(datetime(2026, 1, 5, 1, 0, tzinfo=UTC))
 
 
-def wait_for(cond: Callable[[], object], timeout: float = 10.0, interval: float = 0.01, what: str = "") -> object:
-    """Poll ``cond`` until it returns something truthy; fail the test with ``what`` after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or cond}")
-        time.sleep(interval)
-
-
-class Recorder:
-    """A plain paho subscriber that records every message (topic, payload, retain)."""
-
-    def __init__(self, host: str, port: int, topics: list[str] | str = "#", persistent: bool = False) -> None:
-        self.messages: list[tuple[str, bytes, bool]] = []
-        self.arrivals: list[tuple[float, str]] = []  # (monotonic time, topic) of each message
-        self.lock = threading.Lock()
-        # persistent: a durable session, so the broker queues for us while we are disconnected
-        self.client = make_client(f"rec-{id(self)}", clean_start=not persistent)
-        self.client.reconnect_delay_set(0.1, 1)
-        self.topics = [topics] if isinstance(topics, str) else topics
-        self.connected = threading.Event()
-        self.subscribed = threading.Event()
-
-        def on_connect(c, u, f, rc, p=None):  # noqa: ANN001
-            for t in self.topics:
-                c.subscribe(t, qos=1)
-            self.connected.set()
-
-        def on_message(c, u, m):  # noqa: ANN001
-            with self.lock:
-                self.messages.append((m.topic, m.payload, bool(m.retain)))
-                self.arrivals.append((time.monotonic(), m.topic))
-
-        def on_subscribe(c, u, mid, rc, p=None):  # noqa: ANN001
-            self.subscribed.set()
-
-        self.client.on_subscribe = on_subscribe
-        self.client.on_connect = on_connect
-        self.client.on_message = on_message
-        self.client.connect(host, port)
-        self.client.loop_start()
-        assert self.connected.wait(10), "recorder could not connect"
-        assert self.subscribed.wait(10), "recorder's subscription was not acknowledged"
-
-    def on(self, suffix: str) -> list[bytes]:
-        with self.lock:
-            return [p for t, p, _ in self.messages if t.endswith(suffix)]
-
-    def close(self) -> None:
-        self.client.loop_stop()
-        self.client.disconnect()
-
-
 @pytest.fixture
 def recorder(broker: Mosquitto) -> Iterator[Callable[..., Recorder]]:
     made: list[Recorder] = []
@@ -103,10 +47,8 @@ def recorder(broker: Mosquitto) -> Iterator[Callable[..., Recorder]]:
 
 
 @pytest.fixture
-def hook():  # noqa: ANN201 - tests.e2e.system.Webhook, imported late (it pulls in the whole edge)
+def hook() -> Iterator[Webhook]:
     """A real HTTP server recording every alert POSTed to it (a webhook channel's receiver)."""
-    from tests.e2e.system import Webhook
-
     h = Webhook()
     yield h
     h.close()

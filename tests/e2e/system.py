@@ -1,5 +1,6 @@
-"""Whole-system parts for the gateway e2e tests: a gateway on a real broker, simulated centers (in-process or
-as ``civiq edge run --simulate`` processes) and a webhook receiver that stands in for on-call's chat bot.
+"""Whole-system parts for the gateway e2e tests: simulated centers (in-process or as ``civiq edge run --simulate``
+processes) and the API as a logged-in user; the gateway starter and the webhook receiver come from the shared
+harness (civiq/dev/harness.py), as the benchmarks' do.
 
     gw = start_gateway(tmp_path / "gw", broker.port, alerts={"webhooks": [hook.url]})
     center = SimCenter(tmp_path, broker.port, "xa-a").start()
@@ -14,50 +15,25 @@ import os
 import signal
 import subprocess
 import sys
-import threading
-import time
 import urllib.parse
 import urllib.request
 from http.cookiejar import CookieJar
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 from civiq.dev.broker import free_port
+from civiq.dev.harness import ADMIN, Webhook, gateway_settings, start_gateway, wait_for
 from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from civiq.edge.sim.example import DEFAULT_NAME, write_sim_center
 from civiq.gateway.service import Gateway
-from civiq.gateway.settings import GatewaySettings
-from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
-ADMIN = ("tinh", "mat-khau-tinh-1")  # a province admin
+__all__ = ["ADMIN", "ApiClient", "EdgeProcess", "SimCenter", "Webhook", "base_url", "center_config",
+           "gateway_settings", "start_gateway"]
 
 
 # ------------------------------------------------------------------------------------------ gateway
-def gateway_settings(data_dir: Path, broker_port: int, http_port: int | None = None, **over: Any) -> GatewaySettings:
-    port = http_port or free_port()
-    values: dict[str, Any] = {
-        "gateway_id": "gw-e2e", "data_dir": data_dir,
-        "mqtt": {"host": "127.0.0.1", "port": broker_port, "keepalive": 5},
-        "http": {"host": "127.0.0.1", "port": port, "public_base_url": f"http://127.0.0.1:{port}"},
-        "alerts": {"mqtt": False},
-    }
-    for k, v in over.items():
-        values[k] = {**values[k], **v} if isinstance(v, dict) and isinstance(values.get(k), dict) else v
-    return GatewaySettings.load(**values)
-
-
-def start_gateway(settings: GatewaySettings) -> Gateway:
-    """A started gateway, connected and subscribed, with the province admin ``ADMIN`` able to log in."""
-    gw = Gateway(settings).start()
-    assert gw.ingest.wait_ready(10), "the gateway did not connect to the broker"
-    if gw.users.get(ADMIN[0]) is None:
-        gw.users.add_user(ADMIN[0], ADMIN[1], "province_admin")
-    return gw
-
-
 def base_url(gw: Gateway) -> str:
     return f"http://127.0.0.1:{gw.server.port}"
 
@@ -171,51 +147,3 @@ class EdgeProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(5)
-
-
-# ------------------------------------------------------------------------------------------ on-call
-class Webhook:
-    """A real HTTP server on 127.0.0.1 that records every JSON body POSTed to it (with arrival time)."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[float, dict[str, Any]]] = []
-        self.lock = threading.Lock()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                try:
-                    msg = json.loads(body)
-                except ValueError:
-                    msg = {"unparsable": body.decode("utf-8", "replace")}
-                with hook.lock:
-                    hook.received.append((time.monotonic(), msg))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/alerts"
-        self.thread = threading.Thread(target=self.server.serve_forever, name="webhook", daemon=True)
-        self.thread.start()
-
-    def messages(self, kind: str | None = None, state: str | None = None, key: str | None = None) -> list[dict]:
-        with self.lock:
-            return [m for _, m in self.received if (kind is None or m.get("kind") == kind)
-                    and (state is None or m.get("state") == state) and (key is None or m.get("key") == key)]
-
-    def times(self, key: str, state: str) -> list[float]:
-        """When (time.monotonic()) each ``state`` message of alert ``key`` arrived."""
-        with self.lock:
-            return [t for t, m in self.received if m.get("key") == key and m.get("state") == state]
-
-    def summary(self) -> list[tuple[str, str, str]]:
-        with self.lock:
-            return [(m.get("key", "?"), m.get("state", "?"), m.get("note", "")) for _, m in self.received]
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from civiq.contract import Event, Health, QueueSnapshot
-from civiq.dev.tsdb import VictoriaMetrics as _VictoriaMetrics
+from civiq.dev.harness import VictoriaMetrics
 from civiq.gateway.store.influx import InfluxExport, event_lines, health_lines, line, node_line, queue_lines
 from tests.conftest import wait_for
 
@@ -23,33 +23,6 @@ pytestmark = pytest.mark.skipif(VM is None, reason="victoria-metrics is not inst
 
 # VictoriaMetrics drops samples older than its retention (1 month by default): write recent times
 BASE = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
-
-
-class VictoriaMetrics(_VictoriaMetrics):
-    """The shared runner (civiq/dev/tsdb.py) with what these tests read back."""
-
-    def export_when(self, match: str, n_samples: int) -> list[dict]:
-        """Export once VictoriaMetrics shows at least ``n_samples`` and two reads in a row agree."""
-        last: list = [None]
-
-        def ready() -> list[dict] | None:
-            self.flush()  # recent samples reach search after a flush (otherwise within ~10 s)
-            got = self.export(match)
-            n = sum(len(s["timestamps"]) for s in got)
-            stable = n >= n_samples and n == last[0]
-            last[0] = n
-            return got if stable else None
-
-        return wait_for(ready, timeout=15, interval=0.2, what=f"{n_samples} samples of {match}")  # type: ignore
-
-    def samples(self, match: str, n_samples: int) -> Counter:
-        """(name, sorted labels, timestamp ms) -> how many samples VictoriaMetrics holds."""
-        out: Counter = Counter()
-        for s in self.export_when(match, n_samples):
-            labels = tuple(sorted((k, v) for k, v in s["metric"].items() if k != "__name__"))
-            for ts in s["timestamps"]:
-                out[(s["metric"]["__name__"], labels, ts)] += 1
-        return out
 
 
 @pytest.fixture

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from bench.common import GatewayProc
 from civiq.contract import Status, parse_payload, topic
+from civiq.dev.harness import GatewayProc
 from tests.conftest import Recorder, wait_for
 from tests.e2e.system import SimCenter, Webhook
 from tests.reliability.faultkit import soak
