@@ -56,7 +56,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from civiq.clock import DEFAULT_TZ, FakeClock
-from civiq.contract import Event, PriorityRule, WorkProfile
+from civiq.contract import Event, Policy, PriorityRule, WorkProfile
 from civiq.edge.queue import EdgeStore, QueueEngine, QueueError, ServiceDef, Ticket
 from civiq.gateway.balance import advise, build_forecast, erlang_c, lwf_over_skills
 
@@ -169,7 +169,14 @@ def _profiles() -> dict[str, DayProfile]:
     surge_curve = tuple((a, b, 3.4 if (a, b) == ("08:00", "10:00") else w) for a, b, w in DAY_CURVE)
     surge = DayProfile("morning_surge", svc, ctr, tickets_for_peak(svc, 6, 0.85) * 1.15, curve=surge_curve,
                        description="8-10h arrivals 1.7x the usual peak")
-    return {p.name: p for p in (balanced, land, short, surge)}
+    # land is 40% of the tickets but only c1 and c2 can do it (c3 and c5 lost their land skill): at the peaks land
+    # needs more skilled counter-hours than exist, whatever the profiles; the pooled bound ignores skills
+    svc_k, ctr_k = _center({"A": 0.4, "B": 0.3, "C": 0.1, "D": 0.2})
+    ctr_k = tuple(replace(c, skills=tuple(s for s in c.skills if s != "A"),
+                          rules=tuple(r for r in c.rules if r[0] != "A")) for c in ctr_k)
+    land_short = DayProfile("land_short", svc_k, ctr_k, tickets_for_peak(svc_k, 6, 0.8),
+                            description="land 40% of tickets, only two counters skilled for it")
+    return {p.name: p for p in (balanced, land, short, surge, land_short)}
 
 
 PROFILES: dict[str, DayProfile] = _profiles()
@@ -190,6 +197,11 @@ class SimResult:
     share_over_30min: float
     policies_applied: int = 0
     by_service: dict[str, float] = field(default_factory=dict)  # mean wait per service
+    estimates: tuple[tuple[float | None, float], ...] = ()  # (eta_s at issue, realized wait s) per ticket
+    advise_s: tuple[float, ...] = ()  # wall time of each advisor call
+    actions: tuple[tuple[str, str, str | None, float, float], ...] = ()  # staff actions advised (kind, counter,
+    #   service, p95 before, p95 after), one per (kind, counter, service) per day, the first time advised
+    staff_applied: int = 0
     waits: tuple[tuple[float, float], ...] = ()  # (issued at, local seconds; wait s) per ticket
     events: tuple[Event, ...] = ()
 
@@ -258,7 +270,8 @@ class DaySim:
 
     def __init__(self, day: DayProfile, strategy: str, seed: int = 1, on: date = DEFAULT_DATE,
                  history: Sequence[Event] = (), advise_every_min: float = 10.0, horizon_min: float = 60.0,
-                 tz: str = DEFAULT_TZ, keep_events: bool = False, estimate_window_min: float = 60.0) -> None:
+                 tz: str = DEFAULT_TZ, keep_events: bool = False, estimate_window_min: float = 60.0,
+                 prior: Sequence[Event] = (), apply_staff: bool = False) -> None:
         if strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {strategy!r} (known: {', '.join(STRATEGIES)})")
         self.day, self.strategy, self.seed = day, strategy, seed
@@ -284,8 +297,15 @@ class DaySim:
             profiles = {c.id: lwf_over_skills(c.profile(), c.allowed) for c in day.counters}
         else:
             profiles = {c.id: c.profile() for c in day.counters}
-        self.engine = QueueEngine(EdgeStore(":memory:"), self.clock, services, profiles, tz=tz,
+        store = EdgeStore(":memory:")
+        for e in prior:  # earlier days in the edge's log (what it knows at start-up: the estimate's history)
+            store.append(e.type, dict(e.data), e.ts, e.clock)
+        self.engine = QueueEngine(store, self.clock, services, profiles, tz=tz,
                                   estimate_window_min=estimate_window_min)
+        self.apply_staff = apply_staff
+        self.extra_skills: dict[str, set[str]] = {}  # staff moves applied: counter -> services now at home speed
+        self.actions: dict[tuple[str, str, str | None], tuple[float, float]] = {}
+        self.staff_applied = 0
         self.events: list[Event] = []
         if self.keep_events:
             self.engine.subscribe(self.events.append)
@@ -302,6 +322,8 @@ class DaySim:
         self.waits: list[tuple[float, float, str]] = []
         self.served = self.no_shows = 0
         self.policies = 0
+        self.eta_at_issue: dict[str, float | None] = {}
+        self.called_wait: dict[str, float] = {}
         self.advise_s: list[float] = []
         self.rr = 0
 
@@ -319,7 +341,9 @@ class DaySim:
     def _factor(self, cid: str, service: str) -> float:
         if self.strategy == "pooled":
             return 1.0
-        return 1.0 if service in self.counters[cid].services else self.day.off_skill_factor
+        if service in self.counters[cid].services or service in self.extra_skills.get(cid, ()):
+            return 1.0
+        return self.day.off_skill_factor
 
     def _idle(self, cid: str) -> bool:
         return not self.counters[cid].closed and self.busy[cid] is None and not self.on_break[cid]
@@ -360,6 +384,7 @@ class DaySim:
             self.line_len[cid] += 1
         t = self.engine.issue(line)
         cz.label, cz.issued_at, cz.line = t.label, self.t, line
+        self.eta_at_issue[t.label] = t.eta_s
         self.by_label[t.label] = cz
         self.waiting += 1
         self._dispatch()
@@ -393,6 +418,7 @@ class DaySim:
         if self.strategy == "fqm":
             self.line_len[cid] -= 1
         self.waits.append((cz.issued_at, float(ticket.wait_s or 0.0), cz.service))
+        self.called_wait[cz.label] = float(ticket.wait_s or 0.0)
         self.busy[cid] = cz
         dur = self.day.recall_s if cz.no_show else cz.base_s * self._factor(cid, cz.service)
         self.push(self.t + dur, DONE, cid)
@@ -422,12 +448,25 @@ class DaySim:
         snap = self.engine.snapshot()
         profiles = {cid: self.engine.profile(cid) for cid in self.counters}
         stats = build_forecast([*self.history, *self.events], now=now)
-        skills = {c.id: list(c.allowed) for c in self.day.counters}
+        skills = {c.id: list(dict.fromkeys([*c.allowed, *self.extra_skills.get(c.id, ())])) for c in self.day.counters}
         home = {c.id: c.profile() for c in self.day.counters}
         t0 = _time.perf_counter()
         adv = advise(snap, profiles, stats, now, horizon_min=self.horizon_min, open_counters_possible=[],
                      skills=skills, home=home, version=self.engine.policy_version + 1, seed=self.seed * 7919 + int(self.t))
         self.advise_s.append(_time.perf_counter() - t0)
+        for a in adv.actions:
+            self.actions.setdefault((a.kind, a.counter, a.service), (a.p95_wait_s_before, a.p95_wait_s_after))
+            if self.apply_staff and a.kind == "move" and a.service and not self.extra_skills:
+                # the manager follows the advice once: a clerk skilled in the short service takes counter k
+                self.extra_skills.setdefault(a.counter, set()).add(a.service)
+                self.staff_applied += 1
+                prof = self.engine.profile(a.counter)
+                pol = dict(adv.policy.counters) if adv.policy is not None else {
+                    cid: self.engine.profile(cid) for cid in self.counters}
+                pol[a.counter] = WorkProfile(services=list(dict.fromkeys([a.service, *prof.services])),
+                                             rules=list(prof.rules))
+                adv = replace(adv, policy=Policy(version=self.engine.policy_version + 1, issued_at=now,
+                                                 counters=pol, reason="staff move"))
         if adv.policy is not None:
             try:
                 if self.engine.apply_policy(adv.policy):
@@ -479,12 +518,16 @@ class DaySim:
         by_service: dict[str, list[float]] = {}
         for _, w, s in self.waits:
             by_service.setdefault(s, []).append(w)
+        estimates = tuple((eta, self.called_wait.get(label, self.t - self.by_label[label].issued_at))
+                          for label, eta in self.eta_at_issue.items())
         return SimResult(
             profile=self.day.name, strategy=self.strategy, seed=self.seed, tickets=len(self.by_label),
             served=self.served, no_shows=self.no_shows, unserved=len(unserved), mean_wait_s=round(mean, 1),
             p95_wait_s=round(p95, 1), share_over_30min=round(over, 4), policies_applied=self.policies,
             by_service={s: round(sum(v) / len(v), 1) for s, v in sorted(by_service.items())},
-            waits=tuple((a, w) for a, w, _ in self.waits),
+            waits=tuple((a, w) for a, w, _ in self.waits), estimates=estimates, advise_s=tuple(self.advise_s),
+            actions=tuple((k, c, s, b, a) for (k, c, s), (b, a) in self.actions.items()),
+            staff_applied=self.staff_applied,
             events=tuple(self.events) if self.keep_events else (),
         )
 
