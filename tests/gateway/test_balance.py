@@ -278,3 +278,16 @@ def test_history_days_are_earlier_days() -> None:
     assert f.days == ("2026-01-05",)
     assert sum(f.hourly["A"]) > 10 and f.service_time["A"].mean_s > 0
     assert (ev[-1].ts - ev[0].ts) < timedelta(hours=16)
+
+
+def test_the_center_page_gets_the_staff_actions_in_both_languages_once() -> None:
+    from civiq.gateway.adapter import advice_json
+
+    profiles = {**PROFILES4, "c5": WorkProfile(services=["A"])}
+    stats = forecast({"A": 16, "B": 6}, {"A": 600, "B": 300}, NOW)
+    a = advise(snapshot(NOW, {"A": 15, "B": 0}, {**OPEN4, "c5": "closed"}), profiles, stats, NOW, skills=SKILLS)
+    j = advice_json("q1", a, {k: list(p.services) for k, p in profiles.items()})
+    opened = [x for x in j["actions"] if x["kind"] == "open"]
+    assert opened and opened[0]["counter"] == "c5" and opened[0]["p95_after_s"] < opened[0]["p95_before_s"]
+    assert opened[0]["text_vi"].startswith("Mở quầy c5") and opened[0]["text_en"].startswith("Open counter c5")
+    assert "Mở quầy" not in j["reason_vi"] and "Open counter" not in j["reason_en"]  # said once, in the list

@@ -162,6 +162,8 @@ def test_center_page_counters_advice_and_commands(page, site: Site, tmp_path: Pa
     assert page.text_content('[data-service="D"] [data-field="eta"]') == "chưa rõ"  # no guess
     assert page.text_content('[data-counter="1"] [data-field="ticket"]') == "A042"
     assert "Quầy 3 nhận thêm hồ sơ Đất đai" in (page.text_content("#advice") or "")
+    actions = page.text_content("#advice .staff-actions") or ""  # staff actions, in the page's language only
+    assert "Mở quầy 5" in actions and "34 → 18 phút" in actions and "Open counter" not in actions
     assert page.locator("#chart-today svg path.line").count() == 1
     assert page.locator("#chart-days svg rect.bar").count() == 7
     page.wait_for_selector('#conn[data-state="live"]')

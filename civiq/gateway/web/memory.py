@@ -263,7 +263,11 @@ def sample_view(clock: Clock | None = None) -> MemoryView:
         "changes": [{"counter": "3", "before": ["B"], "after": ["A", "B"]}],
         "expected": {"longest_wait_before_s": 1740, "longest_wait_after_s": 1080,
                      "mean_wait_before_s": 900, "mean_wait_after_s": 45,
-                     "text": "Thời gian chờ lâu nhất giảm khoảng 11 phút."}})
+                     "text": "Thời gian chờ lâu nhất giảm khoảng 11 phút."},
+        "actions": [{"kind": "open", "counter": "5", "service": None, "services": ["A"], "minutes": None,
+                     "p95_before_s": 2040, "p95_after_s": 1080,
+                     "text_vi": "Mở quầy 5 (dịch vụ A): 95% người chờ dưới 34 → 18 phút (giảm 16 phút).",
+                     "text_en": "Open counter 5 (A): p95 wait 34 → 18 min (16 min less)."}]})
     v.put_ticket("hcm-q1", day, "A051", service="A", service_name="Đất đai", center_name="Phường Bến Thành", state="waiting", ahead=8,
                  eta_s=1500, counter=None)
     return v
