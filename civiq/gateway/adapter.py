@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from civiq.clock import local_day
 from civiq.contract import CounterCmd
+from civiq.gateway.alerts.conditions import KINDS
 from civiq.gateway.alerts.engine import AlertError
 from civiq.gateway.web.memory import MemoryView
 from civiq.gateway.web.view import HISTORY_METRICS, JSON, ViewError
@@ -119,7 +120,10 @@ class GatewayAdapter(MemoryView):
 
     # ------------------------------------------------------------------------------------ alerts
     def alerts(self, center: str | None) -> list[JSON]:
-        rows = [a.model_dump(mode="json") for a in self._alerts.active() if center is None or a.center == center]
+        """Active alerts, newest first; ``title_vi`` / ``title_en``: what it is, for a page in one language (the
+        ``summary`` says it in both, with where)."""
+        rows = [dict(a.model_dump(mode="json"), title_vi=KINDS[a.kind][1], title_en=KINDS[a.kind][2])
+                for a in self._alerts.active() if center is None or a.center == center]
         return sorted(rows, key=lambda a: a.get("since") or "", reverse=True)
 
     def silences(self, center: str | None) -> list[JSON]:

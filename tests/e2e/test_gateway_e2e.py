@@ -160,6 +160,8 @@ def test_gateway_restart_keeps_live_state_alerts_and_history(tmp_path: Path, bro
     t_start = time.monotonic()
     # the alert state is back at once, from the gateway's own files
     assert paper_key in [a["key"] for a in gw.view.alerts("xa-r")]
+    paper = next(a for a in gw.view.alerts("xa-r") if a["key"] == paper_key)  # the page shows one language
+    assert (paper["title_vi"], paper["title_en"]) == ("Máy in hết giấy", "Printer out of paper")
     # the live state is back within a few seconds, with what happened while the gateway was away
     wait_for(lambda: node_status(gw, "xa-r") == "online"
              and gw.view.center("xa-r")["counters"]["c2"]["ticket"] == called, timeout=5,

@@ -304,12 +304,15 @@ def test_devices_page_long_error_keeps_the_layout_in_words_of_the_chosen_languag
         assert page.text_content(f'{node} [data-device="printer-1"] [data-field="detail"]') == "máy in hết giấy"
         facts = page.text_content(f"{node} .facts") or ""
         assert "Nhiệt độ CPU" in facts and "Ổ đĩa" in facts and "Load" not in facts
+        alert = '[data-alert="hcm-q3/pi-1/printer-1/printer_paper_out"] [data-field="what"]'
+        assert page.text_content(alert) == "Máy in hết giấy"  # one language (the summary has both)
 
         page.goto(f"{site.url}/devices?center=hcm-q3&lang=en")
         page.wait_for_selector(f'{node} [data-device="display-1"]')
         assert page.text_content(f'{node} [data-device="display-1"] [data-field="kind"]') == "Counter display"
         assert page.text_content(f'{node} [data-device="printer-1"] [data-field="detail"]') == "printer is out of paper"
         assert page.text_content(f'{node} [data-device="printer-1"] [data-field="counter"]') == "Shared by the hall"
+        assert page.text_content(alert) == "Printer out of paper"
 
 
 UNITS_EN = r"\d\s*(s|min|h)\b"

@@ -243,9 +243,12 @@ def sample_view(clock: Clock | None = None) -> MemoryView:
     st.apply_status("hcm-q3", "pi-2", Status(online=False, bdseq=1), now)
     v.add_alert({"key": "hcm-q3/pi-1/printer-1/printer_paper_out", "center": "hcm-q3", "node": "pi-1",
                  "device": "printer-1", "kind": "printer_paper_out", "severity": "critical",
-                 "summary": "Máy in hết giấy", "since": (now - timedelta(minutes=12)).isoformat()})
+                 "summary": "Máy in hết giấy / Printer out of paper: hcm-q3/pi-1/printer-1",
+                 "title_vi": "Máy in hết giấy", "title_en": "Printer out of paper",
+                 "since": (now - timedelta(minutes=12)).isoformat()})
     v.add_alert({"key": "hcm-q3/pi-2/node_offline", "center": "hcm-q3", "node": "pi-2", "kind": "node_offline",
-                 "severity": "critical", "summary": "Mất kết nối máy trạm",
+                 "severity": "critical", "summary": "Mất kết nối máy trạm / Edge node offline: hcm-q3/pi-2",
+                 "title_vi": "Mất kết nối máy trạm", "title_en": "Edge node offline",
                  "since": (now - timedelta(minutes=3)).isoformat()})
     for center, base in (("hcm-q1", 14.0), ("hcm-q3", 4.0)):
         pts = []

@@ -15,8 +15,8 @@ Shapes (the same as :class:`civiq.gateway.state.LiveState` returns, plus a few o
   nodes[...], devices[...]``.
 * ``devices(center|None)``: node dicts ``center, node, status, reason, last_seen, host{}, outbox{pending,
   oldest_s}, devices[{id, kind, model, state, detail, since}]``.
-* ``alerts(center|None)``: active alerts ``key, center, node, device, kind, severity, summary, since,
-  acked_by, acked_at``; ``silences(center|None)``: ``id, center, node, until, reason, user``.
+* ``alerts(center|None)``: active alerts ``key, center, node, device, kind, severity, summary (both
+  languages), title_vi, title_en, since, acked_by, acked_at``; ``silences(center|None)``: ``id, center, node, until, reason, user``.
 * ``history(...)``: ``[(ts_iso, value), ...]`` in time order; ``daily(center, days)``:
   ``[{day, issued, served, avg_wait_s, max_wait_s}]`` oldest first.
 * ``advice(center)``: None or ``{id, summary, reason, changes[{counter, before[...], after[...]}],

@@ -432,7 +432,8 @@
       h("tbody", {}, alerts.map((a) => h("tr", { "data-alert": a.key, class: a.acked_by ? "acked" : "" },
         h("td", {}, badge(a.severity === "critical" ? "failed" : a.severity === "warning" ? "degraded" : "ok", T[`sev_${a.severity}`] || a.severity)),
         h("td", {}, [a.center, a.node, a.device].filter(Boolean).join(" / ")),
-        h("td", {}, a.summary || a.kind),
+        h("td", { "data-field": "what", title: a.summary || null },
+          (boot.lang === "en" ? a.title_en : a.title_vi) || a.summary || a.kind),
         h("td", {}, fmtDateTime(a.since)),
         h("td", {}, a.acked_by ? h("span", { class: "muted" }, `${T.acked_by} ${a.acked_by}`)
           : can.maintain ? h("button", { type: "button", "data-action": "ack",
