@@ -342,7 +342,14 @@ def test_center_page_units_in_one_language_forecast_labelled_failed_devices_link
     forecast = page.text_content('#advice [data-field="forecast"]') or ""
     assert forecast.startswith("Forecast") and "15 min → 45 s" in forecast, forecast
 
-    page.goto(f"{site.url}/centers/hcm-q3")
+    for lang, mine, other in (("vi", UNITS_VI, UNITS_EN), ("en", UNITS_EN, UNITS_VI)):  # the province's overview
+        page.goto(f"{site.url}/?lang={lang}")
+        page.wait_for_selector('[data-center="hcm-q1"] [data-field="longest_wait"]')
+        text = page.inner_text("main")
+        assert re.search(mine, text) and not re.search(other, text), text
+
+    page.goto(f"{site.url}/centers/hcm-q3?lang=vi")
     page.click('[data-field="offline_devices"] a[data-link="devices"]')
     page.wait_for_url(f"{site.url}/devices?center=hcm-q3")
     page.wait_for_selector('[data-node="hcm-q3/pi-1"] [data-device="printer-1"]')
+    assert not re.search(UNITS_EN, page.inner_text("main"))  # the devices page has no duration, no stray unit
