@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import weakref
 from pathlib import Path
 
 
@@ -58,6 +59,8 @@ class Mosquitto:
         self.port = port or free_port()
         self.host = "127.0.0.1"
         self._dir = workdir or Path(tempfile.mkdtemp(prefix="civiq-mosq-"))
+        if workdir is None:  # our own temporary folder: gone when this object is, or at exit
+            weakref.finalize(self, shutil.rmtree, self._dir, ignore_errors=True)
         self.extra_config = extra_config
         self.persistent = persistent  # keep sessions and retained messages across stop()/start()
         self.proc: subprocess.Popen[bytes] | None = None

@@ -16,6 +16,7 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+import weakref
 from pathlib import Path
 
 from civiq.dev.broker import free_port, wait_port
@@ -28,6 +29,8 @@ class VictoriaMetrics:
     def __init__(self, data: Path | None = None, port: int | None = None, retention: str = "30d") -> None:
         self.port = port or free_port()
         self.data = data or Path(tempfile.mkdtemp(prefix="civiq-vm-"))
+        if data is None:  # our own temporary folder: gone when this object is, or at exit
+            weakref.finalize(self, shutil.rmtree, self.data, ignore_errors=True)
         self.retention = retention
         self.proc: subprocess.Popen[bytes] | None = None
         self.url = f"http://127.0.0.1:{self.port}"

@@ -3,8 +3,8 @@ printer, a Nextion QR board), written as a technician would write it: for tests,
 simulator. Every serial port is emulated under ``--simulate``.
 
 >>> from pathlib import Path; import tempfile
->>> p = write_sim_center(Path(tempfile.mkdtemp()), 1883, center="xa-a", http_port=8090)
->>> p.name
+>>> with tempfile.TemporaryDirectory() as d:
+...     write_sim_center(Path(d), 1883, center="xa-a", http_port=8090).name
 'xa-a-pi-1.yaml'
 """
 

@@ -19,10 +19,12 @@ writer commits a burst of up to 1000 messages at once). Reads use a connection p
 layer never waits for the writer (WAL readers do not block).
 
 >>> import tempfile, pathlib
->>> st = SeriesStore(pathlib.Path(tempfile.mkdtemp()) / "s.db")
+>>> tmp = tempfile.TemporaryDirectory()
+>>> st = SeriesStore(pathlib.Path(tmp.name) / "s.db")
 >>> ev = Event(seq=1, ts=datetime(2026, 1, 5, 1, tzinfo=UTC), type="ticket.issued", data={"service": "a"})
 >>> st.add_event("c1", "pi-1", ev), st.add_event("c1", "pi-1", ev)
 (True, False)
+>>> st.close(); tmp.cleanup()
 """
 
 from __future__ import annotations

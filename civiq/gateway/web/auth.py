@@ -137,11 +137,13 @@ class UserStore:
     """Users and sessions in one SQLite file. Thread-safe.
 
     >>> import tempfile, os
-    >>> s = UserStore(os.path.join(tempfile.mkdtemp(), "users.db"))
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> s = UserStore(os.path.join(tmp.name, "users.db"))
     >>> s.add_user("lan", "correct horse", "center_manager", center="hcm-q1")
     User(name='lan', role='center_manager', center='hcm-q1', clerk=None)
     >>> s.verify("lan", "correct horse").center, s.verify("lan", "nope")
     ('hcm-q1', None)
+    >>> s.close(); tmp.cleanup()
     """
 
     def __init__(self, path: str | Path) -> None:
