@@ -147,9 +147,9 @@ def build_traffic(centers: int, messages: int, seed: int = 1) -> tuple[list[tupl
 def flood(port: int, centers: int, rate: float, seconds: float, seed: int = 7) -> dict[str, float]:
     """Publish ``rate`` msg/s of :func:`traffic_stream` at QoS1 for ``seconds`` (paced every 10 ms, at most
     5,000 unacknowledged). Returns what was achieved."""
-    import paho.mqtt.client as mqtt
+    from civiq.mqttclient import make_client
 
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-flood-{port}-{seed}")
+    c = make_client(f"bench-flood-{port}-{seed}")
     c.max_queued_messages_set(0)
     acked = [0]
     c.on_publish = lambda *a: acked.__setitem__(0, acked[0] + 1)
@@ -181,7 +181,9 @@ def publish(port: int, traffic: list[tuple[str, bytes]], max_unacked: int = MAX_
     """Publish everything at QoS1, never more than ``max_unacked`` unacknowledged; returns seconds."""
     import paho.mqtt.client as mqtt
 
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{port}")
+    from civiq.mqttclient import make_client
+
+    c = make_client(f"bench-pub-{port}")
     c.max_queued_messages_set(0)
     acked = [0]
     cond = threading.Condition()
@@ -213,13 +215,13 @@ def publish(port: int, traffic: list[tuple[str, bytes]], max_unacked: int = MAX_
 
 # ============================================================================================ worker process
 def _subscribe_bare(port: int, client_id: str) -> Any:
-    import paho.mqtt.client as mqtt
     from paho.mqtt.packettypes import PacketTypes
     from paho.mqtt.properties import Properties
 
     from civiq.contract import ROOT
+    from civiq.mqttclient import make_client
 
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+    c = make_client(client_id, v5=True)
     c.max_queued_messages_set(0)
     props = Properties(PacketTypes.CONNECT)
     props.SessionExpiryInterval = SESSION_EXPIRY_S

@@ -152,13 +152,12 @@ class DashProbe:
     """Publishes ``bench-dash``'s queue snapshot (as its edge would) with ``issued_today`` + 1 each time."""
 
     def __init__(self, port: int) -> None:
-        import paho.mqtt.client as mqtt
-
         from civiq.contract import topic
+        from civiq.mqttclient import make_client
 
         self.topic = topic(DASH_CENTER, "pi-1", "queue")
         self.issued = 0
-        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"bench-dash-{port}")
+        self.c = make_client(f"bench-dash-{port}")
         self.c.connect("127.0.0.1", port, 30)
         self.c.loop_start()
 
