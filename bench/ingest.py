@@ -245,6 +245,7 @@ def worker(a: argparse.Namespace) -> int:
         c.loop_stop()
         say(subscribed=True)
         sys.stdin.readline()
+        cpu0 = thread_cpu()
         n = [0]
 
         def on_message(cl: Any, u: Any, m: Any) -> None:
@@ -257,9 +258,10 @@ def worker(a: argparse.Namespace) -> int:
         say(t0=t0)
         while not _stdin_says_stop(0.05):
             say(t=time.monotonic(), received=n[0], idle=True)
+        threads = thread_cpu(cpu0)
         c.disconnect()
         c.loop_stop()
-        say(final=True, events=None)
+        say(final=True, events=None, threads=threads)
         return 0
 
     from civiq.clock import SystemClock
@@ -289,6 +291,7 @@ def worker(a: argparse.Namespace) -> int:
     first.stop()
     say(subscribed=True)
     go = json.loads(sys.stdin.readline().split(" ", 1)[1])
+    cpu0 = thread_cpu()  # what starting up cost is not the drain's
     influx = None
     if go.get("influx_url"):
         influx = InfluxExport(go["influx_url"], "", "civiq", "civiq", data / "spool.db").start()
@@ -299,7 +302,7 @@ def worker(a: argparse.Namespace) -> int:
     while not _stdin_says_stop(0.05):
         say(t=time.monotonic(), received=int(ingest.metrics.messages.total()),
             idle=ingest.wait_idle(0.001), gaps=int(ingest.metrics.gaps.total()))
-    threads = thread_cpu()  # before the threads end
+    threads = thread_cpu(cpu0)  # before the threads end
     ingest.stop()
     spool: dict[str, Any] = {}
     t_spool = None
@@ -318,8 +321,9 @@ def worker(a: argparse.Namespace) -> int:
     return 0
 
 
-def thread_cpu() -> dict[str, float]:
-    """CPU seconds used so far by each live thread of this process, by Python thread name (Linux)."""
+def thread_cpu(since: dict[str, float] | None = None) -> dict[str, float]:
+    """CPU seconds used so far by each live thread of this process, by Python thread name (Linux), less
+    what ``since`` (an earlier call) had counted."""
     names = {t.native_id: t.name for t in threading.enumerate()}
     out: dict[str, float] = {}
     tick = os.sysconf("SC_CLK_TCK")
@@ -330,6 +334,9 @@ def thread_cpu() -> dict[str, float]:
             continue
         name = names.get(int(task.name), "other")
         out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    for k, v in (since or {}).items():
+        if k in out:
+            out[k] = max(0.0, out[k] - v)
     return out
 
 
@@ -461,9 +468,10 @@ def run_shape(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2
         rows.append(Row("`mosquitto_sub` (broker limit)", dt, messages / dt, f"{messages:,} received"))
         log(f"  mosquitto_sub {messages / dt:,.0f} msg/s")
         # 3b. bare paho
-        dt, _ = _drain([bare], messages, None, 600)
+        dt, bare_finals = _drain([bare], messages, None, 600)
         rows.append(Row("bare paho subscriber (1 process)", dt, messages / dt, f"{messages:,} received"))
         base = messages / dt
+        extra["cpu"] = {0: bare_finals[0].get("threads", {})}
         log(f"  bare paho {base:,.0f} msg/s")
         # 3c. gateways
         for n, ws in groups.items():
@@ -495,7 +503,7 @@ def run_shape(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2
                 for f in finals:
                     for k, v in f.get("threads", {}).items():
                         cpu[k] = cpu.get(k, 0.0) + v
-                extra.setdefault("cpu", {})[n] = cpu
+                extra["cpu"][n] = cpu
                 log("    CPU s by thread: " + ", ".join(f"{k} {v:.1f}" for k, v in sorted(cpu.items(), key=lambda x: -x[1])))
             finally:
                 if vm is not None:
@@ -518,15 +526,29 @@ def report(shapes: list[dict[str, Any]]) -> str:
     out = []
     for s in shapes:
         base = s["base"]
-        rows = [[r.consumer, fmt(r.seconds, 2), f"{r.rate:,.0f}", f"{r.rate / base:.2f}", r.checks]
+        cpu = s.get("cpu", {})
+
+        def us(r: Row, cpu: dict = cpu, s: dict = s) -> str:
+            key = 0 if r.consumer.startswith("bare") else 1 if r.consumer.startswith("gateway, everything") else \
+                int(r.consumer.split("× ")[1].split(" ")[0]) if "×" in r.consumer else None
+            c = cpu.get(key) if key is not None else None
+            return f"{sum(c.values()) / s['messages'] * 1e6:.0f}" if c else "–"
+
+        rows = [[r.consumer, fmt(r.seconds, 2), f"{r.rate:,.0f}", f"{r.rate / base:.2f}", us(r), r.checks]
                 for r in s["rows"]]
         counts = s["counts"]
         out.append(f"**{s['centers']:,} simulated centers**, {s['messages']:,} messages "
                    f"({counts['event']:,} events, {counts['queue']:,} queue snapshots, {counts['health']:,} "
                    f"health), published at {s['published_rate']:,.0f} msg/s (QoS1, ≤ {MAX_UNACKED:,} "
                    f"unacknowledged); broker `$SYS/broker/publish/messages/dropped` = **{s['dropped']}**.\n")
-        out.append(md_table(["consumer (drains the backlog alone)", "seconds", "msg/s", "÷ bare paho", "checks"],
-                            rows))
+        out.append(md_table(["consumer (drains the backlog alone)", "seconds", "msg/s", "÷ bare paho",
+                             "CPU µs/msg", "checks"], rows))
+        gw = cpu.get(1)
+        if gw:
+            total = sum(gw.values())
+            out.append("\nWhere one gateway process spends its CPU (share of its CPU seconds, by thread): " + ", ".join(
+                f"`{k}` {v / total:.0%}" for k, v in sorted(gw.items(), key=lambda x: -x[1]) if v / total >= 0.01)
+                + ". CPU µs/msg counts every thread of the consumer's process (not the broker's).")
         out.append("")
     return "\n".join(out)
 

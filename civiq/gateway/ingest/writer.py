@@ -244,7 +244,7 @@ class Writer:
         self.quiet_s = quiet_s
         self.on_batch = on_batch  # after every batch, on this thread (e.g. saving the state after a birth)
         self.jobs: list[list[Any]] = []  # [interval_s, next_due, fn] run between batches (monotonic clock)
-        self.q: queue.Queue[Item] = queue.Queue()
+        self.q: queue.SimpleQueue[Item] = queue.SimpleQueue()  # (C: a put costs 0.1 µs, Queue's 3 µs)
         self._enqueued = 0
         self._processed = 0
         self._count_lock = threading.Lock()
@@ -332,6 +332,12 @@ class Writer:
         """Run one batch through the sinks (the transaction retried up to 3 times)."""
         batch = Batch(items)
         t0 = time.perf_counter()
+        counts: dict[str, int] = {}
+        for it in items:  # messages from nodes (control items have no arrival time), counted per batch here
+            if it.mono:  # rather than one locked increment per message on paho's thread
+                counts[it.leaf] = counts.get(it.leaf, 0) + 1
+        for leaf, n in counts.items():
+            self.metrics.messages.inc(n, leaf=leaf)
         tx = [s for s in self.sinks if s.stage == "tx"]
         ok = False
         for attempt in range(3):
