@@ -88,3 +88,18 @@ def test_doctor_off_a_pi_says_so_in_one_line_without_gpiozero_warnings(tmp_path)
     assert "Warning" not in r.stderr and "warnings.warn" not in r.stderr, r.stderr
     [pins] = [line for line in r.stdout.splitlines() if line.startswith("✘ GPIO pins")]
     assert "no pin library could load (lgpio (" in pins and "--simulate" in pins, pins
+
+
+def test_test_print_off_a_pi_is_one_line_naming_simulate(tmp_path) -> None:  # noqa: ANN001
+    from civiq.dev.broker import free_port
+    from civiq.edge.sim.example import write_sim_center
+
+    cfg = write_sim_center(tmp_path, free_port())
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GPIOZERO_")}
+    r = subprocess.run([sys.executable, "-m", "civiq", "edge", "test-print", str(cfg)], capture_output=True,
+                       text=True, timeout=60, env=env)
+    assert r.returncode == 2
+    errors = [line for line in r.stderr.splitlines() if " INFO " not in line]
+    assert len(errors) == 1 and "Traceback" not in r.stderr and "Warning" not in r.stderr, r.stderr
+    assert errors[0].startswith("test print: the hardware cannot be opened: no GPIO pin library could load (lgpio (")
+    assert errors[0].endswith("try the config with --simulate"), errors[0]

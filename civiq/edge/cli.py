@@ -44,7 +44,28 @@ def make_agent(cfg: CenterConfig, simulate: bool, **kw):  # noqa: ANN201
 
             sim.page_rate = page_tap(agent)
         return agent
-    return EdgeAgent(cfg, pin_factory=None, **kw)
+    from civiq.edge.hardware import NO_PIN_LIBRARY_HINT, pin_libraries
+
+    with pin_libraries() as pins:  # gpiozero's fallbacks in one line (a log line, or the error), not warnings
+        try:
+            agent = EdgeAgent(cfg, pin_factory=None, **kw)
+        except ValueError as e:
+            if pins.none_loaded(e):
+                raise ValueError(f"no GPIO pin library could load ({pins.text() or e}): {NO_PIN_LIBRARY_HINT}") \
+                    from None
+            raise
+    if pins.tried:
+        log.warning("GPIO: %s in use; could not load %s", pins.in_use(), pins.text())
+    return agent
+
+
+def _open(cfg: CenterConfig, simulate: bool, what: str):  # noqa: ANN202 - EdgeAgent | None
+    """The agent on this machine's hardware for a one-off test; None (and why, in one line) when it cannot open."""
+    try:
+        return make_agent(cfg, simulate)
+    except (ConfigError, ValueError, OSError) as e:
+        print(f"{what}: the hardware cannot be opened: {e}", file=sys.stderr)
+        return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,7 +126,9 @@ def test_print(args: argparse.Namespace) -> int:
             return 0
         print(f"test print failed: {reply.get('error')}", file=sys.stderr)
         return 1
-    agent = make_agent(cfg, args.simulate)
+    agent = _open(cfg, args.simulate, "test print")
+    if agent is None:
+        return 2
     try:
         agent.test_print(args.printer)
         print("test ticket printed on " + (args.printer or ", ".join(agent.hw.printers) or "no printer"))
@@ -123,7 +146,9 @@ def display_test(args: argparse.Namespace) -> int:
         return 2
     reply = _ask_running_agent(cfg, "/api/display-test")
     if reply is None:
-        agent = make_agent(cfg, args.simulate)
+        agent = _open(cfg, args.simulate, "display test")
+        if agent is None:
+            return 2
         try:
             results = agent.display_test()
         finally:

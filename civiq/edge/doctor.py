@@ -16,7 +16,6 @@ import shutil
 import socket
 import threading
 import urllib.request
-import warnings
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -192,7 +191,7 @@ def check_devices(cfg: CenterConfig, simulate: bool) -> list[Finding]:
                         "`civiq edge run CONFIG --simulate`")]
     # The agent is stopped: open the hardware ourselves.
     from civiq.clock import SystemClock
-    from civiq.edge.hardware import build_hardware
+    from civiq.edge.hardware import NO_PIN_LIBRARY_HINT, build_hardware, pin_libraries
     from civiq.edge.printer_links import check_printer_links
 
     out = [Finding(*f) for f in check_printer_links(cfg, agent_running=False)]
@@ -204,26 +203,21 @@ def check_devices(cfg: CenterConfig, simulate: bool) -> list[Finding]:
             out.append(Finding(FAIL, f"serial port {port}", "does not exist: is the device plugged in and "
                                "powered? `ls -l /dev/civiq-*` should list it (udev rule "
                                "firmware-config/udev/99-civiq.rules)"))
-    with warnings.catch_warnings(record=True) as caught:  # gpiozero's fallbacks: one doctor line, not a warning
-        warnings.simplefilter("always")
+    hw, error = None, None
+    with pin_libraries() as pins:  # gpiozero's fallbacks: one doctor line, not Python warnings
         try:
             hw = build_hardware(cfg, clock=SystemClock(), pin_factory=None, on_press=lambda s: None,
                                 on_key=lambda *a: None)
         except Exception as e:  # noqa: BLE001
-            hw, error = None, e
-    fallbacks = _pin_fallbacks(caught)
+            error = e
     if hw is None:
-        from gpiozero import BadPinFactory
-
-        if isinstance(error.__cause__ or error, BadPinFactory) or "pin factory" in str(error):
-            return out + [Finding(FAIL, "GPIO pins", f"no pin library could load ({fallbacks or error}): this "
-                                  "is not a Raspberry Pi, or lgpio is not installed (`sudo apt install "
-                                  "python3-lgpio`). Without a Pi, try the config with `civiq edge run CONFIG "
-                                  "--simulate`")]
+        if pins.none_loaded(error):  # type: ignore[arg-type]
+            return out + [Finding(FAIL, "GPIO pins", f"no pin library could load ({pins.text() or error}): "
+                                  f"{NO_PIN_LIBRARY_HINT.replace('--simulate', '`civiq edge run CONFIG --simulate`')}")]
         return out + [Finding(FAIL, "GPIO pins", f"cannot set up the pins: {error}. On a Pi: is the lgpio package "
                               "installed and the civiq user in the gpio group?")]
-    if fallbacks:
-        out.append(Finding(WARN, "GPIO library", f"{_pin_factory_name()} in use; could not load: {fallbacks}. "
+    if pins.tried:
+        out.append(Finding(WARN, "GPIO library", f"{pins.in_use()} in use; could not load: {pins.text()}. "
                            "On a Pi, `sudo apt install python3-lgpio` gives the usual one"))
     out.append(Finding(OK, "GPIO pins", "all configured pins could be claimed"))
     try:
@@ -231,36 +225,6 @@ def check_devices(cfg: CenterConfig, simulate: bool) -> list[Finding]:
     finally:
         hw.close()
     return out + _device_findings(health, names)
-
-
-def _pin_fallbacks(caught: list[warnings.WarningMessage]) -> str:
-    """gpiozero's "Falling back from lgpio: No module named 'lgpio'" warnings, as one phrase; any other
-    warning is shown as usual.
-
-    >>> w = warnings.WarningMessage(UserWarning("Falling back from lgpio: No module named 'lgpio'"),
-    ...                             UserWarning, "devices.py", 300)
-    >>> from gpiozero import PinFactoryFallback
-    >>> w.category = PinFactoryFallback
-    >>> _pin_fallbacks([w])
-    "lgpio (No module named 'lgpio')"
-    """
-    from gpiozero import GPIOZeroWarning
-
-    tried = []
-    for w in caught:
-        if issubclass(w.category, GPIOZeroWarning):
-            name, _, why = str(w.message).removeprefix("Falling back from ").partition(": ")
-            tried.append(f"{name} ({why})" if why else name)
-        else:
-            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
-    return "; ".join(tried)
-
-
-def _pin_factory_name() -> str:
-    from gpiozero import Device
-
-    factory = Device.pin_factory
-    return type(factory).__name__ if factory is not None else "no pin library"
 
 
 def diagnose(config_path: str, simulate: bool = False) -> list[Finding]:

@@ -8,7 +8,9 @@ paths (udev symlinks on a Pi, pty symlinks in simulation). Devices on the same p
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,6 +21,69 @@ from civiq.edge.devices.transport import SerialTransport
 from civiq.edge.worker import Worker
 
 log = logging.getLogger(__name__)
+
+
+NO_PIN_LIBRARY_HINT = ("this is not a Raspberry Pi, or lgpio is not installed (`sudo apt install python3-lgpio`). "
+                       "Without a Pi, try the config with --simulate")
+
+
+@dataclass
+class PinLibraries:
+    """What gpiozero tried while choosing its pin library: ``tried`` = ``["lgpio (No module named 'lgpio')",
+    ...]`` for every library that could not load so far (see :func:`pin_libraries`)."""
+
+    caught: list[warnings.WarningMessage] = field(default_factory=list)
+
+    @property
+    def tried(self) -> list[str]:
+        from gpiozero import GPIOZeroWarning
+
+        out = []
+        for w in self.caught:
+            if issubclass(w.category, GPIOZeroWarning):
+                name, _, why = str(w.message).removeprefix("Falling back from ").partition(": ")
+                out.append(f"{name} ({why})" if why else name)
+        return out
+
+    def text(self) -> str:
+        return "; ".join(self.tried)
+
+    @staticmethod
+    def in_use() -> str:
+        """The pin library gpiozero settled on ("LGPIOFactory"), or "no pin library"."""
+        from gpiozero import Device
+
+        return type(Device.pin_factory).__name__ if Device.pin_factory is not None else "no pin library"
+
+    def none_loaded(self, error: BaseException) -> bool:
+        """Whether ``error`` (raised while claiming pins) means that no pin library could load at all."""
+        from gpiozero import BadPinFactory
+
+        return isinstance(error.__cause__ or error, BadPinFactory) or "pin factory" in str(error)
+
+
+@contextmanager
+def pin_libraries() -> Iterator[PinLibraries]:
+    """Collect gpiozero's pin library fallbacks ("Falling back from lgpio: No module named 'lgpio'") instead of
+    printing them as Python warnings: the caller says it in one line (doctor, the CLI). Other warnings are shown
+    as usual.
+
+    >>> import warnings
+    >>> from gpiozero import PinFactoryFallback
+    >>> with pin_libraries() as pins:
+    ...     warnings.warn("Falling back from lgpio: No module named 'lgpio'", PinFactoryFallback)
+    >>> pins.text()
+    "lgpio (No module named 'lgpio')"
+    """
+    from gpiozero import GPIOZeroWarning
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        pins = PinLibraries(caught)
+        yield pins
+    for w in caught:  # outside the catch: shown as they would have been
+        if not issubclass(w.category, GPIOZeroWarning):
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
 
 @dataclass
