@@ -25,6 +25,12 @@ def _run(*cmd: str | Path, timeout: float = 300) -> subprocess.CompletedProcess[
     return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=timeout)
 
 
+def _pip(venv: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The test environment's pip acting on ``venv`` (``pip --python``)."""
+    return _run(sys.executable, "-m", "pip", "--python", venv / "bin" / "python", "--disable-pip-version-check",
+                *args)
+
+
 @pytest.fixture(scope="module")
 def edge_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``pip install '<tree>[edge]'`` into a new venv; the tree is copied first (pip builds in the source
@@ -36,10 +42,9 @@ def edge_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
         shutil.copy(ROOT / name, src / name)
     shutil.copytree(ROOT / "civiq", src / "civiq", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     venv = tmp / "venv"
-    made = _run(sys.executable, "-m", "venv", venv)
+    made = _run(sys.executable, "-m", "venv", "--without-pip", venv)  # this pip installs into it: ~5 s less
     assert made.returncode == 0, made.stderr
-    pip = _run(venv / "bin" / "python", "-m", "pip", "install", "-q", "--disable-pip-version-check",
-               f"{src}[edge]")
+    pip = _pip(venv, "install", "-q", f"{src}[edge]")
     if pip.returncode != 0 and ("Could not find a version" in pip.stderr or "NewConnectionError" in pip.stderr):
         pytest.skip(f"no package index reachable for the install:\n{pip.stderr[-2000:]}")
     assert pip.returncode == 0, pip.stderr[-4000:]
@@ -48,8 +53,7 @@ def edge_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_the_edge_extra_runs_the_agent_and_carries_no_gateway_distribution(edge_venv: Path) -> None:
-    listed = _run(edge_venv / "bin" / "python", "-m", "pip", "list", "--format=freeze",
-                  "--disable-pip-version-check")
+    listed = _pip(edge_venv, "list", "--format=freeze")
     dists = {line.split("==")[0].lower() for line in listed.stdout.split()}
     assert {"civiq", "gpiozero", "pyserial", "paho-mqtt", "pillow"} <= dists
     assert dists & GATEWAY_ONLY == set(), f"a Pi install carries gateway/demo parts: {dists & GATEWAY_ONLY}"
