@@ -163,12 +163,13 @@ def run(sc: Scenario, d: Draws, profiles: Mapping[str, WorkProfile],
     H = sc.horizon_s
     stop = 2 * H
     start = sc.start
-    lines: dict[str, deque[tuple[float, int, float, datetime]]] = {s: deque() for s in sc.services}
+    # each line: (since s, seq, counter-time factor, the ticket as choose_next sees it), oldest first
+    lines: dict[str, deque[tuple[float, int, float, WaitingTicket]]] = {s: deque() for s in sc.services}
     seq = 0
     for s in sc.services:
         for since, f in d.backlog.get(s, ()):
             seq += 1
-            lines[s].append((since, seq, f, start + timedelta(seconds=since)))
+            lines[s].append((since, seq, f, WaitingTicket(s, s, start + timedelta(seconds=since), seq)))
     tickets = seq
     present = {k for k, st in sc.counters.items() if k in profiles and (st != "closed" or k in extra_open)}
     idle: list[str] = []
@@ -181,6 +182,8 @@ def run(sc: Scenario, d: Draws, profiles: Mapping[str, WorkProfile],
         heap.append((free_at, n, k))
     heapq.heapify(heap)
     rules = any(p.rules for k, p in profiles.items() if k in present)
+    takes = {k: tuple(dict.fromkeys([*profiles[k].services, *(r.service for r in profiles[k].rules)]))
+             for k in present}
     waits: list[float] = []
     calls: list[tuple[float, str]] = []
     by_service: dict[str, list[float]] = {s: [] for s in sc.services}
@@ -195,9 +198,10 @@ def run(sc: Scenario, d: Draws, profiles: Mapping[str, WorkProfile],
         nonlocal waiting_total, n
         if waiting_total <= 0:
             return False
-        now = start + timedelta(seconds=t)
-        heads = [WaitingTicket(s, s, q[0][3], q[0][1]) for s, q in lines.items() if q]
-        choice = choose_next(k, profiles[k], heads, now)
+        heads = [q[0][3] for s in takes[k] if (q := lines.get(s))]
+        if not heads:
+            return False
+        choice = choose_next(k, profiles[k], heads, start + timedelta(seconds=t))
         if choice is None:
             return False
         s = choice.service
@@ -237,7 +241,7 @@ def run(sc: Scenario, d: Draws, profiles: Mapping[str, WorkProfile],
             seq += 1
             tickets += 1
             waiting_total += 1
-            lines[s].append((t_arr, seq, f, start + timedelta(seconds=t_arr)))
+            lines[s].append((t_arr, seq, f, WaitingTicket(s, s, start + timedelta(seconds=t_arr), seq)))
             for k in list(idle):
                 if call(k, t_arr):
                     idle.remove(k)
