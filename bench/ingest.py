@@ -522,6 +522,33 @@ def run_shape(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2
     return {"centers": centers, "messages": messages, "rows": rows, **extra}
 
 
+def best_of(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2, 4), rounds: int = 2, *,
+            with_influx: bool = True, log: Any = print) -> dict[str, Any]:
+    """:func:`run_shape` ``rounds`` times (a fresh broker and backlog each time); each consumer's best round.
+
+    The machine is shared: another job taking a core for a few seconds makes one drain look slow. The best
+    of a few rounds is what the consumer can do; every round's checks must hold (they are all reported)."""
+    runs = []
+    for i in range(rounds):
+        if rounds > 1:
+            log(f"  round {i + 1} of {rounds}")
+        runs.append(run_shape(centers, messages, workers_list, with_influx=with_influx, log=log))
+    out = dict(runs[0])
+    rows, cpu = [], {}
+    for j, row in enumerate(runs[0]["rows"]):
+        k = max(range(rounds), key=lambda r: runs[r]["rows"][j].rate)
+        rows.append(runs[k]["rows"][j])
+        key = 0 if row.consumer.startswith("bare") else 1 if row.consumer.startswith("gateway, everything") else \
+            int(row.consumer.split("× ")[1].split(" ")[0]) if "×" in row.consumer else None
+        if key is not None and key in runs[k].get("cpu", {}):
+            cpu[key] = runs[k]["cpu"][key]
+    out.update(rows=rows, cpu=cpu, rounds=rounds, base=next(r.rate for r in rows if r.consumer.startswith("bare")),
+               verify=[v for r in runs for v in r.get("verify", [])],
+               dropped=", ".join(str(r["dropped"]) for r in runs),
+               published_rate=min(r["published_rate"] for r in runs))
+    return out
+
+
 def report(shapes: list[dict[str, Any]]) -> str:
     out = []
     for s in shapes:
@@ -537,10 +564,13 @@ def report(shapes: list[dict[str, Any]]) -> str:
         rows = [[r.consumer, fmt(r.seconds, 2), f"{r.rate:,.0f}", f"{r.rate / base:.2f}", us(r), r.checks]
                 for r in s["rows"]]
         counts = s["counts"]
+        rounds = s.get("rounds", 1)
+        best = f" Each consumer's best of {rounds} rounds (each round: a fresh broker, backlog and drain)." \
+            if rounds > 1 else ""
         out.append(f"**{s['centers']:,} simulated centers**, {s['messages']:,} messages "
                    f"({counts['event']:,} events, {counts['queue']:,} queue snapshots, {counts['health']:,} "
                    f"health), published at {s['published_rate']:,.0f} msg/s (QoS1, ≤ {MAX_UNACKED:,} "
-                   f"unacknowledged); broker `$SYS/broker/publish/messages/dropped` = **{s['dropped']}**.\n")
+                   f"unacknowledged); broker `$SYS/broker/publish/messages/dropped` = **{s['dropped']}**.{best}\n")
         out.append(md_table(["consumer (drains the backlog alone)", "seconds", "msg/s", "÷ bare paho",
                              "CPU µs/msg", "checks"], rows))
         gw = cpu.get(1)
@@ -560,6 +590,7 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--shapes", default="100:40000,3300:40000", help="centers:messages,...")
     r.add_argument("--workers", default="1,2,4")
     r.add_argument("--no-influx", action="store_true")
+    r.add_argument("--rounds", type=int, default=2, help="best of this many rounds per consumer")
     p = sub.add_parser("publish")
     p.add_argument("--port", type=int, required=True)
     p.add_argument("--centers", type=int, required=True)
@@ -594,8 +625,8 @@ def main(argv: list[str] | None = None) -> int:
     for spec in a.shapes.split(","):
         c, m = (int(x) for x in spec.split(":"))
         print(f"ingest: {c} centers, {m} messages", file=sys.stderr)
-        shapes.append(run_shape(c, m, tuple(int(x) for x in a.workers.split(",")), with_influx=not a.no_influx,
-                                log=lambda s: print(s, file=sys.stderr)))
+        shapes.append(best_of(c, m, tuple(int(x) for x in a.workers.split(",")), a.rounds,
+                              with_influx=not a.no_influx, log=lambda s: print(s, file=sys.stderr)))
     print(report(shapes))
     return 0
 

@@ -39,6 +39,7 @@ from bench.common import REPO, child_env, machine, python_cmd
 class Params:
     ingest_shapes: tuple[tuple[int, int], ...] = ((100, 30_000), (3300, 30_000))
     ingest_workers: tuple[int, ...] = (1, 2, 4)
+    ingest_rounds: int = 2
     latency_n: int = 30
     offline_n: int = 10
     keepalive: int = 5
@@ -56,7 +57,7 @@ class Params:
 
     @classmethod
     def quick(cls) -> Params:
-        return cls(ingest_shapes=((100, 2000),), ingest_workers=(1, 2), latency_n=3, offline_n=2,
+        return cls(ingest_shapes=((100, 2000),), ingest_workers=(1, 2), ingest_rounds=1, latency_n=3, offline_n=2,
                    footprint_idle_s=3, footprint_peak_s=4, replay_quick=True, balance_seeds=1,
                    balance_erlang_seeds=4, startup_days=1, report_days=2,
                    province_centers=4, province_days=2, province_seconds=5.0, province_interval=2.0)
@@ -70,9 +71,10 @@ def log(s: str) -> None:
 def sec_ingest(p: Params) -> tuple[str, str, dict[str, Any]]:
     from bench import ingest
 
-    shapes = [ingest.run_shape(c, m, p.ingest_workers, log=log) for c, m in p.ingest_shapes]
+    shapes = [ingest.best_of(c, m, p.ingest_workers, p.ingest_rounds, log=log) for c, m in p.ingest_shapes]
     spec = ",".join(f"{c}:{m}" for c, m in p.ingest_shapes)
-    cmd = f"python -m bench.ingest run --shapes {spec} --workers {','.join(map(str, p.ingest_workers))}"
+    cmd = (f"python -m bench.ingest run --shapes {spec} --workers {','.join(map(str, p.ingest_workers))} "
+           f"--rounds {p.ingest_rounds}")
     notes = []
     for s in shapes:
         gw = next(r for r in s["rows"] if r.consumer.startswith("gateway, everything"))
