@@ -138,7 +138,8 @@ def test_time_to_paper_at_19200_baud_is_under_a_second(tmp_path: Path) -> None:
         assert t.wire_bytes <= 2048
         # the wire's physics: the job took its bytes / (baud / 10) on the line, and the clock agrees
         assert t.wire_s == pytest.approx(t.wire_bytes / 1920)
-        assert t.wire_done_at - t.started_at == pytest.approx(t.wire_s, rel=0.15, abs=0.03)
+        # never faster than the line allows; later only by the machine's load (a timing, not a contract)
+        assert t.wire_done_at - t.started_at >= 0.97 * t.wire_s - 0.005
         assert t.started_at >= t0 - 0.01 and t.wire_done_at - t0 >= 0.9 * t.wire_s
         assert t.done_at >= t.wire_done_at
         assert t.time_to_paper < 1.0, f"{t.time_to_paper:.2f} s to paper ({t.wire_bytes} bytes)"
