@@ -214,7 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # the import name of each extra's distributions -> the extra that brings it (pyproject.toml)
 EXTRA_OF = {"gpiozero": "edge", "serial": "edge", "PIL": "edge", "qrcode": "edge",
-            "influxdb_client": "gateway", "openpyxl": "gateway", "amqtt": "demo"}
+            "influxdb_client": "gateway", "openpyxl": "gateway", "msgspec": "gateway", "amqtt": "demo"}
 
 
 def missing_extra(e: ModuleNotFoundError) -> str | None:

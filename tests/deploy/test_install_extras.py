@@ -15,7 +15,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 # distributions only the gateway or the demo need (and what only they pull in)
-GATEWAY_ONLY = {"influxdb-client", "openpyxl", "et-xmlfile", "reactivex", "amqtt", "transitions", "passlib",
+GATEWAY_ONLY = {"influxdb-client", "openpyxl", "et-xmlfile", "reactivex", "msgspec", "amqtt", "transitions", "passlib",
                 "websockets", "docopt"}
 
 pytestmark = pytest.mark.install
