@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from civiq.dev.broker import Mosquitto, free_port, wait_port
 from civiq.dev.tsdb import VictoriaMetrics as _VictoriaMetrics
+from civiq.errors import CiviqError
 from civiq.mqttclient import make_client
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ T = TypeVar("T")
 
 
 # ============================================================================================ waiting
-class WaitTimeout(AssertionError, TimeoutError):
+class WaitTimeout(CiviqError, AssertionError, TimeoutError):
     """A condition did not come true in time: a failed test (AssertionError) or a benchmark's TimeoutError."""
 
 
