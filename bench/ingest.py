@@ -296,6 +296,21 @@ def worker(a: argparse.Namespace) -> int:
     if go.get("influx_url"):
         influx = InfluxExport(go["influx_url"], "", "civiq", "civiq", data / "spool.db").start()
     ingest = Ingest(settings, state, store, influx, clock=clock)
+    prof = None
+    if os.environ.get("CIVIQ_BENCH_PROFILE"):  # cProfile of the writer thread, to <that path>.<client id>
+        import cProfile
+
+        prof = cProfile.Profile()
+        run = ingest.writer._run  # noqa: SLF001
+
+        def profiled() -> None:
+            prof.enable()
+            try:
+                run()
+            finally:
+                prof.disable()
+
+        ingest.writer._run = profiled  # type: ignore[method-assign]  # noqa: SLF001
     t0 = time.monotonic()
     ingest.start()
     say(t0=t0)
@@ -304,6 +319,11 @@ def worker(a: argparse.Namespace) -> int:
             idle=ingest.wait_idle(0.001), gaps=int(ingest.metrics.gaps.total()))
     threads = thread_cpu(cpu0)  # before the threads end
     ingest.stop()
+    if prof is not None:
+        import pstats
+
+        with open(f"{os.environ['CIVIQ_BENCH_PROFILE']}.{a.client_id}", "w") as out:
+            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(30)
     spool: dict[str, Any] = {}
     t_spool = None
     if influx is not None:
@@ -316,6 +336,7 @@ def worker(a: argparse.Namespace) -> int:
     say(final=True, events=store.event_count(), spool=spool, t_spool=t_spool, threads=threads,
         malformed=int(ingest.metrics.malformed.total()), duplicates=int(ingest.metrics.duplicates.total()),
         gaps=int(ingest.metrics.gaps.total()), rebirths=int(ingest.metrics.rebirths.total()),
+        batches=int(ingest.metrics.batch_size.count()),
         open_gaps=len(store.gaps()))
     store.close()
     return 0
@@ -498,7 +519,8 @@ def run_shape(centers: int, messages: int, workers_list: tuple[int, ...] = (1, 2
                 label = "gateway, everything on (1 process)" if n == 1 else \
                     f"gateway × {n} processes, sharded by center"
                 rows.append(Row(label, dt, messages / dt, "; ".join(checks)))
-                log(f"  gateway x{n}: {messages / dt:,.0f} msg/s ({'; '.join(checks)})")
+                log(f"  gateway x{n}: {messages / dt:,.0f} msg/s ({'; '.join(checks)}); "
+                    f"{sum(f.get('batches', 0) for f in finals)} commits")
                 cpu: dict[str, float] = {}
                 for f in finals:
                     for k, v in f.get("threads", {}).items():

@@ -174,3 +174,16 @@ def test_shard_subscriptions_cover_only_the_owned_centers(tmp_path: Path, clock)
     with pytest.raises(SettingsError, match="list of centers"):
         GatewaySettings.load(shard={"workers": 2})
     assert ShardSettings().owned() is None
+
+
+def test_event_batch_falls_back_when_the_seq_table_lags_the_events(tmp_path: Path, clock) -> None:  # noqa: ANN001
+    from civiq.contract import Event
+
+    st = SeriesStore(tmp_path / "s.db")
+    t = clock.now()
+    ev = [Event(seq=q, ts=t, type="ticket.issued") for q in (1, 2, 3)]
+    assert st.add_event_batch([(C, N, e, t) for e in ev[:2]]) == [True, True]
+    st._seq[(C, N)] = [0, 0]  # noqa: SLF001 - as if the seqs table had lost its row: 1 and 2 look new
+    assert st.add_event_batch([(C, N, e, t) for e in ev]) == [False, False, True]
+    assert st.event_count(C) == 3
+    st.close()

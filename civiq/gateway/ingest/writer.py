@@ -59,16 +59,14 @@ class SeriesEvents:
 
     def apply(self, batch: Batch) -> None:
         store = self.store
-        for it in batch.items:
-            if it.leaf != "event":
-                continue
+        events = [it for it in batch.items if it.leaf == "event"]
+        if not events:
+            return
+        new = store.add_event_batch([(it.center, it.node, it.model, it.received) for it in events])
+        for it, is_new in zip(events, new, strict=True):
+            it.new = is_new
             c, n, m = it.center, it.node, it.model
-            try:
-                it.new = store.add_event(c, n, m, it.received)
-            except Exception:
-                log.exception("storing event %s/%s #%s failed", c, n, getattr(m, "seq", "?"))
-                raise
-            if not it.new:
+            if not is_new:
                 self.metrics.duplicates.inc()
                 if store.is_conflict(c, n, m):
                     self.metrics.seq_conflicts.inc()
@@ -163,7 +161,7 @@ class SeriesMinutes:
 
     stage = "tx"
 
-    def __init__(self, store: SeriesStore, hold_s: float = 1.0, small: int = 64) -> None:
+    def __init__(self, store: SeriesStore, hold_s: float = 5.0, small: int = 8) -> None:
         self.store, self.hold_s, self.small = store, hold_s, small
         self.pending: dict[tuple[str, str, str, str, int], tuple[str, str, str, str, int, float]] = {}
         self._since = time.monotonic()

@@ -267,21 +267,81 @@ class SeriesStore:
         with self.batch():
             return [self._insert(center, node, ev, rcv) for center, node, ev in items]
 
-    def _insert(self, center: str, node: str, ev: Event, rcv: datetime) -> bool:
+    _INSERT = ("INSERT OR IGNORE INTO events(center, node, seq, ts, type, service, counter, ticket,"
+               " wait_s, service_s, data, received) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)")
+
+    @staticmethod
+    def _row(center: str, node: str, ev: Event, rcv: datetime) -> tuple[Any, ...]:
         d = ev.data if isinstance(ev.data, dict) else {}
-        ts = _epoch(event_time(ev.ts, rcv))
-        cur = self._w.execute(
-            "INSERT OR IGNORE INTO events(center, node, seq, ts, type, service, counter, ticket,"
-            " wait_s, service_s, data, received) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (center, node, ev.seq, ts, str(ev.type), _str(d.get("service")),
-             _str(d.get("counter")), _str(d.get("ticket")), _num(d.get("wait_s")),
-             _num(d.get("service_s")), json.dumps(d, ensure_ascii=False, default=str), _epoch(rcv)),
-        )
+        return (center, node, ev.seq, _epoch(event_time(ev.ts, rcv)), str(ev.type), _str(d.get("service")),
+                _str(d.get("counter")), _str(d.get("ticket")), _num(d.get("wait_s")),
+                _num(d.get("service_s")), json.dumps(d, ensure_ascii=False, default=str), _epoch(rcv))
+
+    def _insert(self, center: str, node: str, ev: Event, rcv: datetime) -> bool:
+        row = self._row(center, node, ev, rcv)
+        cur = self._w.execute(self._INSERT, row)
         if cur.rowcount == 1:
             self._note_seq(center, node, ev.seq)
-            self._note_forecast(center, ts, str(ev.type), d)
+            self._note_forecast(center, row[3], row[4], ev.data if isinstance(ev.data, dict) else {})
             return True
         return False
+
+    def add_event_batch(self, items: list[tuple[str, str, Event, datetime]]) -> list[bool]:
+        """Store several events; ``new?`` per event, in order. The ingest's writer calls this once per batch.
+
+        An event whose seq is above every seq known for its node (the live case: a node's next event) cannot
+        be stored yet, so all of those go in with **one** ``executemany`` (one call into SQLite, where the
+        per-event calls each gave the GIL away and waited to get it back from paho's busy thread); the rest
+        (repeats, gap fills, a node's older events) one by one with ``INSERT OR IGNORE``, which decides.
+
+        >>> import tempfile, pathlib
+        >>> st = SeriesStore(pathlib.Path(tempfile.mkdtemp()) / "s.db")
+        >>> t = datetime(2026, 1, 5, 1, tzinfo=UTC)
+        >>> evs = [Event(seq=q, ts=t, type="ticket.issued") for q in (1, 2, 2, 5, 3, 1)]
+        >>> st.add_event_batch([("c1", "pi-1", e, t) for e in evs])
+        [True, True, False, True, True, False]
+        >>> st.node_seq("c1", "pi-1")
+        SeqState(contiguous=3, max_seq=5)
+        """
+        out = [False] * len(items)
+        with self.batch():
+            fast: list[int] = []
+            rows: list[tuple[Any, ...]] = []
+            top: dict[tuple[str, str], int] = {}
+            later: list[int] = []
+            for i, (c, n, ev, rcv) in enumerate(items):
+                key = (c, n)
+                high = top.get(key)
+                if high is None:
+                    st = self._seq.get(key)
+                    high = st[1] if st else 0
+                if ev.seq > high:
+                    top[key] = ev.seq
+                    fast.append(i)
+                    rows.append(self._row(c, n, ev, rcv))
+                else:
+                    later.append(i)
+            if rows:
+                self._w.execute("SAVEPOINT fast_events")
+                before = self._w.total_changes
+                self._w.executemany(self._INSERT, rows)
+                if self._w.total_changes - before != len(rows):
+                    # one of them was stored after all (a store whose seqs table lags its events): undo, and
+                    # let INSERT OR IGNORE decide for each
+                    self._w.execute("ROLLBACK TO fast_events")
+                    self._w.execute("RELEASE fast_events")
+                    later = sorted(later + fast)
+                    fast, rows = [], []
+                else:
+                    self._w.execute("RELEASE fast_events")
+                for i, row in zip(fast, rows, strict=True):
+                    c, n, ev, _ = items[i]
+                    self._note_seq(c, n, ev.seq)
+                    self._note_forecast(c, row[3], row[4], ev.data if isinstance(ev.data, dict) else {})
+                    out[i] = True
+            for i in later:
+                out[i] = self._insert(*items[i])
+        return out
 
     # ------------------------------------------------------------------------------------- forecast tallies
     def _note_forecast(self, center: str, ts: float, type: str, data: dict[str, Any]) -> None:
