@@ -154,7 +154,7 @@ class SeriesMinutes:
     at the tail).
 
     One value per series per minute, the last one wins: so under a flood the rows are held and merged for up
-    to ``hold_s`` (1 s) and written with one ``executemany``, instead of every snapshot's ~25 rows each
+    to ``hold_s`` (5 s) and written with one ``executemany``, instead of every snapshot's ~25 rows each
     batch (a province's centers send a snapshot a second each at their peak). A small batch (no backlog)
     writes at once. A crash loses at most the last ``hold_s`` of minute values, never an event: those are
     written in the batch's transaction, and the snapshots stay retained on the broker."""
