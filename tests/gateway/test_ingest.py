@@ -498,3 +498,45 @@ def test_the_gateways_own_lag_is_never_taken_for_a_nodes_silence(env, clock) -> 
         assert ing.state.node(C, N)["status"] == "online"
     finally:
         beats.stop()
+
+
+def test_workers_sharded_by_center_each_read_only_their_own(broker, clock, tmp_path, recorder) -> None:  # noqa: ANN001
+    """Two workers, each owning one center by subscription: every message is read once, by its owner; the
+    Last Will of a node reaches only its owner (so its alert is raised once); each node's availability
+    verdict is published once."""
+    rec = recorder("civiq/v1/+/+/availability")
+    c2 = "hcm-q2"
+    workers = []
+    for k, own in enumerate((C, c2)):
+        s = GatewaySettings(gateway_id=f"gw-{k}", data_dir=tmp_path / f"w{k}", shard={"own": [own]},
+                            mqtt={"host": broker.host, "port": broker.port, "keepalive": 5})
+        ing = Ingest(s, LiveState(), SeriesStore(s.db_path), clock=clock, on_change=None)
+        ing.changes = []  # type: ignore[attr-defined]
+        ing.on_change = ing.changes.append  # type: ignore[attr-defined]
+        workers.append(ing.start())
+    try:
+        assert all(w.wait_ready(10) for w in workers)
+        edges = [Edge(broker, node=N, client_id="edge-a"), Edge(broker, node="pi-9", client_id="edge-b")]
+        edges[1].pub_many = lambda leaf, ps: [edges[1].pub(leaf, p, t=topic(c2, "pi-9", leaf)) for p in ps]  # type: ignore[method-assign]
+        edges[1].c.will_set(topic(c2, "pi-9", "status"), Status(online=False, bdseq=1).to_json(), qos=1, retain=True)
+        edges[0].birth(clock.now())
+        edges[1].pub("status", edges[1]._birth(clock.now()), retain=True, t=topic(c2, "pi-9", "status"))  # noqa: SLF001
+        edges[0].pub_many("event", [ev(q, clock) for q in range(1, 21)])
+        edges[1].pub_many("event", [ev(q, clock) for q in range(1, 11)])
+        a, b = workers
+        wait_for(lambda: a.store.event_count() == 20 and b.store.event_count() == 10, what="each its own events")
+        assert a.store.event_count(c2) == 0 and b.store.event_count(C) == 0
+        assert a.state.centers() == [C] and b.state.centers() == [c2]
+        assert a.metrics.gaps.total() == b.metrics.gaps.total() == 0 and a.metrics.duplicates.total() == 0
+        edges[0].die_abruptly()  # the broker publishes C's will: only its owner hears it
+        wait_for(lambda: a.state.node(C, N)["status"] == "offline", what="the owner sees the will")
+        assert b.wait_idle(5) and not [x for x in b.changes if x.center == C]
+        wait_for(lambda: len(rec.on(f"{C}/{N}/availability")) == 2, what="online, then offline, published once each")
+        assert [json.loads(p)["state"] for p in rec.on(f"{C}/{N}/availability")] == ["online", "offline"]
+        assert [json.loads(p)["state"] for p in rec.on(f"{c2}/pi-9/availability")] == ["online"]
+    finally:
+        for w in workers:
+            w.stop()
+            w.store.close()
+        for e in locals().get("edges", []):
+            e.close()
