@@ -58,7 +58,7 @@ def hook() -> Iterator[Webhook]:
 # `make check` runs the fast tier: unit tests and doctests, nothing that starts a broker, a browser, a TSDB,
 # a whole agent process or a fresh venv (`pytest -m "not integration"`). `make test` runs everything.
 INTEGRATION_DIRS = ("e2e", "reliability", "bench")
-INTEGRATION_FIXTURES = {"broker", "recorder", "browser", "page", "alertmanager", "edge_venv"}
+INTEGRATION_FIXTURES = {"broker", "recorder", "browser", "page", "alertmanager", "edge_venv", "vm", "victoria"}
 # modules whose every test drives a browser, kills processes or waits on the wire's real time (pty at 19200 baud)
 INTEGRATION_MODULES = {"test_reports_browser", "test_watchdog", "test_queue_crash", "test_printer_stored",
                        "test_printer_paper"}

@@ -185,6 +185,7 @@ def test_clean_stop_leaves_retained_offline_status(make_link, recorder, tmp_path
     assert retained[0].online is False and retained[0].clean is True and retained[0].bdseq == 1
 
 
+@pytest.mark.integration  # a broker of its own (persistent sessions), restarted
 def test_broker_outage_loses_nothing(clock: FakeClock, tmp_path: Path) -> None:
     # A broker that keeps sessions across its restart (as production does), and a gateway-like subscriber with
     # a persistent session, so the subscriber misses nothing while both reconnect. Its own workdir, outside
