@@ -22,6 +22,8 @@ import os
 import sys
 import textwrap
 
+from civiq.errors import CiviqError
+
 
 def _setup_logging(verbose: bool) -> None:
     level = logging.DEBUG if verbose else getattr(logging, os.environ.get("CIVIQ_LOG_LEVEL", "INFO").upper(),
@@ -265,6 +267,11 @@ def main(argv: list[str] | None = None) -> int:
         if advice is None:
             raise
         print(f"civiq {args.area}: {advice}", file=sys.stderr)
+        return 2
+    except CiviqError as e:  # an error raised on purpose says what is wrong in words: no traceback
+        if args.verbose:
+            raise
+        print(f"civiq {args.area}: {e}", file=sys.stderr)
         return 2
 
 

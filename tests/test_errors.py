@@ -48,3 +48,18 @@ def test_the_old_bases_still_catch() -> None:
     assert issubclass(StoreFull, OSError) and issubclass(SettingsError, ValueError)
     assert not issubclass(ConfigError, EdgeError | GatewayError)
     assert not issubclass(EdgeError, GatewayError) and not issubclass(GatewayError, EdgeError)
+
+
+def test_an_error_raised_on_purpose_stops_the_command_in_one_line(tmp_path) -> None:  # noqa: ANN001
+    """A CiviqError reaching the ``civiq`` command is printed as one line (no traceback), exit 2."""
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "gateway.yaml"
+    cfg.write_text(f"gateway_id: gw-1\ndata_dir: {tmp_path / 'data'}\n"
+                   f"mqtt: {{username: gw, password_file: {tmp_path / 'missing'}}}\n")
+    r = subprocess.run([sys.executable, "-m", "civiq", "gateway", "run", "--config", str(cfg)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2
+    assert r.stderr.strip() == (f"civiq gateway: mqtt.password_file {tmp_path / 'missing'}: cannot read it "
+                                "(No such file or directory)")
