@@ -255,3 +255,24 @@ def test_one_place_makes_the_mqtt_client() -> None:
     assert paho_clients(PACKAGE / "mqttclient.py") != []
     sample = "import paho.mqtt.client as mqtt\nfrom paho.mqtt.client import Client\nmqtt.Client()\nClient()\n"
     assert paho_clients(PACKAGE / "x.py", sample) == [3, 4]
+
+
+# the only production modules that may import a development part at all, inside the function that builds
+# simulated hardware or the demo: what each may import
+SIMULATION_ENTRY_POINTS = {
+    "civiq.cli": {"civiq.dev", "civiq.dev.demo"},  # `civiq demo`
+    "civiq.edge.cli": {"civiq.edge.sim.api", "civiq.edge.sim.hardware"},  # `civiq edge run --simulate`
+    "civiq.edge.voice.cli": {"civiq.edge.sim.speaker"},  # `civiq edge say-test --simulate`
+}
+
+
+def test_only_the_simulate_entry_points_reach_the_emulators_even_lazily() -> None:
+    """Every import form counts here: a driver that imported an emulator inside a function would fail."""
+    found: dict[str, set[str]] = {}
+    for name, path in sorted(MODULES.items()):
+        if is_dev(name):
+            continue
+        for _, mod in imports(path):
+            if is_dev(mod) or any(mod == m or mod.startswith(m + ".") for m in MOCKS):
+                found.setdefault(name, set()).add(_owner(mod) or mod)
+    assert found == SIMULATION_ENTRY_POINTS
