@@ -261,6 +261,8 @@ def honest_notes(results: dict[str, dict[str, Any]]) -> list[str]:
             (missed if ratio < 0.5 else met).append(f"{ratio:.2f}× bare paho with {sh['centers']:,} centers")
             multi = [one] + [r for r in rows if " processes, sharded" in r.consumer]
             parts.append(f"{sh['centers']:,} centers: " + " → ".join(f"{r.rate:,.0f}" for r in multi) + " msg/s")
+            if any(b.rate < a.rate for a, b in zip(multi, multi[1:], strict=False)):
+                parts[-1] += " (**not** rising at every step)"
             v = sh.get("verify", [])
             if any(x.get("gaps") or x.get("duplicates") or x["events"] != x["expected"] for x in v):
                 missed.append(f"lost, doubled or gap-flagged events with {sh['centers']:,} centers (see the table)")
@@ -271,14 +273,15 @@ def honest_notes(results: dict[str, dict[str, Any]]) -> list[str]:
                 "in Python, about half on paho's thread (the MQTT client itself, before any of our work) and half on "
                 "the writer (SQLite: three B-trees per event; the live state; the InfluxDB lines), one core at a time "
                 "under the GIL. With thousands of centers the writer's SQLite work spreads over many more pages and "
-                "a center's minute values rarely repeat within the second the writer merges them, so a message costs "
+                "a center's minute values repeat less within the 5 s the writer holds and merges them, so a message costs "
                 "more than with a hundred. More per process would need the MQTT client and the store outside "
                 "Python. ") if missed else ""
         notes.append(
             f"{head}**Ingest, scale-out — limited by this machine's 2 cores.** 1, 2 and 4 workers sharded by "
             f"center gave {'; '.join(parts)}. Each worker reads only its own centers' messages (0 gaps, "
             "0 duplicates), but here the workers, Mosquitto, VictoriaMetrics and the bench share 2 cores, so "
-            f"beyond 2 processes there is no core left to scale onto. The best figure, {best:,.0f} msg/s, covers "
+            "beyond 2 processes there is no core left to scale onto: more workers then only contend for the same "
+            f"two, and a step from 2 to 4 can come out lower. The best figure, {best:,.0f} msg/s, covers "
             f"a province (~300 msg/s) {best / 300:.0f}× over; a whole country (~10,000 msg/s) is spread over "
             "one gateway (or a few sharded workers) per province, or over sharded workers on an EMQX cluster: "
             "[scale.md](scale.md).")
