@@ -215,3 +215,31 @@ def test_line_protocol_escaping_and_validation() -> None:
     assert ln == r"queue,center=a\ b\,c\=d,service=_ f=1.5,ok=1i,waiting=3i 7"
     with pytest.raises(ValueError, match="at least one field"):
         line("queue", {}, {"eta_s": None}, 1)
+
+
+def test_a_spool_of_the_older_one_line_a_row_format_is_sent_whole(tmp_path: Path) -> None:
+    """A gateway upgraded with points still spooled (one line per row, no ``n`` column) sends them all,
+    in order, together with new ones (spooled as rows of up to batch_size lines)."""
+    import sqlite3
+
+    old = [line("node", {"center": "c", "node": f"old{i}"}, {"online": True}, ms(BASE) * 1_000_000) for i in range(5)]
+    db = sqlite3.connect(tmp_path / "spool.db")
+    db.execute("CREATE TABLE spool (id INTEGER PRIMARY KEY AUTOINCREMENT, line TEXT NOT NULL)")
+    db.executemany("INSERT INTO spool(line) VALUES (?)", [(ln,) for ln in old])
+    db.commit()
+    db.close()
+    srv = InfluxLike()
+    exp = InfluxExport(srv.url, "t", "civiq", "civiq", tmp_path / "spool.db", batch_size=3, flush_interval_s=0.02)
+    new = [line("node", {"center": "c", "node": f"new{i}"}, {"online": False}, ms(BASE) * 1_000_000) for i in range(7)]
+    assert exp.pending() == 5
+    exp.add(new)
+    assert exp.pending() == 12
+    assert [r[0] for r in exp._db.execute("SELECT n FROM spool WHERE id > 5 ORDER BY id")] == [3, 3, 1]  # noqa: SLF001
+    exp.start()
+    try:
+        wait_for(lambda: exp.pending() == 0, what="old and new points sent")
+    finally:
+        exp.stop()
+        srv.close()
+    assert srv.accepted == old + new
+    assert exp.stats["sent"] == 12
