@@ -169,7 +169,7 @@ class InfluxExport:
     """
 
     def __init__(self, url: str, token: str, org: str, bucket: str, spool_path: str | Path,
-                 batch_size: int = 500, flush_interval_s: float = 1.0, *, max_backoff_s: float = 30.0,
+                 batch_size: int = 5000, flush_interval_s: float = 1.0, *, max_backoff_s: float = 30.0,
                  max_pending: int = 5_000_000, timeout_ms: int = 5_000) -> None:
         self.url, self.token, self.org, self.bucket = url, token, org, bucket
         self.batch_size = batch_size
