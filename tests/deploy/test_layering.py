@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import subprocess
 import sys
 from pathlib import Path
@@ -24,11 +25,17 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+@functools.cache
+def _parse(text: str, filename: str) -> ast.Module:
+    """Each module is parsed once for all the checks below (the same text gives the same tree)."""
+    return ast.parse(text, filename=filename)
+
+
 def imports(path: Path, source: str | None = None) -> list[tuple[int, str]]:
     """(line, absolute module name) of every import in the module at ``path`` (its text, or ``source``),
     relative imports resolved against the module's package."""
     text = path.read_text(encoding="utf-8") if source is None else source
-    tree = ast.parse(text, filename=str(path))
+    tree = _parse(text, str(path))
     here = module_name(path).split(".")
     if path.name != "__init__.py":
         here = here[:-1]  # the package the module is in
@@ -69,7 +76,7 @@ def load_time_imports(path: Path, source: str | None = None) -> list[tuple[int, 
                 if isinstance(sub, list):
                     walk(sub)
 
-    walk(ast.parse(text).body)
+    walk(_parse(text, str(path)).body)
     return [(line, mod) for line, mod in imports(path, text) if line in keep]
 
 
@@ -227,7 +234,7 @@ def test_importing_the_agent_and_the_gateway_loads_no_mock() -> None:
 def paho_clients(path: Path, source: str | None = None) -> list[int]:
     """Lines where the module makes a paho client itself (``<paho alias>.Client(...)`` or ``Client(...)``
     imported from ``paho.mqtt.client``)."""
-    tree = ast.parse(path.read_text(encoding="utf-8") if source is None else source)
+    tree = _parse(path.read_text(encoding="utf-8") if source is None else source, str(path))
     aliases, names = set(), set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
