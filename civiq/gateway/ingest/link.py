@@ -16,6 +16,7 @@ the callback. A valid message becomes an :class:`~civiq.gateway.ingest.items.Ite
 from __future__ import annotations
 
 import logging
+import struct
 import threading
 import time
 import uuid
@@ -55,6 +56,7 @@ log = logging.getLogger("civiq.gateway.ingest")
 PLAIN_LEAVES = ("status", "queue", "health", "alive")  # every worker reads these (see the package docstring)
 SHARED_LEAVES = ("event", "cmd_result")  # split between workers when shared_group is set
 SUBSCRIBE_CHUNK = 200  # topic filters per SUBSCRIBE packet (a sharded worker may own hundreds of centers)
+_PUBACK = struct.Struct("!BBH")  # an MQTT PUBACK: type 0x40, remaining length 2, packet id (v5: reason 0)
 
 
 class MqttLink:
@@ -140,14 +142,26 @@ class MqttLink:
     # ------------------------------------------------------------------------------------- outgoing
     def ack(self, acks: list[tuple[int, int, int]]) -> None:
         """Acknowledge committed messages (from the writer thread). Acks of an older connection are
-        dropped: after a reconnect the broker re-sends those itself."""
+        dropped: after a reconnect the broker re-sends those itself. The QoS 1 acks (events) go out as **one**
+        write of back-to-back PUBACK packets (paho would queue, wake its loop and ``send`` each one alone)."""
         gen = self.gen
+        pack = _PUBACK.pack
+        out: list[bytes] = []
         for mid, qos, g in acks:
-            if g == gen:
+            if g != gen:
+                continue
+            if qos == 1:
+                out.append(pack(0x40, 2, mid))
+            else:
                 try:
                     self.client.ack(mid, qos)
                 except Exception:  # noqa: BLE001
                     pass
+        if out:
+            try:
+                self.client._packet_queue(0x40, b"".join(out), 0, 0)  # noqa: SLF001 - see above
+            except Exception:  # noqa: BLE001
+                pass
 
     def publish(self, t: str, payload: bytes, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo:
         return self.client.publish(t, payload, qos=qos, retain=retain)

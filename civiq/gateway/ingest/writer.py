@@ -25,6 +25,7 @@ and the batch is retried, as any store error is).
 from __future__ import annotations
 
 import logging
+import operator
 import queue
 import threading
 import time
@@ -41,6 +42,9 @@ if TYPE_CHECKING:
     from civiq.gateway.ingest.availability import AvailabilityWatch
 
 log = logging.getLogger("civiq.gateway.ingest")
+
+
+_SERIES_KEY = operator.itemgetter(0, 1, 2, 3, 4)  # (metric, center, key, node, ts_minute) of a minute row
 
 
 class Sink(Protocol):
@@ -167,20 +171,23 @@ class SeriesMinutes:
         self._since = time.monotonic()
 
     def apply(self, batch: Batch) -> None:
-        store, pending = self.store, self.pending
+        store, update = self.store, self.pending.update
+        queue_rows, health_rows, key = store.queue_rows, store.health_rows, _SERIES_KEY
         for it in batch.items:
             if not it.new:
                 continue
-            if it.leaf == "queue":
+            leaf = it.leaf
+            if leaf == "queue":
                 m = it.model
-                for r in store.queue_rows(it.center, m, event_time(m.ts, it.received)):
-                    pending[r[:5]] = r
+                rows = queue_rows(it.center, m, event_time(m.ts, it.received))
+                update(zip(map(key, rows), rows, strict=True))  # the last value of a series and minute wins (C loop)
                 if m.last_seq:
                     store.note_last_seq(it.center, it.node, m.last_seq)
-            elif it.leaf == "health":
+            elif leaf == "health":
                 m = it.model
-                for r in store.health_rows(it.center, it.node, m, event_time(m.ts, it.received)):
-                    pending[r[:5]] = r
+                rows = health_rows(it.center, it.node, m, event_time(m.ts, it.received))
+                update(zip(map(key, rows), rows, strict=True))
+        pending = self.pending
         if pending and (len(batch.items) < self.small or time.monotonic() - self._since >= self.hold_s
                         or len(pending) > 100_000):
             self.flush()
@@ -188,7 +195,7 @@ class SeriesMinutes:
     def flush(self) -> None:
         """Write the held rows (inside the caller's transaction, if any)."""
         if self.pending:
-            self.store.put_minute_rows(self.pending.values())
+            self.store.put_minute_rows(self.pending.values(), distinct=True)
             self.pending.clear()
         self._since = time.monotonic()
 

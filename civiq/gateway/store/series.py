@@ -499,18 +499,20 @@ class SeriesStore:
                 rows,
             )
 
-    def put_minute_rows(self, rows: Iterable[tuple[str, str, str, str, int, float]]) -> int:
+    def put_minute_rows(self, rows: Iterable[tuple[str, str, str, str, int, float]], *,
+                        distinct: bool = False) -> int:
         """The ingest's fast path: upsert ``(metric, center, key, node, ts_minute, value)`` rows (see
         :meth:`queue_rows`); of several rows for the same series and minute only the last is written (the
-        last one wins anyway), so a burst of snapshots costs one row per series. Returns rows written."""
-        last = {r[:5]: r for r in rows}
+        last one wins anyway), so a burst of snapshots costs one row per series. ``distinct=True``: the
+        caller already kept one row per series and minute (the ingest's writer does). Returns rows written."""
+        last = list(rows) if distinct else list({r[:5]: r for r in rows}.values())
         if not last:
             return 0
         with self.batch():
             self._w.executemany(
                 "INSERT INTO minute(metric, center, key, node, ts_minute, value) VALUES (?,?,?,?,?,?)"
                 " ON CONFLICT(center, metric, key, node, ts_minute) DO UPDATE SET value=excluded.value",
-                list(last.values()),
+                last,
             )
         return len(last)
 
