@@ -10,7 +10,10 @@ from __future__ import annotations
 import threading
 import time
 
-import serial
+try:
+    import serial
+except ModuleNotFoundError:  # no pyserial (e.g. a gateway checking a center config): needed only to open a port
+    serial = None  # type: ignore[assignment]
 
 from civiq.errors import EdgeError
 
@@ -65,6 +68,8 @@ class ByteTransport:
 
 class SerialTransport(ByteTransport):
     def __init__(self, port: str, baudrate: int = 9600, timeout: float = 0.5) -> None:
+        if serial is None:  # the CLI turns this into "pip install 'civiq[edge]'"
+            raise ModuleNotFoundError("No module named 'serial'", name="serial")
         self.port = port
         self.baudrate = baudrate
         self.timeout = timeout

@@ -42,8 +42,6 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from gpiozero import Device as GpioDevice
-
 from civiq.contract import DeviceState
 from civiq.edge.devices.display.base import CounterDisplay, DisplayError
 
@@ -158,6 +156,8 @@ class Max7219Display(CounterDisplay):
 @contextlib.contextmanager
 def _default_factory(pin_factory: Any) -> Iterator[None]:
     """gpiozero 2.0.1's SPISoftwareBus ignores the pin factory it is given for its base ``Device``."""
+    from gpiozero import Device as GpioDevice
+
     if pin_factory is None or GpioDevice.pin_factory is not None:
         yield
         return
@@ -171,6 +171,8 @@ def _default_factory(pin_factory: Any) -> Iterator[None]:
 def open_max7219(device_id: str, spi_port: int, spi_device: int, digits: int = 8, pin_factory: Any = None,
                  **kwargs: Any) -> Max7219Display:
     """Open SPI ``spi_port``.``spi_device`` with ``pin_factory`` (lgpio on a Pi, MockFactory in tests)."""
+    from gpiozero import Device as GpioDevice  # here, not at import: a config check needs only FONT
+
     where = f"SPI {spi_port}.{spi_device}"
     try:
         with _default_factory(pin_factory):
