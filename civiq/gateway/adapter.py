@@ -57,6 +57,8 @@ def advice_json(center: str, advice: Advice, current: dict[str, list[str]]) -> J
         "id": f"{center}-{int(advice.at.timestamp())}",
         "summary": ("Đề xuất phân công lại quầy / Reassign counters" if advice.change
                     else "Giữ phân công hiện tại / Keep the current assignment"),
+        "summary_vi": "Đề xuất phân công lại quầy" if advice.change else "Giữ phân công hiện tại",
+        "summary_en": "Reassign counters" if advice.change else "Keep the current assignment",
         "reason": reasons_vi + (" / " + reasons_en if reasons_en else ""),
         "reason_vi": reasons_vi, "reason_en": reasons_en,
         "change": advice.change,

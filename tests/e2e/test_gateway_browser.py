@@ -220,6 +220,8 @@ def test_center_page_shows_issues_and_calls_live(page, system: System, tmp_path:
     wait_for(lambda: system.gw.view.advice("xa-a"), timeout=10, what="the advisor's advice for xa-a")
     page.wait_for_selector("#advice .advice-summary")
     advice = system.gw.view.advice("xa-a")
+    assert page.text_content("#advice .advice-summary") == advice["summary_vi"]  # the page's language only
+    assert "/" not in advice["summary_vi"] and advice["summary_en"] in advice["summary"]
     if not advice["change"]:  # "keep the current assignment": nothing to apply, so no button to press
         assert page.locator("#apply-advice").count() == 0
     shot(page, tmp_path, "center")

@@ -373,7 +373,7 @@
     const svcs = (boot.data.center && boot.data.center.services) || {};
     const name = (sid) => (svcs[sid] && svcs[sid].name) || sid;
     box.replaceChildren(...[  // replaceChildren turns a null into the text "null": drop them
-      h("p", { class: "advice-summary" }, adv.summary || ""),
+      h("p", { class: "advice-summary" }, (boot.lang === "en" ? adv.summary_en : adv.summary_vi) || adv.summary || ""),
       adv.reason ? h("p", { class: "muted" }, (boot.lang === "en" ? adv.reason_en : adv.reason_vi) || adv.reason) : null,
       !(adv.actions || []).length ? null : h("div", { class: "staff-actions" }, h("strong", {}, T.staff_actions),
         h("ul", {}, adv.actions.map((a) => h("li", { "data-kind": a.kind },
