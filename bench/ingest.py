@@ -296,21 +296,24 @@ def worker(a: argparse.Namespace) -> int:
     if go.get("influx_url"):
         influx = InfluxExport(go["influx_url"], "", "civiq", "civiq", data / "spool.db").start()
     ingest = Ingest(settings, state, store, influx, clock=clock)
-    prof = None
-    if os.environ.get("CIVIQ_BENCH_PROFILE"):  # cProfile of the writer thread, to <that path>.<client id>
-        import cProfile
+    profs: dict[str, Any] = {}
+    if os.environ.get("CIVIQ_BENCH_PROFILE"):  # cProfile of the writer and paho's threads, to
+        import cProfile  # <that path>.<client id>.<writer|paho>
 
-        prof = cProfile.Profile()
-        run = ingest.writer._run  # noqa: SLF001
+        def profiled(name: str, run: Any) -> Any:
+            prof = profs[name] = cProfile.Profile()
 
-        def profiled() -> None:
-            prof.enable()
-            try:
-                run()
-            finally:
-                prof.disable()
+            def wrapped() -> None:
+                prof.enable()
+                try:
+                    run()
+                finally:
+                    prof.disable()
+            return wrapped
 
-        ingest.writer._run = profiled  # type: ignore[method-assign]  # noqa: SLF001
+        ingest.writer._run = profiled("writer", ingest.writer._run)  # type: ignore[method-assign]  # noqa: SLF001
+        c = ingest.link.client
+        c._thread_main = profiled("paho", c._thread_main)  # type: ignore[method-assign]  # noqa: SLF001
     t0 = time.monotonic()
     ingest.start()
     say(t0=t0)
@@ -319,11 +322,11 @@ def worker(a: argparse.Namespace) -> int:
             idle=ingest.wait_idle(0.001), gaps=int(ingest.metrics.gaps.total()))
     threads = thread_cpu(cpu0)  # before the threads end
     ingest.stop()
-    if prof is not None:
+    for name, prof in profs.items():
         import pstats
 
-        with open(f"{os.environ['CIVIQ_BENCH_PROFILE']}.{a.client_id}", "w") as out:
-            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(30)
+        with open(f"{os.environ['CIVIQ_BENCH_PROFILE']}.{a.client_id}.{name}", "w") as out:
+            pstats.Stats(prof, stream=out).sort_stats("tottime").print_stats(40)
     spool: dict[str, Any] = {}
     t_spool = None
     if influx is not None:

@@ -187,3 +187,46 @@ def test_event_batch_falls_back_when_the_seq_table_lags_the_events(tmp_path: Pat
     assert st.add_event_batch([(C, N, e, t) for e in ev]) == [False, False, True]
     assert st.event_count(C) == 3
     st.close()
+
+
+def _publish_packet(t: str, payload: bytes, mid: int) -> bytes:
+    """An MQTT 5 PUBLISH at QoS 1 as the broker sends it (no properties)."""
+    body = len(t).to_bytes(2, "big") + t.encode() + mid.to_bytes(2, "big") + b"\x00" + payload
+    n, length = len(body), b""
+    while True:
+        n, digit = divmod(n, 128)
+        length += bytes([digit | (128 if n else 0)])
+        if not n:
+            return b"\x32" + length + body
+
+
+def test_link_reads_a_burst_through_its_buffer_and_acks_in_one_write(ing, clock) -> None:  # noqa: ANN001
+    """paho internals the link relies on (pinned paho 2.x): the socket through a read buffer, a burst of packets
+    per loop wake-up, the burst's queue/health PUBACKs in one write, the committed events' PUBACKs in another."""
+    import socket
+
+    from civiq.gateway.ingest.link import BufferedSocket
+
+    broker, ours = socket.socketpair()
+    c = ing.link.client
+    assert c.protocol == mqtt.MQTTv5
+    ours.setblocking(False)
+    c._sock = BufferedSocket(ours)  # what the link's socket factory wraps on connect  # noqa: SLF001
+    snap = {"ts": clock.now().isoformat(), "day": "2026-01-05", "services": {"a": {"waiting": 2}}}
+    stream = b"".join([_publish_packet(topic(C, N, "queue"), json.dumps(snap).encode(), 7),
+                       _publish_packet(topic(C, N, "event"), json.dumps(event(1, clock)).encode(), 8),
+                       _publish_packet(topic(C, N, "queue"), b"{", 9),  # malformed: acked at once, dropped
+                       _publish_packet(topic(C, N, "event"), json.dumps(event(2, clock)).encode(), 300)])
+    broker.sendall(stream)
+    broker.settimeout(2)
+    assert ing.link._loop_read() == mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS  # noqa: SLF001
+    items = [ing.writer.q.get_nowait() for _ in range(ing.writer.q.qsize())]
+    assert [(i.leaf, i.ack) for i in items] == [("queue", None), ("event", (8, 1, 0)), ("event", (300, 1, 0))]
+    # (no loop thread here, so paho writes what is queued at once) the malformed acked at once, the snapshot
+    # after the burst; the events not yet: they wait for the commit
+    assert broker.recv(100) == b"\x40\x02\x00\x09\x40\x02\x00\x07"
+    ing.link.ack([it.ack for it in items if it.ack] + [(5, 1, 99)])  # an older connection's ack is not sent
+    assert broker.recv(100) == b"\x40\x02\x00\x08\x40\x02\x01\x2c"  # both events
+    c._sock = None  # noqa: SLF001
+    broker.close()
+    ours.close()

@@ -6,7 +6,8 @@ decoding), then topic, then the payload (:func:`civiq.gateway.ingest.decode.deco
 counted by reason (``civiq_gw_malformed_total{reason}``) and dropped; nothing a device sends can raise out of
 the callback. A valid message becomes an :class:`~civiq.gateway.ingest.items.Item` handed to ``deliver``
 (the writer's queue). Events are acknowledged to the broker only after the writer committed them
-(:meth:`MqttLink.ack`); everything else at once.
+(:meth:`MqttLink.ack`, one write for the batch); everything else as soon as the burst of packets paho's
+thread is reading ends (one write for the burst).
 
 >>> link = MqttLink(settings, clock, metrics, deliver=writer.put)      # doctest: +SKIP
 >>> link.subscriptions()[:2]                                             # doctest: +SKIP
@@ -57,6 +58,55 @@ PLAIN_LEAVES = ("status", "queue", "health", "alive")  # every worker reads thes
 SHARED_LEAVES = ("event", "cmd_result")  # split between workers when shared_group is set
 SUBSCRIBE_CHUNK = 200  # topic filters per SUBSCRIBE packet (a sharded worker may own hundreds of centers)
 _PUBACK = struct.Struct("!BBH")  # an MQTT PUBACK: type 0x40, remaining length 2, packet id (v5: reason 0)
+READ_BUFFER = 65536
+READ_BURST = 500  # packets read per wake-up of paho's loop, at most (then it writes, pings, selects again)
+
+
+class BufferedSocket:
+    """paho's socket, read through a buffer: one ``recv`` per up to 64 KiB instead of three or four per MQTT
+    packet (paho reads the command byte, each remaining-length byte and the rest with separate calls). Each
+    ``recv`` gives the GIL away and must win it back from the busy writer thread, so fewer of them is what
+    lets paho's thread keep up. ``pending()`` tells paho's loop that buffered bytes are there without
+    waiting in ``select`` (the hook paho has for TLS). Everything else goes to the wrapped socket.
+
+    >>> import socket
+    >>> a, b = socket.socketpair()
+    >>> _ = a.send(b"\\x30\\x03abc\\x40")
+    >>> s = BufferedSocket(b)
+    >>> s.recv(1), s.pending(), s.recv(1), s.recv(3), s.recv(5), s.pending()
+    (b'0', 5, b'\\x03', b'abc', b'@', 0)
+    >>> a.close(); s.recv(1)
+    b''
+    """
+
+    __slots__ = ("_sock", "_buf", "_pos")
+
+    def __init__(self, sock: Any) -> None:
+        self._sock = sock
+        self._buf = b""
+        self._pos = 0
+
+    def recv(self, n: int) -> bytes:
+        buf, pos = self._buf, self._pos
+        if pos < len(buf):
+            end = pos + n
+            if end >= len(buf):
+                self._buf, self._pos = b"", 0
+                return buf[pos:] if pos else buf
+            self._pos = end
+            return buf[pos:end]
+        data = self._sock.recv(max(n, READ_BUFFER))  # BlockingIOError / SSL errors reach paho as before
+        if len(data) > n:
+            self._buf, self._pos = data, n
+            return data[:n]
+        return data
+
+    def pending(self) -> int:
+        inner = getattr(self._sock, "pending", None)
+        return len(self._buf) - self._pos + (inner() if inner is not None else 0)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
 
 
 class MqttLink:
@@ -94,6 +144,12 @@ class MqttLink:
         c.on_disconnect = self._on_disconnect
         c.on_subscribe = self._on_subscribe
         c.on_message = self._on_message
+        # paho internals, pinned by tests/gateway/test_ingest_units.py: the socket read through a buffer,
+        # a burst of packets per loop wake-up, and the acks of the burst's queue/health messages in one write
+        self._acks: list[bytes] = []  # PUBACKs owed for this burst's non-event messages (paho's thread only)
+        create = c._create_socket  # noqa: SLF001
+        c._create_socket = lambda: BufferedSocket(create())  # type: ignore[method-assign]  # noqa: SLF001
+        c.loop_read = self._loop_read  # type: ignore[method-assign]
         self.client = c
 
     # ------------------------------------------------------------------------------------- lifecycle
@@ -163,6 +219,32 @@ class MqttLink:
             except Exception:  # noqa: BLE001
                 pass
 
+    def _loop_read(self, max_packets: int = 1) -> mqtt.MQTTErrorCode:
+        """paho's ``loop_read`` (called by its loop when the socket, or the buffer, has data), reading up to
+        ``READ_BURST`` packets (paho's own reads one, with manual acks), then sending the burst's acks."""
+        c = self.client
+        try:
+            for _ in range(READ_BURST):
+                if c._sock is None:  # noqa: SLF001
+                    return mqtt.MQTTErrorCode.MQTT_ERR_NO_CONN
+                rc = c._packet_read()  # noqa: SLF001
+                if rc > 0:
+                    return c._loop_rc_handle(rc)  # noqa: SLF001
+                if rc == mqtt.MQTTErrorCode.MQTT_ERR_AGAIN:
+                    break
+            return mqtt.MQTTErrorCode.MQTT_ERR_SUCCESS
+        finally:
+            self._flush_acks()
+
+    def _flush_acks(self) -> None:
+        if self._acks:
+            packet = b"".join(self._acks)
+            self._acks.clear()
+            try:
+                self.client._packet_queue(0x40, packet, 0, 0)  # noqa: SLF001
+            except Exception:  # noqa: BLE001
+                pass
+
     def publish(self, t: str, payload: bytes, qos: int = 1, retain: bool = False) -> mqtt.MQTTMessageInfo:
         return self.client.publish(t, payload, qos=qos, retain=retain)
 
@@ -200,6 +282,7 @@ class MqttLink:
                 log.warning("broker refused the connection: %s", reason)
                 return
             self.gen += 1
+            self._acks.clear()  # owed to the old connection: the broker sends those messages again
             self.connected.set()
             self.metrics.connected.set(1)
             client.publish(gateway_status_topic(self.settings.gateway_id),
@@ -303,5 +386,8 @@ class MqttLink:
                         (msg.mid, msg.qos, self.gen) if msg.qos else None, mono)
         else:
             item = Item(leaf, parts.center, parts.node, model, now, mono=mono)
-            self._ack_now(msg)
+            if msg.qos == 1:
+                self._acks.append(_PUBACK.pack(0x40, 2, msg.mid))  # sent at the end of the read burst
+            else:
+                self._ack_now(msg)
         self.deliver(item)
