@@ -1,7 +1,8 @@
 """Load balancing between counters: forecast a center's load from its history, advise work profiles.
 
 The gateway side only: it works on :mod:`civiq.contract` models (events, queue snapshots, work profiles,
-policies) and never imports :mod:`civiq.edge`. docs/load-balancing.md explains the method; bench/loadsim.py
+policies) and :mod:`civiq.workprofile` (the edge's choice of the next ticket, which its simulation of the next
+hour uses), and never imports :mod:`civiq.edge`. docs/load-balancing.md explains the method; bench/loadsim.py
 checks it against a simulation that drives the real edge queue engine.
 """
 
