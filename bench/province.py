@@ -33,7 +33,6 @@ import json
 import random
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from bench.common import REPO, GatewayProc, broker, child_env, dist, fmt, md_table, python_cmd, wait_until
+from civiq.dev.harness import NotifySocket
 
 WATCHDOG_SEC = 30.0  # systemd/civiq-gateway.service
 DASH_CENTER = "bench-dash"
@@ -110,42 +110,6 @@ def generate_history(db: Path, centers: int, days: int, *, today: date | None = 
 
 
 # ============================================================================================ watchdog
-class NotifySocket:
-    """An AF_UNIX datagram socket standing in for systemd's: when each ``WATCHDOG=1`` arrived."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
-        self.pings: list[float] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._recv, name="notify-socket", daemon=True)
-        self._thread.start()
-
-    def _recv(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if b"WATCHDOG=1" in data.splitlines():
-                self.pings.append(time.monotonic())
-
-    def max_interval(self, since: float, until: float) -> float:
-        ts = [t for t in self.pings if since <= t <= until]
-        gaps = [b - a for a, b in zip(ts, ts[1:], strict=False)]
-        if ts:  # silence at either end of the window counts too
-            gaps += [ts[0] - since, until - ts[-1]]
-        return max(gaps) if gaps else until - since
-
-    def close(self) -> None:
-        self._stop.set()
-        self.sock.close()
-        self._thread.join(2)
-
 
 # ============================================================================================ dashboard
 class DashProbe:
@@ -294,7 +258,7 @@ def run(centers: int = 100, days: int = 28, rate: float = 300.0, seconds: float 
         return {"centers": centers, "days": days, "busy": len(range(0, centers, busy_every)) if busy_every else 0, "rate": rate, "history": hist, "startup_s": t_up,
                 "window_s": t1 - t0, "passes": passes, "first_pass_s": first[0][1], "interval_s": interval_s,
                 "tick_lag_p99": lag_p99, "tick_lag_max": lag_max, "lag_ticks_window": min(600.0, t1 - t0),
-                "watchdog_max": notify.max_interval(t0, t1), "watchdog_pings": len(notify.pings),
+                "watchdog_max": notify.max_interval(t0, t1), "watchdog_pings": len(notify.times_of("WATCHDOG=1")),
                 "dashboard": dist(lat), "dash_timeouts": timeouts, "ingested_rate": ingested,
                 "queue_depth": depth, "flood": achieved}
     finally:

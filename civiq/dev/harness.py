@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -338,3 +339,48 @@ class Webhook:
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+
+
+class NotifySocket:
+    """A bound AF_UNIX datagram socket standing in for systemd's (``NOTIFY_SOCKET``): records (monotonic time,
+    message) of every notification a process sends (``READY=1``, ``WATCHDOG=1``, ``EXTEND_TIMEOUT_USEC=...``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.1)
+        self.messages: list[tuple[float, str]] = []
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._recv, name="notify-socket", daemon=True)
+        self._thread.start()
+
+    def _recv(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.sock.recv(4096)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            with self.lock:
+                self.messages.append((time.monotonic(), data.decode("utf-8", "replace")))
+
+    def times_of(self, assignment: str, after: float = 0.0) -> list[float]:
+        """When messages containing the line ``assignment`` (e.g. ``WATCHDOG=1``) arrived, after ``after``."""
+        with self.lock:
+            return [t for t, m in self.messages if assignment in m.splitlines() and t > after]
+
+    def max_interval(self, since: float, until: float, assignment: str = "WATCHDOG=1") -> float:
+        """The longest time in ``[since, until]`` without ``assignment`` (silence at either end counts)."""
+        ts = [t for t in self.times_of(assignment) if since <= t <= until]
+        gaps = [b - a for a, b in zip(ts, ts[1:], strict=False)]
+        if ts:
+            gaps += [ts[0] - since, until - ts[-1]]
+        return max(gaps) if gaps else until - since
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(2)
+        self.sock.close()

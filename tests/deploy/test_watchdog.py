@@ -13,54 +13,18 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from civiq.dev.harness import NotifySocket
 from tests.conftest import wait_for
 from tests.e2e.centers import write_center
 
 REPO = Path(__file__).resolve().parents[2]
 WATCHDOG_S = 2.0  # WatchdogSec the tests pretend systemd has
-
-
-class NotifySocket:
-    """A bound AF_UNIX datagram socket recording (monotonic time, message) of every notification."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.1)
-        self.messages: list[tuple[float, str]] = []
-        self.lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._recv, daemon=True)
-        self._thread.start()
-
-    def _recv(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data = self.sock.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            with self.lock:
-                self.messages.append((time.monotonic(), data.decode("utf-8", "replace")))
-
-    def times_of(self, assignment: str, after: float = 0.0) -> list[float]:
-        """When messages containing the line ``assignment`` (e.g. ``WATCHDOG=1``) arrived, after ``after``."""
-        with self.lock:
-            return [t for t, m in self.messages if assignment in m.splitlines() and t > after]
-
-    def close(self) -> None:
-        self._stop.set()
-        self._thread.join(2)
-        self.sock.close()
 
 
 @pytest.fixture
