@@ -165,6 +165,11 @@ class SeriesStore:
         # the writer touches every center's pages in each batch: a province's worth stays in memory (64 MiB;
         # the default 2 MiB made a 3,300-center batch read pages back from the OS: 1.5x the time)
         self._w.execute("PRAGMA cache_size=-65536")
+        # checkpoint every ~40 MiB of WAL, not every 4 MiB: a batch of a province's events dirties pages all
+        # over the three event B-trees, and the same hot pages are copied back to the database once per
+        # checkpoint instead of ten times (13 % less wall time for the writer's store work at 3,300 centers
+        # here). Durability is the WAL's, whatever the checkpoint interval.
+        self._w.execute("PRAGMA wal_autocheckpoint=10000")
         self._w.executescript(SCHEMA)
         self._w.executescript(aggregates.SCHEMA)
         self._tally = aggregates.Tally(tz)  # forecast tallies of the open transaction's new events
