@@ -230,3 +230,26 @@ def test_link_reads_a_burst_through_its_buffer_and_acks_in_one_write(ing, clock)
     c._sock = None  # noqa: SLF001
     broker.close()
     ours.close()
+
+
+def test_the_link_falls_back_to_pahos_public_api_when_its_internals_are_not_the_checked_ones(
+        monkeypatch, tmp_path: Path, clock) -> None:  # noqa: ANN001
+    """A paho upgrade (or CIVIQ_PAHO_FAST=0) must never silently stop the acks: the link then acks through
+    ``Client.ack`` and leaves paho's socket and read loop alone."""
+    from civiq.gateway.ingest import link as link_mod
+
+    assert link_mod.paho_fast_path()  # the pinned paho: its internals are the checked ones
+    monkeypatch.setenv("CIVIQ_PAHO_FAST", "0")
+    assert not link_mod.paho_fast_path()
+    monkeypatch.delenv("CIVIQ_PAHO_FAST")
+    monkeypatch.setattr(link_mod, "PAHO_CHECKED", (("9", "9"),))
+    assert not link_mod.paho_fast_path()
+    from civiq.gateway.metrics import GatewayMetrics
+
+    settings = GatewaySettings(gateway_id="gw-unit", data_dir=tmp_path)
+    link = link_mod.MqttLink(settings, clock, GatewayMetrics(), lambda item: None)
+    assert not link.fast and link.client.loop_read != link._loop_read  # noqa: SLF001
+    sent: list[tuple[int, int]] = []
+    monkeypatch.setattr(link.client, "ack", lambda mid, qos: sent.append((mid, qos)))
+    link.ack([(8, 1, 0), (9, 1, 5)])  # the second is an older connection's: not sent
+    assert sent == [(8, 1)]

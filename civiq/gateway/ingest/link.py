@@ -17,7 +17,9 @@ thread is reading ends (one write for the burst).
 from __future__ import annotations
 
 import logging
+import os
 import struct
+import sys
 import threading
 import time
 import uuid
@@ -60,6 +62,20 @@ SUBSCRIBE_CHUNK = 200  # topic filters per SUBSCRIBE packet (a sharded worker ma
 _PUBACK = struct.Struct("!BBH")  # an MQTT PUBACK: type 0x40, remaining length 2, packet id (v5: reason 0)
 READ_BUFFER = 65536
 READ_BURST = 500  # packets read per wake-up of paho's loop, at most (then it writes, pings, selects again)
+PAHO_CHECKED = (("2", "1"), ("2", "2"))  # paho versions whose internals the fast path was checked against
+_PAHO_INTERNALS = ("_create_socket", "_packet_read", "_loop_rc_handle", "_packet_queue")
+
+
+def paho_fast_path() -> bool:
+    """Whether the link may use paho's internals (buffered reads, bursts, acks in one write): only on a paho
+    version they were checked on, with every one of them present, and unless ``CIVIQ_PAHO_FAST=0``. Otherwise
+    the link uses paho's public API only (slower, same guarantees): a paho upgrade can never silently stop the
+    acks."""
+    import paho.mqtt
+
+    version = tuple(str(getattr(paho.mqtt, "__version__", "")).split(".")[:2])
+    return (os.environ.get("CIVIQ_PAHO_FAST", "1") != "0" and version in PAHO_CHECKED
+            and all(callable(getattr(mqtt.Client, n, None)) for n in _PAHO_INTERNALS))
 
 
 class BufferedSocket:
@@ -147,9 +163,14 @@ class MqttLink:
         # paho internals, pinned by tests/gateway/test_ingest_units.py: the socket read through a buffer,
         # a burst of packets per loop wake-up, and the acks of the burst's queue/health messages in one write
         self._acks: list[bytes] = []  # PUBACKs owed for this burst's non-event messages (paho's thread only)
-        create = c._create_socket  # noqa: SLF001
-        c._create_socket = lambda: BufferedSocket(create())  # type: ignore[method-assign]  # noqa: SLF001
-        c.loop_read = self._loop_read  # type: ignore[method-assign]
+        self.fast = paho_fast_path()
+        if self.fast:
+            create = c._create_socket  # noqa: SLF001
+            c._create_socket = lambda: BufferedSocket(create())  # type: ignore[method-assign]  # noqa: SLF001
+            c.loop_read = self._loop_read  # type: ignore[method-assign]
+        else:
+            log.warning("paho-mqtt %s: its internals are not the checked ones; the ingest uses paho's public API "
+                        "(slower)", getattr(sys.modules.get("paho.mqtt"), "__version__", "?"))
         self.client = c
 
     # ------------------------------------------------------------------------------------- lifecycle
@@ -206,7 +227,7 @@ class MqttLink:
         for mid, qos, g in acks:
             if g != gen:
                 continue
-            if qos == 1:
+            if qos == 1 and self.fast:
                 out.append(pack(0x40, 2, mid))
             else:
                 try:
@@ -386,7 +407,7 @@ class MqttLink:
                         (msg.mid, msg.qos, self.gen) if msg.qos else None, mono)
         else:
             item = Item(leaf, parts.center, parts.node, model, now, mono=mono)
-            if msg.qos == 1:
+            if msg.qos == 1 and self.fast:
                 self._acks.append(_PUBACK.pack(0x40, 2, msg.mid))  # sent at the end of the read burst
             else:
                 self._ack_now(msg)
