@@ -391,18 +391,31 @@ class EdgeAgent:
             self._wake.clear()
 
     def stop(self) -> None:
+        """Stop cleanly: the loop, a checkpoint, the link (retained clean death), the hardware, the store. Each
+        step's time goes to the log, so a stop that outlasts systemd's TimeoutStopSec says where it waited."""
+        t0 = time.monotonic()
+        steps: list[str] = []
+
+        def step(name: str) -> None:
+            steps.append(f"{name} {time.monotonic() - t0:.1f} s")
+
         self.notifier.stopping()
         self.hall.close()  # ends the hall pages' live streams: they reconnect to the next agent
         self._stop.set()
         self._wake.set()
         if self._thread:
             self._thread.join(5)
+        step("loop")
         self.checkpoint()
+        step("checkpoint")
         try:
             self.link.stop(clean=True)
+            step("link")
         finally:
             self.hw.close()
+            step("hardware")
             self.store.close()
+            log.info("agent stopped (%s)", ", ".join(steps))
 
     def run_forever(self) -> None:
         done = threading.Event()

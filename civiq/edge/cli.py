@@ -105,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
     runfile.write_text(json.dumps({"pid": os.getpid(), "api_port": server.port, "simulate": args.simulate}))
     print(f"civiq edge agent: center {cfg.center.id}, node {cfg.node.id}, local API http://127.0.0.1:{server.port}/",
           flush=True)
+    import faulthandler
+
+    faulthandler.enable()  # systemd's watchdog kills with SIGABRT: the journal then gets every thread's stack
     try:
         agent.run_forever()
     finally:

@@ -47,9 +47,10 @@ def _no_agent_left_behind():  # noqa: ANN202
             p.wait(10)
 
 
-def start_agent(config: Path, http_port: int) -> subprocess.Popen:
+def start_agent(config: Path, http_port: int, log: Path | None = None) -> subprocess.Popen:
+    err = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - the child keeps it
     p = subprocess.Popen([sys.executable, "-m", "civiq", "edge", "run", str(config), "--simulate"], env=_env(),
-                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                         stdout=subprocess.DEVNULL, stderr=err)
     _STARTED.append(p)
 
     def up() -> bool:
@@ -105,7 +106,8 @@ def test_kill9_many_times_nothing_lost_nothing_reused(tmp_path: Path, broker) ->
             stop.set()
             t.join(10)
             pressed += counts["n"]
-        final = start_agent(config, http_port)  # a clean run sends what the last kill left in the outbox
+        final_log = tmp_path / "final-agent.log"
+        final = start_agent(config, http_port, final_log)  # a clean run sends what the last kill left
         try:
             db = sqlite3.connect(state_db)
             wait_for(lambda: db.execute("SELECT count(*) FROM outbox").fetchone()[0] == 0, timeout=30,
@@ -117,7 +119,13 @@ def test_kill9_many_times_nothing_lost_nothing_reused(tmp_path: Path, broker) ->
             db.close()
         finally:
             final.send_signal(signal.SIGTERM)
-            final.wait(15)
+            try:
+                final.wait(15)  # the edge unit's TimeoutStopSec
+            except subprocess.TimeoutExpired:
+                final.send_signal(signal.SIGABRT)  # faulthandler: every thread's stack to the log
+                final.wait(10)
+                raise AssertionError("the agent did not stop within 15 s of SIGTERM:\n"
+                                     + final_log.read_text(errors="replace")[-6000:]) from None
         wait_for(lambda: store.event_count(CENTER) >= last, timeout=30, what=f"all {last} events at the gateway")
         assert ingest.wait_idle(10)
         assert store.event_count(CENTER) == last
