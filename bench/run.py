@@ -285,8 +285,9 @@ def honest_notes(results: dict[str, dict[str, Any]]) -> list[str]:
                 missed.append(f"lost, doubled or gap-flagged events with {sh['centers']:,} centers (see the table)")
         cpu_s = (" In CPU per message, which the load on this shared machine does not distort as much: "
                  + "; ".join(cpu_notes) + " for the gateway against the bare subscriber.") if cpu_notes else ""
-        head = ("**Ingest per process — target (≥ 0.5 × a bare paho subscriber) missed**: " + ", ".join(missed)
-                + (f" (met: {', '.join(met)})" if met else "") + "." + cpu_s + " A gateway process is CPU-bound "
+        head = ("**Ingest per process — target (≥ 0.5 × a bare paho subscriber) "
+                + (f"met with {', '.join(met)}, missed with " if met else "missed: ") + ", ".join(missed)
+                + "**." + cpu_s + " A gateway process is CPU-bound "
                 "in Python, about half on paho's thread (the MQTT client itself, before any of our work) and half on "
                 "the writer (SQLite: three B-trees per event; the live state; the InfluxDB lines), one core at a time "
                 "under the GIL. With thousands of centers the writer's SQLite work spreads over many more pages and "
