@@ -82,3 +82,12 @@ def start_gateway(broker, clock: FakeClock, tmp_path: Path) -> Gateway:  # noqa:
     wait_for(lambda: not gw.alerts.stale, what="the gateway's data is fresh")
     clock.advance(46)  # past the grace that follows a (re)connected gateway
     return gw
+
+
+def advance_past_hold_down(gw: Gateway, clock: FakeClock, key: str, hold_s: float = 31) -> None:
+    """Step the fake clock past ``clear_after_s`` once the engine itself has seen alert ``key`` go inactive
+    (``clearing``): stepping before that would start the hold-down at the later time, and no recovery would
+    ever come on a clock nobody moves again."""
+    wait_for(lambda: any(v.key == key and v.clearing for v in gw.alerts.active()), timeout=10,
+             what=f"the alert engine to see {key} fine again")
+    clock.advance(hold_s)

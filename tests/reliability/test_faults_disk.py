@@ -23,7 +23,7 @@ from civiq.edge.cli import make_agent
 from civiq.edge.config import load_config
 from tests.conftest import wait_for
 from tests.e2e.centers import write_center
-from tests.reliability.faultkit import start_gateway
+from tests.reliability.faultkit import advance_past_hold_down, start_gateway
 
 PREFIX = "civiq/v1/test-xa/pi-1"
 
@@ -114,7 +114,7 @@ def test_disk_full_refuses_tickets_reports_and_recovers(tiny_disk: Path, tmp_pat
         wait_for(lambda: not any(d.id == "storage" for d in parse_payload(Health, rec.on("/health")[-1]).devices),
                  what="a health without the storage fault")
         assert gw.ingest.wait_idle(5)
-        clock.advance(31)  # the engine's clear_after_s
+        advance_past_hold_down(gw, clock, STORAGE_ALERT)  # the engine's clear_after_s
         wait_for(lambda: [s for s, _ in storage_alerts()] == ["firing", "resolved"], what="the alert resolved")
         assert gw.store.event_count("test-xa") == last, "the gateway is missing events"
     finally:

@@ -32,7 +32,7 @@ from civiq.gateway.settings import GatewaySettings
 from tests.conftest import Recorder, wait_for
 from tests.e2e.centers import write_center
 from tests.e2e.test_edge_agent import _env
-from tests.reliability.faultkit import soak, start_gateway
+from tests.reliability.faultkit import advance_past_hold_down, soak, start_gateway
 
 CENTER, NODE = "test-xa", "pi-1"
 KEY = f"{CENTER}/{NODE}/node_offline"
@@ -121,7 +121,7 @@ def test_half_open_agent_is_offline_within_one_and_a_half_keepalives_plus_two(ha
         else:
             slot.mend()
         wait_for(lambda: node_status(gateway) == "online", timeout=40, what="the agent back online")
-        clock.advance(31)  # the engine's clear_after_s
+        advance_past_hold_down(gateway, clock, KEY)  # the engine's clear_after_s
         wait_for(lambda: len(offline_notices(gateway)) == 2, what="the recovery")
         assert offline_states(gateway) == ["firing", "resolved"]
     finally:
@@ -217,7 +217,7 @@ def test_silence_then_the_will_of_the_same_connection_is_one_alert(gateway: Gate
     assert [n.detail for n in gateway.alerts.notifications() if n.key == KEY][0].startswith("silent for")
     RawEdge(broker, 2, "edge-back")  # the agent restarts: a new birth (no promise: it stays online)
     wait_for(lambda: node_status(gateway) == "online", what="online again")
-    clock.advance(31)
+    advance_past_hold_down(gateway, clock, KEY)
     wait_for(lambda: offline_states(gateway) == ["firing", "resolved"], what="one recovery")
 
 
@@ -327,7 +327,7 @@ def test_flapping_link_one_alert_one_recovery(gateway: Gateway, clock: FakeClock
         assert gateway.ingest.wait_idle(5)
         assert births >= 2, "the link never came back between cuts: not a flap"
         assert offline_notices(gateway) == [("firing", "")], offline_notices(gateway)
-        clock.advance(31)
+        advance_past_hold_down(gateway, clock, KEY)
         wait_for(lambda: len(offline_notices(gateway)) == 2, what="the one recovery")
         assert offline_notices(gateway) == [("firing", ""), ("resolved", "")]
         wait_for(lambda: agent.store.pending_count() == 0, what="outbox drained")
